@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sqltrace.bpf.c — uprobes on SQLite's API that turn each statement
+ * execution into one ring buffer record (see docs/data-path.md).
+ *
+ * Per thread (task storage): the nesting depth of traced API calls, so that
+ * statements SQLite runs inside a program's call (schema loading, the
+ * statements of sqlite3_exec) are not reported, and the arguments of the
+ * outermost call in progress. Per statement (hash keyed by tgid+pointer):
+ * when its current execution started, rows so far, the prepare time.
+ *
+ * The record's SQL text is read from the statement object itself
+ * (Vdbe.zSql) when the execution ends, so statements prepared before the
+ * tracer attached carry their text too; the offsets come from user space,
+ * per probed SQLite copy, indexed by the uprobe's cookie.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "sqltrace.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define SQLITE_ROW  100
+#define SQLITE_DONE 101
+
+/* Ring buffer wakeup: records are submitted without waking the consumer,
+ * which drains on a short timer; only when the ring fills past this many
+ * bytes is it woken at once. Set by user space before load. */
+const volatile __u64 wakeup_bytes = 1 << 20;
+
+struct thread_state {
+	__u32 depth;         /* traced API calls in progress on this thread */
+	__u32 kind;          /* outermost call: 1 prepare, 2 step, 3 exec */
+	__u64 start_ns;
+	__u64 a_sql;         /* prepare/exec: SQL text pointer */
+	__u64 a_db;          /* prepare/exec: connection */
+	__u64 a_ppstmt;      /* prepare: where the statement pointer goes */
+	__u64 a_stmt;        /* step: the statement */
+	__s32 a_nbyte;       /* prepare: byte count argument */
+	__u32 a_utf16;       /* prepare16 */
+	__u32 lib_id;
+};
+
+struct stmt_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 stmt;
+};
+
+struct stmt_state {
+	__u64 start_ns;      /* 0: not executing */
+	__u64 prepare_ns;    /* duration of the prepare, until first execution */
+	__u64 rows;
+	__u64 db;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_STMTS);
+	__type(key, struct stmt_key);
+	__type(value, struct stmt_state);
+} stmts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ST_MAX_LIBS);
+	__type(key, __u32);
+	__type(value, struct st_lib_cfg);
+} libs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ST_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Scratch space for building one record (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct st_event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} rb SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct thread_state *thread_get(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct thread_state *ts;
+
+	ts = bpf_task_storage_get(&threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!ts)
+		count(ST_CNT_TASK_FULL);
+	return ts;
+}
+
+static __always_inline struct st_lib_cfg *lib_cfg(__u32 lib_id)
+{
+	return bpf_map_lookup_elem(&libs, &lib_id);
+}
+
+static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id)
+{
+	__u32 zero = 0;
+	struct st_event *ev = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task;
+	__u64 id;
+
+	if (!ev)
+		return NULL;
+	id = bpf_get_current_pid_tgid();
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->kind = kind;
+	ev->lib_id = lib_id;
+	ev->end_ns = bpf_ktime_get_ns();
+	ev->duration_ns = 0;
+	ev->prepare_ns = 0;
+	ev->stmt = 0;
+	ev->db = 0;
+	ev->rows = 0;
+	ev->rc = 0;
+	ev->sql_len = 0;
+	ev->sql_total = 0;
+	ev->err_len = 0;
+	ev->sql_enc = ST_ENC_UTF8;
+	ev->end = ST_END_STEP;
+	ev->err[0] = 0;
+	ev->sql[0] = 0;
+	task = bpf_get_current_task_btf();
+	BPF_CORE_READ_STR_INTO(&ev->comm, task, group_leader, comm);
+	return ev;
+}
+
+struct scan_ctx {
+	__u64 addr;
+	__u32 total;
+	__u32 done;
+};
+
+/* bpf_loop callback: measures the rest of a string that did not fit, one
+ * 4 KiB chunk at a time, into the second scratch slot. */
+static long scan_chunk(__u32 i, struct scan_ctx *c)
+{
+	__u32 one = 1;
+	struct st_event *tmp = bpf_map_lookup_elem(&scratch, &one);
+	long n;
+
+	if (!tmp)
+		return 1;
+	n = bpf_probe_read_user_str(tmp->sql, 4096, (void *)c->addr);
+	if (n <= 0)
+		return 1;
+	if (n < 4096) {
+		c->total += n - 1;
+		c->done = 1;
+		return 1;
+	}
+	c->total += 4095;
+	c->addr += 4095;
+	return 0;
+}
+
+/* Copies the NUL-terminated UTF-8 string at addr into ev->sql, at most
+ * maxlen bytes when maxlen >= 0 (SQLite's nByte). Sets sql_len and
+ * sql_total (the full length, also when cut). */
+static __always_inline void read_sql_str(struct st_event *ev, __u64 addr, long maxlen)
+{
+	long n;
+
+	if (!addr)
+		return;
+	n = bpf_probe_read_user_str(ev->sql, sizeof(ev->sql), (void *)addr);
+	if (n <= 0) {
+		count(ST_CNT_READ_FAULTS);
+		ev->sql[0] = 0;
+		return;
+	}
+	n -= 1;  /* without the NUL */
+	if (maxlen >= 0 && n > maxlen) {
+		n = maxlen;
+		ev->sql[n & (ST_SQL_MAX - 1)] = 0;
+	}
+	ev->sql_len = n;
+	ev->sql_total = n;
+	if (n == ST_SQL_MAX - 1 && (maxlen < 0 || maxlen > n)) {
+		struct scan_ctx c = { .addr = addr + n, .total = n };
+
+		bpf_loop(ST_SCAN_CHUNKS, scan_chunk, &c, 0);
+		if (maxlen >= 0 && c.total > maxlen)
+			c.total = maxlen;
+		ev->sql_total = c.total;
+	}
+}
+
+/* Copies UTF-16LE text (prepare16): nbyte bytes when known, else up to the
+ * buffer or the end of the page; user space converts and stops at U+0000. */
+static __always_inline void read_sql_utf16(struct st_event *ev, __u64 addr, long nbyte)
+{
+	__u64 n = nbyte >= 0 ? nbyte : ST_SQL_MAX - 2;
+
+	if (!addr)
+		return;
+	if (n > ST_SQL_MAX - 2)
+		n = ST_SQL_MAX - 2;
+	n &= ~1ULL;
+	if (bpf_probe_read_user(ev->sql, n & (ST_SQL_MAX - 1), (void *)addr) != 0) {
+		n = 4096 - (addr & 4095);
+		if (n > ST_SQL_MAX - 2)
+			n = ST_SQL_MAX - 2;
+		n &= ~1ULL;
+		if (bpf_probe_read_user(ev->sql, n & (ST_SQL_MAX - 1), (void *)addr) != 0) {
+			count(ST_CNT_READ_FAULTS);
+			return;
+		}
+	}
+	ev->sql_enc = ST_ENC_UTF16LE;
+	ev->sql_len = n;
+	ev->sql_total = nbyte >= 0 ? nbyte : 0;
+	ev->sql[n & (ST_SQL_MAX - 1)] = 0;
+}
+
+/* Reads a pointer-sized field of a target object; 0 when unknown/faulting. */
+static __always_inline __u64 read_field(__u64 obj, int off)
+{
+	__u64 v = 0;
+
+	if (!obj || off < 0)
+		return 0;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(obj + off)) != 0) {
+		count(ST_CNT_READ_FAULTS);
+		return 0;
+	}
+	return v;
+}
+
+/* Copies the connection's current error message (db->pErr->z). */
+static __always_inline void read_errmsg(struct st_event *ev, struct st_lib_cfg *cfg, __u64 db)
+{
+	__u64 perr, z;
+	long n;
+
+	if (!cfg || !db)
+		return;
+	perr = read_field(db, cfg->db_perr_off);
+	z = read_field(perr, cfg->mem_z_off);
+	if (!z)
+		return;
+	n = bpf_probe_read_user_str(ev->err, sizeof(ev->err), (void *)z);
+	if (n > 0)
+		ev->err_len = n - 1;
+	else
+		ev->err[0] = 0;
+}
+
+static __always_inline void submit(struct st_event *ev)
+{
+	__u64 size = offsetof(struct st_event, sql) + (ev->sql_len & (ST_SQL_MAX - 1)) + 1;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (size > sizeof(*ev))
+		size = sizeof(*ev);
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&rb, ev, size, flags) != 0)
+		count(ST_CNT_RB_DROPS);
+	else
+		count(ST_CNT_EVENTS);
+}
+
+/* ---- prepare ------------------------------------------------------------ */
+
+static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 ppstmt, __u32 utf16,
+					 __u64 cookie)
+{
+	struct thread_state *ts = thread_get();
+
+	if (!ts)
+		return 0;
+	if (ts->depth++ > 0)
+		return 0;  /* SQLite preparing for itself inside another call */
+	ts->kind = 1;
+	ts->start_ns = bpf_ktime_get_ns();
+	ts->a_db = db;
+	ts->a_sql = sql;
+	ts->a_nbyte = nbyte;
+	ts->a_ppstmt = ppstmt;
+	ts->a_utf16 = utf16;
+	ts->lib_id = cookie;
+	return 0;
+}
+
+/* sqlite3_prepare_v2(db, zSql, nByte, ppStmt, pzTail) */
+SEC("uprobe")
+int BPF_KPROBE(prepare_v2, void *db, const char *sql, int nbyte, void **ppstmt)
+{
+	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, bpf_get_attach_cookie(ctx));
+}
+
+/* sqlite3_prepare_v3(db, zSql, nByte, prepFlags, ppStmt, pzTail) */
+SEC("uprobe")
+int BPF_KPROBE(prepare_v3, void *db, const char *sql, int nbyte, unsigned int flags, void **ppstmt)
+{
+	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(prepare16_v2, void *db, const void *sql, int nbyte, void **ppstmt)
+{
+	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
+}
+
+SEC("uprobe")
+int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int flags, void **ppstmt)
+{
+	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(prepare_ret, int rc)
+{
+	struct thread_state *ts = thread_get();
+	struct st_lib_cfg *cfg;
+	struct st_event *ev;
+	__u64 stmt = 0, now;
+
+	if (!ts || ts->depth == 0)
+		return 0;
+	if (--ts->depth > 0 || ts->kind != 1)
+		return 0;
+	now = bpf_ktime_get_ns();
+	cfg = lib_cfg(ts->lib_id);
+	if (ts->a_ppstmt)
+		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->a_ppstmt);
+
+	if (rc != 0) {
+		ev = event_init(ST_EV_PREPARE_FAIL, ts->lib_id);
+		if (!ev)
+			return 0;
+		ev->duration_ns = now - ts->start_ns;
+		ev->prepare_ns = ev->duration_ns;
+		ev->rc = rc;
+		ev->db = ts->a_db;
+		if (ts->a_utf16)
+			read_sql_utf16(ev, ts->a_sql, ts->a_nbyte);
+		else
+			read_sql_str(ev, ts->a_sql, ts->a_nbyte);
+		read_errmsg(ev, cfg, ts->a_db);
+		submit(ev);
+		return 0;
+	}
+	if (!stmt)
+		return 0;  /* empty text or only a comment: nothing to run */
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+	struct stmt_state st = { .prepare_ns = now - ts->start_ns, .db = ts->a_db };
+
+	if (bpf_map_update_elem(&stmts, &key, &st, BPF_ANY) != 0)
+		count(ST_CNT_STMT_FULL);
+
+	if (cfg && cfg->learn) {
+		ev = event_init(ST_EV_LEARN, ts->lib_id);
+		if (!ev)
+			return 0;
+		ev->stmt = stmt;
+		ev->db = ts->a_db;
+		if (ts->a_utf16)
+			read_sql_utf16(ev, ts->a_sql, ts->a_nbyte);
+		else
+			read_sql_str(ev, ts->a_sql, ts->a_nbyte);
+		submit(ev);
+	}
+	return 0;
+}
+
+/* ---- executions ----------------------------------------------------------- */
+
+/* Sends the record of an execution that just ended, and clears its state. */
+static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int rc, __u32 end, __u32 lib_id)
+{
+	struct st_lib_cfg *cfg = lib_cfg(lib_id);
+	struct st_event *ev = event_init(ST_EV_STMT, lib_id);
+
+	if (ev) {
+		ev->duration_ns = ev->end_ns - st->start_ns;
+		ev->prepare_ns = st->prepare_ns;
+		ev->stmt = stmt;
+		ev->db = st->db;
+		ev->rows = st->rows;
+		ev->rc = rc;
+		ev->end = end;
+		if (cfg)
+			read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
+		if (rc != 0)
+			read_errmsg(ev, cfg, st->db);
+		submit(ev);
+	}
+	st->start_ns = 0;
+	st->prepare_ns = 0;
+	st->rows = 0;
+}
+
+/* sqlite3_step(stmt) */
+SEC("uprobe")
+int BPF_KPROBE(step_enter, void *pstmt)
+{
+	struct thread_state *ts = thread_get();
+	__u64 stmt = (__u64)pstmt;
+	struct stmt_state *st;
+	__u32 lib_id;
+
+	if (!ts)
+		return 0;
+	if (ts->depth++ > 0)
+		return 0;
+	lib_id = bpf_get_attach_cookie(ctx);
+	ts->kind = 2;
+	ts->a_stmt = stmt;
+	ts->lib_id = lib_id;
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+
+	st = bpf_map_lookup_elem(&stmts, &key);
+	if (!st) {
+		/* Prepared before we attached (or by a call we ignored). */
+		struct st_lib_cfg *cfg = lib_cfg(lib_id);
+		struct stmt_state fresh = {};
+
+		if (cfg)
+			fresh.db = read_field(stmt, cfg->vdbe_db_off);
+		if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0) {
+			count(ST_CNT_STMT_FULL);
+			return 0;
+		}
+		st = bpf_map_lookup_elem(&stmts, &key);
+		if (!st)
+			return 0;
+	}
+	if (st->start_ns == 0) {
+		st->start_ns = bpf_ktime_get_ns();
+		st->rows = 0;
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(step_ret, int rc)
+{
+	struct thread_state *ts = thread_get();
+	struct stmt_state *st;
+
+	if (!ts || ts->depth == 0)
+		return 0;
+	if (--ts->depth > 0 || ts->kind != 2)
+		return 0;
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = ts->a_stmt };
+
+	st = bpf_map_lookup_elem(&stmts, &key);
+	if (!st || st->start_ns == 0)
+		return 0;
+	if ((rc & 0xff) == SQLITE_ROW) {
+		st->rows++;
+		return 0;
+	}
+	stmt_finish(ts->a_stmt, st, rc == SQLITE_DONE ? 0 : rc, ST_END_STEP, ts->lib_id);
+	return 0;
+}
+
+static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
+{
+	struct thread_state *ts = thread_get();
+	struct stmt_state *st;
+
+	if (!ts || ts->depth > 0 || !stmt)
+		return 0;  /* SQLite cleaning up its own statement */
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+
+	st = bpf_map_lookup_elem(&stmts, &key);
+	if (!st)
+		return 0;
+	if (st->start_ns != 0)
+		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx));
+	if (end == ST_END_FINALIZE)
+		bpf_map_delete_elem(&stmts, &key);
+	return 0;
+}
+
+/* sqlite3_reset(stmt) */
+SEC("uprobe")
+int BPF_KPROBE(reset_enter, void *stmt)
+{
+	return end_early(ctx, (__u64)stmt, ST_END_RESET);
+}
+
+/* sqlite3_finalize(stmt) */
+SEC("uprobe")
+int BPF_KPROBE(finalize_enter, void *stmt)
+{
+	return end_early(ctx, (__u64)stmt, ST_END_FINALIZE);
+}
+
+/* ---- sqlite3_exec ----------------------------------------------------------- */
+
+/* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) */
+SEC("uprobe")
+int BPF_KPROBE(exec_enter, void *db, const char *sql)
+{
+	struct thread_state *ts = thread_get();
+
+	if (!ts)
+		return 0;
+	if (ts->depth++ > 0)
+		return 0;
+	ts->kind = 3;
+	ts->start_ns = bpf_ktime_get_ns();
+	ts->a_db = (__u64)db;
+	ts->a_sql = (__u64)sql;
+	ts->lib_id = bpf_get_attach_cookie(ctx);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(exec_ret, int rc)
+{
+	struct thread_state *ts = thread_get();
+	struct st_event *ev;
+
+	if (!ts || ts->depth == 0)
+		return 0;
+	if (--ts->depth > 0 || ts->kind != 3)
+		return 0;
+	ev = event_init(ST_EV_EXEC, ts->lib_id);
+	if (!ev)
+		return 0;
+	ev->duration_ns = ev->end_ns - ts->start_ns;
+	ev->db = ts->a_db;
+	ev->rc = rc;
+	read_sql_str(ev, ts->a_sql, -1);
+	if (rc != 0)
+		read_errmsg(ev, lib_cfg(ts->lib_id), ts->a_db);
+	submit(ev);
+	return 0;
+}

@@ -1,0 +1,81 @@
+/* sqltrace.h — types and constants shared by the BPF programs
+ * (sqltrace.bpf.c) and user space (user/tracer.c, user/event.c).
+ * Fixed-size types only: this header is compiled by both clang -target bpf
+ * and the host compiler.
+ */
+#ifndef SQLTRACE_BPF_SHARED_H
+#define SQLTRACE_BPF_SHARED_H
+
+#define ST_SQL_MAX      8192   /* bytes of SQL text carried per record (incl. NUL) */
+#define ST_ERR_MAX      192    /* bytes of error message carried (incl. NUL) */
+#define ST_COMM_LEN     16
+#define ST_MAX_LIBS     64     /* SQLite copies (files) probed at once */
+#define ST_MAX_STMTS    65536  /* live statements tracked, all processes */
+#define ST_SCAN_CHUNKS  256    /* length scan of cut text: 256 * 4 KiB = 1 MiB */
+
+/* Record kinds. */
+enum st_kind {
+	ST_EV_STMT = 1,        /* one execution of a prepared statement */
+	ST_EV_EXEC = 2,        /* one sqlite3_exec() call, its whole text */
+	ST_EV_PREPARE_FAIL = 3,/* a prepare that failed (bad SQL) */
+	ST_EV_LEARN = 4,       /* a prepare seen while this copy's layout is
+	                        * being learned: carries the prepared text */
+};
+
+/* How a statement execution ended (ST_EV_STMT). */
+enum st_end {
+	ST_END_STEP = 0,       /* a step returned DONE or an error */
+	ST_END_RESET = 1,      /* sqlite3_reset ended it early */
+	ST_END_FINALIZE = 2,   /* sqlite3_finalize ended it early */
+};
+
+/* Text encoding of sql[]. */
+enum st_enc { ST_ENC_UTF8 = 0, ST_ENC_UTF16LE = 1 };
+
+/* Where this copy of SQLite keeps what we read from its objects; -1 when
+ * unknown. One entry per probed file, indexed by the uprobe's cookie
+ * (the lib id). Filled by user space before attach (calibration) or later
+ * (learning, see user/layout.c). */
+struct st_lib_cfg {
+	int vdbe_db_off;       /* offsetof(Vdbe, db) */
+	int vdbe_zsql_off;     /* offsetof(Vdbe, zSql) */
+	int db_perr_off;       /* offsetof(sqlite3, pErr) */
+	int mem_z_off;         /* offsetof(sqlite3_value, z) */
+	unsigned int learn;    /* non-zero: send ST_EV_LEARN records */
+};
+
+/* Counters kept by BPF (per-CPU array, index below), read by user space. */
+enum st_counter {
+	ST_CNT_EVENTS = 0,     /* records submitted */
+	ST_CNT_RB_DROPS,       /* ring buffer full: record lost */
+	ST_CNT_STMT_FULL,      /* statement map full: execution not tracked */
+	ST_CNT_READ_FAULTS,    /* user memory read failed */
+	ST_CNT_TASK_FULL,      /* no per-thread storage */
+	ST_CNT_MAX,
+};
+
+/* One ring buffer record. Variable length: sql[] holds sql_len bytes plus a
+ * NUL; the record is submitted with offsetof(sql) + sql_len + 1 bytes. */
+struct st_event {
+	unsigned long long end_ns;      /* CLOCK_MONOTONIC at finish */
+	unsigned long long duration_ns; /* first step .. finish (EXEC: call) */
+	unsigned long long prepare_ns;  /* prepare preceding it, 0 if none */
+	unsigned long long stmt;        /* sqlite3_stmt* in the target */
+	unsigned long long db;          /* sqlite3* in the target, 0 unknown */
+	unsigned long long rows;        /* SQLITE_ROW results */
+	unsigned int pid;               /* tgid */
+	unsigned int tid;
+	unsigned int kind;              /* enum st_kind */
+	int rc;                         /* SQLite result code, 0 on success */
+	unsigned int lib_id;
+	unsigned int sql_len;           /* bytes in sql[] before the NUL */
+	unsigned int sql_total;         /* original text length, 0 unknown */
+	unsigned short err_len;         /* bytes in err[] before the NUL */
+	unsigned char sql_enc;          /* enum st_enc */
+	unsigned char end;              /* enum st_end */
+	char comm[ST_COMM_LEN];         /* process (group leader) name */
+	char err[ST_ERR_MAX];
+	char sql[ST_SQL_MAX];
+};
+
+#endif

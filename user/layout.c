@@ -1,0 +1,244 @@
+/* layout.c — calibration and learning of SQLite object layouts (see
+ * layout.h). All reads of memory, ours included, go through
+ * process_vm_readv so a wrong guess can never fault. */
+#include "layout.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+
+#define VDBE_SCAN_WORDS 128   /* 1 KiB: Vdbe is ~300 bytes in 3.40 */
+#define DB_SCAN_WORDS   512   /* 4 KiB: struct sqlite3 is ~900 bytes */
+#define MEM_SCAN_WORDS  8
+
+static ssize_t peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
+/* Reads as many whole words as are readable (the object may sit near the
+ * end of a mapping). Returns the number of words read. */
+static size_t peek_words(pid_t pid, uint64_t addr, uint64_t *w, size_t n)
+{
+	ssize_t got = peek(pid, addr, w, n * 8);
+
+	if (got >= 0)
+		return (size_t)got / 8;
+	/* Fall back to a page-bounded read. */
+	{
+		size_t room = 4096 - (addr & 4095);
+
+		if (room > n * 8)
+			room = n * 8;
+		got = peek(pid, addr, w, room);
+	}
+	return got > 0 ? (size_t)got / 8 : 0;
+}
+
+int layout__find_word(pid_t pid, uint64_t addr, size_t n, uint64_t v)
+{
+	uint64_t w[DB_SCAN_WORDS];
+	size_t i, got;
+
+	if (n > DB_SCAN_WORDS)
+		n = DB_SCAN_WORDS;
+	got = peek_words(pid, addr, w, n);
+	for (i = 0; i < got; i++)
+		if (w[i] == v)
+			return (int)(i * 8);
+	return -1;
+}
+
+static bool plausible_ptr(uint64_t p)
+{
+	return p >= 4096 && p < 0x800000000000ULL;
+}
+
+/* Finds (db_perr_off, mem_z_off): a field of the connection pointing at an
+ * object whose field points at msg. */
+static int find_errmsg(pid_t pid, uint64_t db, uint64_t msg, int *perr_off, int *z_off)
+{
+	uint64_t w[DB_SCAN_WORDS], m[MEM_SCAN_WORDS];
+	size_t i, j, got = peek_words(pid, db, w, DB_SCAN_WORDS);
+
+	for (i = 0; i < got; i++) {
+		if (!plausible_ptr(w[i]))
+			continue;
+		if (peek_words(pid, w[i], m, MEM_SCAN_WORDS) != MEM_SCAN_WORDS)
+			continue;
+		for (j = 0; j < MEM_SCAN_WORDS; j++) {
+			if (m[j] == msg) {
+				*perr_off = (int)(i * 8);
+				*z_off = (int)(j * 8);
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+static int read_errmsg_at(pid_t pid, uint64_t db, const struct st_lib_cfg *c, char *buf, size_t len)
+{
+	uint64_t perr = 0, z = 0;
+	ssize_t got;
+
+	if (peek(pid, db + c->db_perr_off, &perr, 8) != 8 || !plausible_ptr(perr))
+		return -EFAULT;
+	if (peek(pid, perr + c->mem_z_off, &z, 8) != 8 || !plausible_ptr(z))
+		return -EFAULT;
+	got = peek(pid, z, buf, len - 1);
+	if (got <= 0)
+		return -EFAULT;
+	buf[got] = '\0';
+	return 0;
+}
+
+static int calibrate(struct st_lib_cfg *c)
+{
+	pid_t self = getpid();
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc, off;
+	char check[256];
+
+	c->vdbe_db_off = c->vdbe_zsql_off = c->db_perr_off = c->mem_z_off = -1;
+	c->learn = 0;
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_prepare_v2(db, "SELECT 1 AS sqltrace_calibration", -1, &st, NULL);
+	if (rc != SQLITE_OK || !st)
+		goto fail;
+	off = layout__find_word(self, (uintptr_t)st, VDBE_SCAN_WORDS, (uintptr_t)sqlite3_sql(st));
+	c->vdbe_zsql_off = off;
+	off = layout__find_word(self, (uintptr_t)st, VDBE_SCAN_WORDS, (uintptr_t)db);
+	c->vdbe_db_off = off;
+	sqlite3_finalize(st);
+	st = NULL;
+
+	/* An error whose message pointer we know, then a second one to check
+	 * that the pair of offsets really leads to the current message. */
+	rc = sqlite3_prepare_v2(db, "SELEC 1", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		goto fail;
+	if (find_errmsg(self, (uintptr_t)db, (uintptr_t)sqlite3_errmsg(db), &c->db_perr_off,
+			&c->mem_z_off) != 0)
+		goto fail;
+	rc = sqlite3_prepare_v2(db, "SELECT * FROM sqltrace_no_such_table", -1, &st, NULL);
+	if (rc == SQLITE_OK || read_errmsg_at(self, (uintptr_t)db, c, check, sizeof(check)) != 0 ||
+	    strcmp(check, sqlite3_errmsg(db)) != 0) {
+		c->db_perr_off = c->mem_z_off = -1;
+		goto fail;
+	}
+	sqlite3_close(db);
+	return c->vdbe_db_off >= 0 && c->vdbe_zsql_off >= 0 ? 0 : -ENOENT;
+fail:
+	if (st)
+		sqlite3_finalize(st);
+	if (db)
+		sqlite3_close(db);
+	return -ENOENT;
+}
+
+static struct {
+	bool done;
+	int err;
+	struct st_lib_cfg cfg;
+	unsigned char build_id[64];
+	int build_id_len;
+	dev_t dev;
+	ino_t ino;
+} self_layout;
+
+int layout__self(struct st_lib_cfg *out, const unsigned char **build_id, int *build_id_len,
+		 dev_t *dev, ino_t *ino)
+{
+	if (!self_layout.done) {
+		Dl_info info;
+		struct stat st;
+
+		self_layout.done = true;
+		self_layout.err = calibrate(&self_layout.cfg);
+		if (dladdr((void *)sqlite3_libversion, &info) && info.dli_fname &&
+		    stat(info.dli_fname, &st) == 0) {
+			struct elf_file *ef = elf_file__open(info.dli_fname);
+
+			self_layout.dev = st.st_dev;
+			self_layout.ino = st.st_ino;
+			if (ef) {
+				int n = elf_file__build_id(ef, self_layout.build_id,
+							   sizeof(self_layout.build_id));
+
+				self_layout.build_id_len = n > 0 ? n : 0;
+				elf_file__close(ef);
+			}
+		}
+	}
+	*out = self_layout.cfg;
+	*build_id = self_layout.build_id;
+	*build_id_len = self_layout.build_id_len;
+	*dev = self_layout.dev;
+	*ino = self_layout.ino;
+	return self_layout.err;
+}
+
+int layout__learn(pid_t pid, uint64_t stmt, uint64_t db, const char *text, size_t len,
+		  struct st_lib_cfg *cfg)
+{
+	uint64_t w[VDBE_SCAN_WORDS];
+	size_t got, i;
+	int db_off = -1, zsql_off = -1;
+	char buf[4096];
+
+	if (!stmt || len == 0)
+		return -EINVAL;
+	got = peek_words(pid, stmt, w, VDBE_SCAN_WORDS);
+	if (got == 0)
+		return -EFAULT;
+	for (i = 0; i < got; i++) {
+		if (db && w[i] == db && db_off < 0)
+			db_off = (int)(i * 8);
+	}
+	for (i = 0; i < got && zsql_off < 0; i++) {
+		size_t want = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
+		ssize_t n;
+		size_t slen;
+
+		if (!plausible_ptr(w[i]) || w[i] == db || w[i] == stmt)
+			continue;
+		n = peek(pid, w[i], buf, want + 1);
+		if (n <= 0) {
+			/* maybe near the end of a mapping: page-bounded */
+			size_t room = 4096 - (w[i] & 4095);
+
+			n = peek(pid, w[i], buf, room < want + 1 ? room : want + 1);
+			if (n <= 0)
+				continue;
+		}
+		buf[n < (ssize_t)sizeof(buf) ? n : (ssize_t)sizeof(buf) - 1] = '\0';
+		slen = strnlen(buf, n);
+		/* The statement's own text: a prefix of what was prepared,
+		 * NUL-terminated, at least one non-blank character. */
+		if (slen == 0 || slen >= (size_t)n || slen > len || memcmp(buf, text, slen) != 0)
+			continue;
+		if (slen < 4 && slen < len)
+			continue;  /* too short to be sure */
+		zsql_off = (int)(i * 8);
+	}
+	if (zsql_off < 0)
+		return -ENOENT;
+	cfg->vdbe_zsql_off = zsql_off;
+	if (db_off >= 0)
+		cfg->vdbe_db_off = db_off;
+	return 0;
+}

@@ -1,0 +1,344 @@
+/* options.c — command line parsing for the tracing mode (see options.h). */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int options__parse_duration(const char *s, int64_t *us)
+{
+	static const struct { const char *unit; double us; } units[] = {
+		{ "ns", 0.001 }, { "us", 1 }, { "\xc2\xb5s", 1 }, { "ms", 1000 },
+		{ "s", 1000000 }, { "m", 60000000 }, { "h", 3600000000.0 },
+	};
+	double total = 0;
+	const char *p = s;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (strcmp(s, "0") == 0) {
+		*us = 0;
+		return 0;
+	}
+	while (*p) {
+		char *end;
+		double v;
+		size_t i, best = 0, bestlen = 0;
+
+		if (*p == '-' || *p == '+')
+			return -EINVAL;
+		errno = 0;
+		v = strtod(p, &end);
+		if (end == p || errno || !isfinite(v) || v < 0)
+			return -EINVAL;
+		p = end;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t n = strlen(units[i].unit);
+
+			if (strncmp(p, units[i].unit, n) == 0 && n > bestlen) {
+				best = i;
+				bestlen = n;
+			}
+		}
+		if (!bestlen)
+			return -EINVAL;
+		/* "m" must not eat the "m" of "ms" */
+		total += v * units[best].us;
+		p += bestlen;
+	}
+	if (total > (double)INT64_MAX / 2)
+		return -EINVAL;
+	*us = (int64_t)llround(total);
+	return 0;
+}
+
+int options__parse_size(const char *s, int64_t *bytes)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1024; break;
+		case 'm': case 'M': mul = 1024 * 1024; break;
+		case 'g': case 'G': mul = 1024LL * 1024 * 1024; break;
+		default: return -EINVAL;
+		}
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return -EINVAL;
+	}
+	if (v < 0 || v > INT64_MAX / mul)
+		return -EINVAL;
+	*bytes = v * mul;
+	return 0;
+}
+
+void options__usage(FILE *f)
+{
+	fputs(
+"Usage: sqltrace-bpf [OPTIONS] -p PID [-p PID ...]\n"
+"       sqltrace-bpf ingest [OPTIONS]        (receive entries over HTTP; ingest --help)\n"
+"\n"
+"Shows every SQLite statement a running program executes: its SQL, how long it\n"
+"took, whether it failed, with no change to the program. Needs root.\n"
+"\n"
+"Targets:\n"
+"  -p, --pid PID            trace this process (repeatable)\n"
+"\n"
+"Where entries go (default: printed, and stored in ./traces.db):\n"
+"  -o, --output PATH        trace store, a SQLite file with table sql_traces\n"
+"      --no-store           print only, store nothing\n"
+"      --remote URL         POST batches as JSON to URL (a Go tracer back office\n"
+"                           or `sqltrace-bpf ingest`); with -o, do both\n"
+"      --remote-timeout DUR request timeout (default 5s)\n"
+"      --remote-ca FILE     CA bundle for a private TLS CA\n"
+"      --remote-token-file FILE  bearer token, read from FILE\n"
+"      --spool-dir DIR      keep unsent batches here while the endpoint is down\n"
+"      --spool-max SIZE     spool limit (default 64M)\n"
+"\n"
+"Printing:\n"
+"      --log-format text|json  slog text (default) or JSON lines\n"
+"      --min-level LEVEL    print only entries at LEVEL or above: debug (default),\n"
+"                           info, warn, error; storing is not affected\n"
+"  -q, --quiet              print no entry lines\n"
+"      --slow DUR           an entry slower than DUR is logged at WARN (default 100ms)\n"
+"      --min-duration DUR   ignore executions shorter than DUR (not stored either)\n"
+"\n"
+"Batching (as the Go tracer):\n"
+"      --queue-size N       entries queued before dropping (default 1024)\n"
+"      --batch-size N       entries per write (default 64)\n"
+"      --flush-interval DUR write a partial batch after DUR (default 1s)\n"
+"\n"
+"  -v, --verbose            attach details and periodic counters (-vv: libbpf too)\n"
+"  -h, --help               this help\n"
+"\n"
+"Durations: 250us, 10ms, 1.5s, 2m. Stop with Ctrl-C (SIGINT) or SIGTERM: queued\n"
+"entries are written before exit. Tracing also ends when every target exits.\n"
+"\n"
+"Examples:\n"
+"  sudo sqltrace-bpf -p 4242                     # print and store in ./traces.db\n"
+"  sudo sqltrace-bpf -p 4242 --no-store --min-duration 10ms\n"
+"  sudo sqltrace-bpf -p 4242 -o /var/tmp/app-traces.db --min-level warn\n"
+"  sudo sqltrace-bpf -p 4242 --remote https://bo.example/api/internal/traces\n"
+"  sqlite3 traces.db 'SELECT duration_us, query FROM sql_traces ORDER BY duration_us DESC LIMIT 10'\n",
+	f);
+}
+
+static int parse_uint(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
+	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
+	OPT_QUEUE, OPT_BATCH, OPT_FLUSH,
+};
+
+int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "no-store", no_argument, NULL, OPT_NO_STORE },
+		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "remote-timeout", required_argument, NULL, OPT_REMOTE_TIMEOUT },
+		{ "remote-ca", required_argument, NULL, OPT_REMOTE_CA },
+		{ "remote-token-file", required_argument, NULL, OPT_REMOTE_TOKEN },
+		{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
+		{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+		{ "min-level", required_argument, NULL, OPT_MIN_LEVEL },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "slow", required_argument, NULL, OPT_SLOW },
+		{ "min-duration", required_argument, NULL, OPT_MIN_DURATION },
+		{ "queue-size", required_argument, NULL, OPT_QUEUE },
+		{ "batch-size", required_argument, NULL, OPT_BATCH },
+		{ "flush-interval", required_argument, NULL, OPT_FLUSH },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct batch_opts defaults = BATCH_OPTS_DEFAULT;
+	long long v;
+	int64_t d;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->output = "traces.db";
+	o->remote_timeout_ms = 5000;
+	o->min_level = SLOG_DEBUG;
+	o->slow_us = 100000;
+	o->batch = defaults;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":p:o:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_uint(optarg, 1, INT_MAX, &v)) {
+				snprintf(err, errlen, "invalid PID '%s': expected a positive number", optarg);
+				return -EINVAL;
+			}
+			if (o->npids >= MAX_PIDS) {
+				snprintf(err, errlen, "too many -p (at most %d)", MAX_PIDS);
+				return -EINVAL;
+			}
+			o->pids[o->npids++] = (int)v;
+			break;
+		case 'o':
+			if (!*optarg) {
+				snprintf(err, errlen, "-o needs a file path");
+				return -EINVAL;
+			}
+			o->output = optarg;
+			o->output_given = true;
+			break;
+		case OPT_NO_STORE:
+			o->no_store = true;
+			break;
+		case OPT_REMOTE:
+			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+				snprintf(err, errlen, "invalid --remote '%s': expected an http:// or https:// URL",
+					 optarg);
+				return -EINVAL;
+			}
+			o->remote = optarg;
+			break;
+		case OPT_REMOTE_TIMEOUT:
+			if (options__parse_duration(optarg, &d) || d < 1000 || d > 600000000LL) {
+				snprintf(err, errlen, "invalid --remote-timeout '%s': expected a duration between 1ms and 10m",
+					 optarg);
+				return -EINVAL;
+			}
+			o->remote_timeout_ms = (int)(d / 1000);
+			break;
+		case OPT_REMOTE_CA:
+			o->remote_ca = optarg;
+			break;
+		case OPT_REMOTE_TOKEN:
+			o->remote_token_file = optarg;
+			break;
+		case OPT_SPOOL_DIR:
+			o->spool_dir = optarg;
+			break;
+		case OPT_SPOOL_MAX:
+			if (options__parse_size(optarg, &o->spool_max) || o->spool_max <= 0) {
+				snprintf(err, errlen, "invalid --spool-max '%s': expected a size like 64M", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_LOG_FORMAT:
+			if (strcmp(optarg, "text") == 0) {
+				o->log_format = SLOG_TEXT;
+			} else if (strcmp(optarg, "json") == 0) {
+				o->log_format = SLOG_JSON;
+			} else {
+				snprintf(err, errlen, "invalid --log-format '%s': expected text or json", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MIN_LEVEL:
+			if (slog__parse_level(optarg, &o->min_level)) {
+				snprintf(err, errlen, "invalid --min-level '%s': expected debug, info, warn or error",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case OPT_SLOW:
+			if (options__parse_duration(optarg, &o->slow_us)) {
+				snprintf(err, errlen, "invalid --slow '%s': expected a duration like 100ms", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MIN_DURATION:
+			if (options__parse_duration(optarg, &o->min_duration_us)) {
+				snprintf(err, errlen, "invalid --min-duration '%s': expected a duration like 10ms",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_QUEUE:
+			if (parse_uint(optarg, 1, 1 << 24, &v)) {
+				snprintf(err, errlen, "invalid --queue-size '%s': expected 1..16777216", optarg);
+				return -EINVAL;
+			}
+			o->batch.queue_size = (unsigned)v;
+			break;
+		case OPT_BATCH:
+			if (parse_uint(optarg, 1, 1 << 20, &v)) {
+				snprintf(err, errlen, "invalid --batch-size '%s': expected 1..1048576", optarg);
+				return -EINVAL;
+			}
+			o->batch.batch_size = (unsigned)v;
+			break;
+		case OPT_FLUSH:
+			if (options__parse_duration(optarg, &d) || d < 1000 || d > 3600000000LL) {
+				snprintf(err, errlen, "invalid --flush-interval '%s': expected a duration between 1ms and 1h",
+					 optarg);
+				return -EINVAL;
+			}
+			o->batch.flush_interval_ms = (unsigned)(d / 1000);
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			options__usage(stdout);
+			return 1;
+		case ':':
+			snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->npids == 0) {
+		snprintf(err, errlen, "no target: give -p PID");
+		return -EINVAL;
+	}
+	if (o->batch.batch_size > o->batch.queue_size) {
+		snprintf(err, errlen, "--batch-size %u is larger than --queue-size %u",
+			 o->batch.batch_size, o->batch.queue_size);
+		return -EINVAL;
+	}
+	if (o->no_store && o->output_given) {
+		snprintf(err, errlen, "--no-store and -o contradict each other");
+		return -EINVAL;
+	}
+	if (o->no_store || (o->remote && !o->output_given))
+		o->output = NULL;
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* options.h — the command line of `sqltrace-bpf` (tracing mode): what the
+ * user asked for, parsed and checked, with the defaults applied. */
+#ifndef SQLTRACE_OPTIONS_H
+#define SQLTRACE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "recorder.h"
+#include "slog.h"
+
+#define MAX_PIDS 256
+
+struct options {
+	int pids[MAX_PIDS];
+	int npids;
+	const char *output;          /* local store path; NULL with --no-store */
+	bool output_given;           /* -o given explicitly */
+	bool no_store;
+	const char *remote;          /* --remote URL */
+	int remote_timeout_ms;
+	const char *remote_ca;
+	const char *remote_token_file;
+	const char *spool_dir;
+	int64_t spool_max;           /* bytes, 0 = default */
+	enum slog_format log_format;
+	enum slog_level min_level;
+	bool quiet;                  /* print no entry lines */
+	int64_t slow_us;             /* WARN above this */
+	int64_t min_duration_us;
+	struct batch_opts batch;
+	int verbose;
+};
+
+/* Parses a Go-style duration ("150ms", "1.5s", "250us", "2m", "0") into
+ * microseconds. Returns 0 or -EINVAL. */
+int options__parse_duration(const char *s, int64_t *us);
+
+/* Parses a size with an optional K/M/G suffix (powers of 1024). */
+int options__parse_size(const char *s, int64_t *bytes);
+
+/* Parses argv into o. Returns 0, 1 when --help was printed (exit 0), or
+ * -EINVAL with a one-line message in err (exit 2). */
+int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
+
+void options__usage(FILE *f);
+
+#endif

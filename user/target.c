@@ -1,0 +1,188 @@
+/* target.c — locating SQLite in a process through /proc/PID/maps and the
+ * symbol tables of the files it maps (see target.h). */
+#include "target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+#include "procmaps.h"
+
+const char *const st_fn_names[ST_FN_MAX] = {
+	[ST_FN_PREPARE_V2] = "sqlite3_prepare_v2",
+	[ST_FN_PREPARE_V3] = "sqlite3_prepare_v3",
+	[ST_FN_PREPARE16_V2] = "sqlite3_prepare16_v2",
+	[ST_FN_PREPARE16_V3] = "sqlite3_prepare16_v3",
+	[ST_FN_STEP] = "sqlite3_step",
+	[ST_FN_RESET] = "sqlite3_reset",
+	[ST_FN_FINALIZE] = "sqlite3_finalize",
+	[ST_FN_EXEC] = "sqlite3_exec",
+};
+
+int target__comm(int pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+void target__free(struct sqlite_copy *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].open_path);
+	}
+	free(v);
+}
+
+/* Fills c->fn_off from the file's symbols. Returns 0 when the file holds
+ * SQLite (prepare_v2 and step at least), -ENOENT when not, -errno on error. */
+static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
+{
+	int i, err;
+
+	for (i = 0; i < ST_FN_MAX; i++) {
+		uint64_t vaddr, size, off;
+
+		c->fn_off[i] = 0;
+		err = elf_file__find_func(ef, st_fn_names[i], &vaddr, &size);
+		if (err)
+			continue;
+		if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0)
+			c->fn_off[i] = off;
+	}
+	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
+		return -ENOENT;
+	return 0;
+}
+
+static void append_why(char *why, size_t whylen, const char *fmt, const char *a, const char *b)
+{
+	size_t used = strlen(why);
+
+	if (used + 1 >= whylen)
+		return;
+	snprintf(why + used, whylen - used, fmt, a, b);
+}
+
+int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
+{
+	struct map_entry *maps = NULL;
+	struct sqlite_copy *copies = NULL;
+	size_t nmaps = 0, ncopies = 0, i, j;
+	char exe[PATH_MAX], exe_link[64];
+	ssize_t exelen;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	why[0] = '\0';
+	err = procmaps__read_pid(pid, &maps, &nmaps);
+	if (err) {
+		snprintf(why, whylen, "cannot read /proc/%d/maps: %s", pid, strerror(-err));
+		return err;
+	}
+	snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", pid);
+	exelen = readlink(exe_link, exe, sizeof(exe) - 1);
+	exe[exelen > 0 ? exelen : 0] = '\0';
+
+	for (i = 0; i < nmaps; i++) {
+		struct map_entry *m = &maps[i];
+		struct sqlite_copy c = {0};
+		char open_path[PATH_MAX + 64];
+		struct elf_file *ef;
+		struct stat st;
+		const char *base;
+		bool seen = false;
+
+		if (!m->path || m->path[0] != '/' || m->inode == 0)
+			continue;
+		/* Each file once (it is mapped several times, maybe under /lib
+		 * and /usr/lib). */
+		for (j = 0; j < i; j++)
+			if (maps[j].inode == m->inode && maps[j].dev_major == m->dev_major &&
+			    maps[j].dev_minor == m->dev_minor)
+				seen = true;
+		if (seen)
+			continue;
+		snprintf(open_path, sizeof(open_path), "/proc/%d/root%s", pid, m->path);
+		if (stat(open_path, &st) != 0) {
+			base = strrchr(m->path, '/');
+			if (strstr(base ? base : m->path, "sqlite"))
+				append_why(why, whylen, "%s: %s; ", m->path, strerror(errno));
+			continue;
+		}
+		for (j = 0; j < ncopies; j++)
+			if (copies[j].dev == st.st_dev && copies[j].ino == st.st_ino)
+				seen = true;
+		if (seen)
+			continue;
+		ef = elf_file__open(open_path);
+		if (!ef)
+			continue;  /* not ELF (a data file, a locale archive…) */
+		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
+		err = resolve_functions(ef, &c);
+		if (err) {
+			base = strrchr(m->path, '/');
+			if (c.in_exe && !elf_file__has_symtab(ef))
+				append_why(why, whylen, "%s%s: executable is stripped (no .symtab) and exports no sqlite3_prepare_v2; ",
+					   m->path, "");
+			else if (strstr(base ? base : m->path, "sqlite"))
+				append_why(why, whylen, "%s%s: no sqlite3_prepare_v2/sqlite3_step symbols; ", m->path, "");
+			elf_file__close(ef);
+			continue;
+		}
+		c.build_id_len = elf_file__build_id(ef, c.build_id, sizeof(c.build_id));
+		if (c.build_id_len < 0)
+			c.build_id_len = 0;
+		elf_file__close(ef);
+		c.path = strdup(m->path);
+		c.open_path = strdup(open_path);
+		c.dev = st.st_dev;
+		c.ino = st.st_ino;
+		{
+			struct sqlite_copy *grown = realloc(copies, (ncopies + 1) * sizeof(*copies));
+
+			if (!c.path || !c.open_path || !grown) {
+				free(c.path);
+				free(c.open_path);
+				if (grown)
+					copies = grown;
+				target__free(copies, ncopies);
+				procmaps__free(maps, nmaps);
+				snprintf(why, whylen, "out of memory");
+				return -ENOMEM;
+			}
+			copies = grown;
+			copies[ncopies++] = c;
+		}
+	}
+	if (ncopies == 0 && why[0] == '\0')
+		snprintf(why, whylen, "no mapped libsqlite3 and the executable %s has no sqlite3_prepare_v2 symbol",
+			 exe[0] ? exe : "(unknown)");
+	procmaps__free(maps, nmaps);
+	*out = copies;
+	*n = ncopies;
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* target.h — finding the copies of SQLite a process runs: the shared
+ * libraries it maps and its executable, with the file offsets of the
+ * functions sqltrace-bpf probes. Files are opened through /proc/PID/root so
+ * a process in another mount namespace is probed in its own file. */
+#ifndef SQLTRACE_TARGET_H
+#define SQLTRACE_TARGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Probed functions, in attach order. */
+enum st_fn {
+	ST_FN_PREPARE_V2,
+	ST_FN_PREPARE_V3,
+	ST_FN_PREPARE16_V2,
+	ST_FN_PREPARE16_V3,
+	ST_FN_STEP,
+	ST_FN_RESET,
+	ST_FN_FINALIZE,
+	ST_FN_EXEC,
+	ST_FN_MAX,
+};
+
+extern const char *const st_fn_names[ST_FN_MAX];
+
+struct sqlite_copy {
+	char *path;          /* path as the target sees it (from its maps) */
+	char *open_path;     /* path the tracer opens: /proc/PID/root/<path> */
+	dev_t dev;           /* identity of the file, for attaching once */
+	ino_t ino;
+	bool in_exe;         /* the executable itself (SQLite linked statically) */
+	uint64_t fn_off[ST_FN_MAX];   /* uprobe file offsets, 0 = absent */
+	unsigned char build_id[64];
+	int build_id_len;    /* 0 when the file has none */
+};
+
+/* Finds every copy of SQLite in process pid: each mapped file (and the
+ * executable) that defines sqlite3_prepare_v2 and sqlite3_step. Returns 0
+ * with a malloc'd array (free with target__free) — possibly *n == 0, in
+ * which case why[] tells what was looked at and why nothing qualified — or
+ * -ESRCH (no such process), -EACCES, or another -errno with why[] set. */
+int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen);
+
+void target__free(struct sqlite_copy *v, size_t n);
+
+/* Reads /proc/PID/comm into buf (without newline). Returns 0 or -errno. */
+int target__comm(int pid, char *buf, size_t len);
+
+#endif

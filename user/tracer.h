@@ -1,0 +1,53 @@
+/* tracer.h — the observer: loads the BPF programs, attaches them to the
+ * SQLite copies of the target processes, consumes the ring buffer and hands
+ * each statement execution, as an entry, to a callback. */
+#ifndef SQLTRACE_TRACER_H
+#define SQLTRACE_TRACER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "entry.h"
+
+struct tracer;
+
+struct tracer_opts {
+	const int *pids;           /* processes to trace */
+	size_t npids;
+	int64_t min_duration_us;   /* entries shorter than this are not passed on */
+	int drain_ms;              /* ring buffer drain period; default 20 */
+	/* Receives every entry (takes ownership). Runs on the caller's thread,
+	 * inside tracer__run: it must not block. */
+	void (*on_entry)(struct st_entry *e, void *ctx);
+	void *ctx;
+};
+
+struct tracer_stats {
+	uint64_t entries;        /* entries passed to on_entry */
+	uint64_t filtered;       /* below min_duration */
+	uint64_t rb_drops;       /* records lost: ring buffer full */
+	uint64_t stmt_full;      /* executions not tracked: statement map full */
+	uint64_t read_faults;    /* target memory BPF could not read */
+	uint64_t bad_records;    /* records user space could not decode */
+};
+
+/* Checks privileges and kernel support, resolves every target, loads and
+ * attaches. Returns 0 and *out, or a negative errno with a one-line reason
+ * in err (no such process, no SQLite in it, not root, no BTF…). */
+int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen);
+
+/* Consumes records until *stop becomes non-zero or every target exited;
+ * then detaches and drains what is still in the ring buffer. Returns 0, or
+ * a negative errno when polling failed. */
+int tracer__run(struct tracer *t, volatile sig_atomic_t *stop);
+
+void tracer__stats(struct tracer *t, struct tracer_stats *out);
+
+/* Writes the per-target part of the summary ("pid 42 (python3): 10"). */
+void tracer__print_targets(struct tracer *t, FILE *f);
+
+void tracer__free(struct tracer *t);
+
+#endif
