@@ -52,7 +52,7 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 {
 	struct st_entry *e;
 	char *text;
-	size_t len;
+	size_t len, total_lead = 0;
 
 	if (ev->kind != ST_EV_STMT && ev->kind != ST_EV_EXEC && ev->kind != ST_EV_PREPARE_FAIL) {
 		errno = EINVAL;
@@ -66,6 +66,14 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 		free(text);
 		return NULL;
 	}
+	{
+		/* A statement of a multi-statement string starts where the previous
+		 * one ended: drop the blanks around it. */
+		size_t lead, cut = ev->sql_enc == ST_ENC_UTF8 && ev->sql_total > ev->sql_len;
+
+		len = sqltext__trim(text, len, !cut, &lead);
+		total_lead = lead;
+	}
 	if (len == 0 && fallback_text) {
 		free(text);
 		text = strdup(fallback_text);
@@ -74,7 +82,7 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 		len = strlen(text);
 		e->query_len = len;
 	} else if (ev->sql_enc == ST_ENC_UTF8 && ev->sql_total > ev->sql_len) {
-		e->query_len = ev->sql_total;
+		e->query_len = (int64_t)ev->sql_total - (int64_t)total_lead;
 		text = mark_cut(text, len);
 	} else {
 		e->query_len = ev->sql_enc == ST_ENC_UTF8 ? (int64_t)len : (int64_t)strlen(text);

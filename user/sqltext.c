@@ -137,3 +137,24 @@ size_t sqltext__utf8_boundary(const char *s, size_t len)
 	}
 	return len;
 }
+
+static int is_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+size_t sqltext__trim(char *s, size_t len, int trim_end, size_t *lead)
+{
+	size_t start = 0;
+
+	while (start < len && is_blank((unsigned char)s[start]))
+		start++;
+	if (start)
+		memmove(s, s + start, len - start);
+	len -= start;
+	while (trim_end && len > 0 && is_blank((unsigned char)s[len - 1]))
+		len--;
+	s[len] = '\0';
+	*lead = start;
+	return len;
+}

@@ -26,4 +26,8 @@ size_t sqltext__utf16le_to_utf8(const uint8_t *in, size_t inlen, char *out, size
  * UTF-8 sequence: used to cut text on a character boundary. */
 size_t sqltext__utf8_boundary(const char *s, size_t len);
 
+/* Trims ASCII blanks at both ends of s in place (at the end only when
+ * trim_end). Returns the new length; *lead gets the count removed in front. */
+size_t sqltext__trim(char *s, size_t len, int trim_end, size_t *lead);
+
 #endif

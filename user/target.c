@@ -77,13 +77,13 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
 	return 0;
 }
 
-static void append_why(char *why, size_t whylen, const char *fmt, const char *a, const char *b)
+static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
 {
 	size_t used = strlen(why);
 
 	if (used + 1 >= whylen)
 		return;
-	snprintf(why + used, whylen - used, fmt, a, b);
+	snprintf(why + used, whylen - used, fmt, a);
 }
 
 int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
@@ -93,6 +93,7 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 	size_t nmaps = 0, ncopies = 0, i, j;
 	char exe[PATH_MAX], exe_link[64];
 	ssize_t exelen;
+	bool exe_stripped = false;
 	int err;
 
 	*out = NULL;
@@ -130,7 +131,7 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 		if (stat(open_path, &st) != 0) {
 			base = strrchr(m->path, '/');
 			if (strstr(base ? base : m->path, "sqlite"))
-				append_why(why, whylen, "%s: %s; ", m->path, strerror(errno));
+				append_why(why, whylen, "; %s cannot be opened", m->path);
 			continue;
 		}
 		for (j = 0; j < ncopies; j++)
@@ -145,11 +146,10 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 		err = resolve_functions(ef, &c);
 		if (err) {
 			base = strrchr(m->path, '/');
-			if (c.in_exe && !elf_file__has_symtab(ef))
-				append_why(why, whylen, "%s%s: executable is stripped (no .symtab) and exports no sqlite3_prepare_v2; ",
-					   m->path, "");
+			if (c.in_exe)
+				exe_stripped = !elf_file__has_symtab(ef);
 			else if (strstr(base ? base : m->path, "sqlite"))
-				append_why(why, whylen, "%s%s: no sqlite3_prepare_v2/sqlite3_step symbols; ", m->path, "");
+				append_why(why, whylen, "; %s has no sqlite3_prepare_v2/sqlite3_step symbols", m->path);
 			elf_file__close(ef);
 			continue;
 		}
@@ -178,9 +178,15 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 			copies[ncopies++] = c;
 		}
 	}
-	if (ncopies == 0 && why[0] == '\0')
-		snprintf(why, whylen, "no mapped libsqlite3 and the executable %s has no sqlite3_prepare_v2 symbol",
-			 exe[0] ? exe : "(unknown)");
+	if (ncopies == 0) {
+		char notes[512];
+
+		snprintf(notes, sizeof(notes), "%s", why);
+		snprintf(why, whylen, "no mapped libsqlite3 (%zu mappings in /proc/%d/maps) and the executable %s %s%s",
+			 nmaps, pid, exe[0] ? exe : "(unknown)",
+			 exe_stripped ? "is stripped (no .symtab) and exports no sqlite3_prepare_v2"
+				      : "has no sqlite3_prepare_v2 symbol", notes);
+	}
 	procmaps__free(maps, nmaps);
 	*out = copies;
 	*n = ncopies;
