@@ -452,6 +452,11 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 			snprintf(err, errlen, "no such process: PID %d", opts->pids[i]);
 			return -ESRCH;
 		}
+		if (opts->pids[i] == getpid()) {
+			snprintf(err, errlen, "PID %d is sqltrace-bpf itself: tracing its own store writes "
+				 "would feed back into itself", opts->pids[i]);
+			return -EINVAL;
+		}
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
