@@ -29,6 +29,10 @@ char LICENSE[] SEC("license") = "GPL";
  * bytes is it woken at once. Set by user space before load. */
 const volatile __u64 wakeup_bytes = 1 << 20;
 
+/* Floor measurement (--probe-only): every program returns at once, so the
+ * cost measured is that of the probe hits alone. */
+const volatile bool probe_only = false;
+
 struct thread_state {
 	__u32 depth;         /* traced API calls in progress on this thread */
 	__u32 kind;          /* outermost call: 1 prepare, 2 step, 3 exec */
@@ -294,8 +298,11 @@ static __always_inline void submit(struct st_event *ev)
 static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 ppstmt, __u32 utf16,
 					 __u64 cookie)
 {
-	struct thread_state *ts = thread_get();
+	struct thread_state *ts;
 
+	if (probe_only)
+		return 0;
+	ts = thread_get();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -337,9 +344,22 @@ int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int 
 	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
 }
 
+/* sqlite3LockAndPrepare(db, zSql, nBytes, prepFlags, pOld, ppStmt, pzTail):
+ * SQLite's internal prepare, called by every prepare variant (prepare16 with
+ * the text already converted to UTF-8); probed instead of the API when found. */
+SEC("uprobe")
+int BPF_KPROBE(lock_and_prepare, void *db, const char *sql, int nbyte)
+{
+	__u64 ppstmt = ctx->r9;  /* sixth argument */
+
+	return prepare_enter((__u64)db, (__u64)sql, nbyte, ppstmt, 0, bpf_get_attach_cookie(ctx));
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(prepare_ret, int rc)
 {
+	if (probe_only)
+		return 0;
 	struct thread_state *ts = thread_get();
 	struct st_lib_cfg *cfg;
 	struct st_event *ev;
@@ -425,11 +445,14 @@ static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int r
 SEC("uprobe")
 int BPF_KPROBE(step_enter, void *pstmt)
 {
-	struct thread_state *ts = thread_get();
+	struct thread_state *ts;
 	__u64 stmt = (__u64)pstmt;
 	struct stmt_state *st;
 	__u32 lib_id;
 
+	if (probe_only)
+		return 0;
+	ts = thread_get();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -467,6 +490,8 @@ int BPF_KPROBE(step_enter, void *pstmt)
 SEC("uretprobe")
 int BPF_KRETPROBE(step_ret, int rc)
 {
+	if (probe_only)
+		return 0;
 	struct thread_state *ts = thread_get();
 	struct stmt_state *st;
 
@@ -490,9 +515,12 @@ int BPF_KRETPROBE(step_ret, int rc)
 
 static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 {
-	struct thread_state *ts = thread_get();
+	struct thread_state *ts;
 	struct stmt_state *st;
 
+	if (probe_only)
+		return 0;
+	ts = thread_get();
 	if (!ts || ts->depth > 0 || !stmt)
 		return 0;  /* SQLite cleaning up its own statement */
 
@@ -528,8 +556,11 @@ int BPF_KPROBE(finalize_enter, void *stmt)
 SEC("uprobe")
 int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
-	struct thread_state *ts = thread_get();
+	struct thread_state *ts;
 
+	if (probe_only)
+		return 0;
+	ts = thread_get();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -545,6 +576,8 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 SEC("uretprobe")
 int BPF_KRETPROBE(exec_ret, int rc)
 {
+	if (probe_only)
+		return 0;
 	struct thread_state *ts = thread_get();
 	struct st_event *ev;
 

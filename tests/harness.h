@@ -18,7 +18,7 @@
 
 static int harness_passed, harness_failed, harness_skipped;
 static int harness_skip_flag;
-static const char *harness_skip_reason;
+static const char *harness_skip_reason = "";
 
 #define ASSERT_TRUE(c) do { if (!(c)) { \
 	printf("    %s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \

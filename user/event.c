@@ -10,10 +10,15 @@
 
 char *event__text(const struct st_event *ev, size_t size, size_t *len)
 {
-	size_t hdr = offsetof(struct st_event, sql), n = ev->sql_len;
+	size_t hdr = offsetof(struct st_event, sql), n;
 	char *out;
 
-	if (size < hdr || n > ST_SQL_MAX - 1 || hdr + n > size) {
+	if (size < hdr) {
+		errno = EINVAL;
+		return NULL;
+	}
+	n = ev->sql_len;
+	if (n > ST_SQL_MAX - 1 || hdr + n > size) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -54,7 +59,8 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 	char *text;
 	size_t len, total_lead = 0;
 
-	if (ev->kind != ST_EV_STMT && ev->kind != ST_EV_EXEC && ev->kind != ST_EV_PREPARE_FAIL) {
+	if (size < offsetof(struct st_event, sql) ||
+	    (ev->kind != ST_EV_STMT && ev->kind != ST_EV_EXEC && ev->kind != ST_EV_PREPARE_FAIL)) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -109,6 +109,7 @@ int main(int argc, char **argv)
 			.pids = o.pids,
 			.npids = (size_t)o.npids,
 			.min_duration_us = o.min_duration_us,
+			.probe_only = o.probe_only,
 			.on_entry = on_entry,
 			.ctx = &cons,
 		};

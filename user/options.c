@@ -124,6 +124,9 @@ void options__usage(FILE *f)
 "      --batch-size N       entries per write (default 64)\n"
 "      --flush-interval DUR write a partial batch after DUR (default 1s)\n"
 "\n"
+"      --probe-only         attach the same probes with programs that do nothing\n"
+"                           and capture nothing: measures what the traps alone\n"
+"                           cost the target (the benchmark's floor)\n"
 "  -v, --verbose            attach details and periodic counters (-vv: libbpf too)\n"
 "  -h, --help               this help\n"
 "\n"
@@ -157,7 +160,7 @@ static int parse_uint(const char *s, long long min, long long max, long long *ou
 enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
-	OPT_QUEUE, OPT_BATCH, OPT_FLUSH,
+	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -180,6 +183,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "queue-size", required_argument, NULL, OPT_QUEUE },
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "flush-interval", required_argument, NULL, OPT_FLUSH },
+		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -196,7 +200,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 	o->slow_us = 100000;
 	o->batch = defaults;
 	opterr = 0;
-	optind = 1;
+	optind = 0;  /* 0, not 1: also resets glibc's position inside a cluster */
 	while ((c = getopt_long(argc, argv, ":p:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -307,6 +311,9 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			}
 			o->batch.flush_interval_ms = (unsigned)(d / 1000);
 			break;
+		case OPT_PROBE_ONLY:
+			o->probe_only = true;
+			break;
 		case 'v':
 			o->verbose++;
 			break;
@@ -314,10 +321,16 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			options__usage(stdout);
 			return 1;
 		case ':':
-			snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
+			if (optopt > 0 && optopt < 256)
+				snprintf(err, errlen, "option -%c needs a value", optopt);
+			else
+				snprintf(err, errlen, "option %s needs a value", argv[optind - 1]);
 			return -EINVAL;
 		default:
-			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			if (optopt > 0 && optopt < 256)
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			return -EINVAL;
 		}
 	}

@@ -119,7 +119,7 @@ static int needs_quoting(const char *s)
 		if (p[i] < 0x80) {
 			unsigned char b = p[i];
 
-			if (b != '\\' && (b == ' ' || b == '=' || b == '"' || b < 0x20 || b == 0x7F))
+			if (b != '\\' && (b == ' ' || b == '=' || b == '"' || b < 0x20))
 				return 1;
 			i++;
 			continue;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "probepos.h"
 #include "procmaps.h"
 
 const char *const st_fn_names[ST_FN_MAX] = {
@@ -23,6 +24,7 @@ const char *const st_fn_names[ST_FN_MAX] = {
 	[ST_FN_RESET] = "sqlite3_reset",
 	[ST_FN_FINALIZE] = "sqlite3_finalize",
 	[ST_FN_EXEC] = "sqlite3_exec",
+	[ST_FN_LOCK_AND_PREPARE] = "sqlite3LockAndPrepare",
 };
 
 int target__comm(int pid, char *buf, size_t len)
@@ -56,6 +58,43 @@ void target__free(struct sqlite_copy *v, size_t n)
 	free(v);
 }
 
+/* Target of the first call in a prepare wrapper, 0 when it has none. */
+static uint64_t wrapper_call(struct elf_file *ef, const char *name)
+{
+	uint8_t code[64];
+	uint64_t vaddr, size, target = 0;
+	ssize_t n;
+
+	if (elf_file__find_func(ef, name, &vaddr, &size))
+		return 0;
+	n = elf_file__read_vaddr(ef, vaddr, code, size && size < sizeof(code) ? size : sizeof(code));
+	if (n <= 0 || probepos__first_call(code, (size_t)n, vaddr, &target))
+		return 0;
+	return target;
+}
+
+/* Finds SQLite's internal sqlite3LockAndPrepare in a build that does not
+ * name it (Debian's libsqlite3 keeps it static): it is the function that
+ * sqlite3_prepare_v2 and sqlite3_prepare_v3 both call first. Probing it
+ * instead of the four API variants gives one probe site, on an emulated
+ * instruction, with UTF-8 text even for prepare16. Leaves the offset 0
+ * (API probes are used) when the evidence does not agree. */
+static void find_lock_and_prepare(struct elf_file *ef, struct sqlite_copy *c)
+{
+	uint64_t t2 = wrapper_call(ef, "sqlite3_prepare_v2");
+	uint64_t t3 = wrapper_call(ef, "sqlite3_prepare_v3");
+	uint64_t off;
+	uint8_t first[16];
+
+	if (!t2 || t2 != t3)
+		return;
+	if (elf_file__read_vaddr(ef, t2, first, sizeof(first)) != (ssize_t)sizeof(first) ||
+	    !probepos__probeable(first, sizeof(first)))
+		return;
+	if (elf_file__vaddr_to_offset(ef, t2, &off) == 0)
+		c->fn_off[ST_FN_LOCK_AND_PREPARE] = off;
+}
+
 /* Fills c->fn_off from the file's symbols. Returns 0 when the file holds
  * SQLite (prepare_v2 and step at least), -ENOENT when not, -errno on error. */
 static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
@@ -74,6 +113,8 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
+	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
+		find_lock_and_prepare(ef, c);
 	return 0;
 }
 

@@ -20,6 +20,7 @@ enum st_fn {
 	ST_FN_RESET,
 	ST_FN_FINALIZE,
 	ST_FN_EXEC,
+	ST_FN_LOCK_AND_PREPARE,  /* internal: where every prepare variant goes */
 	ST_FN_MAX,
 };
 

@@ -219,6 +219,7 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 		enum st_fn fn;
 		struct bpf_program *entry, *ret;
 	} plan[] = {
+		{ ST_FN_LOCK_AND_PREPARE, s->progs.lock_and_prepare, s->progs.prepare_ret },
 		{ ST_FN_PREPARE_V2, s->progs.prepare_v2, s->progs.prepare_ret },
 		{ ST_FN_PREPARE_V3, s->progs.prepare_v3, s->progs.prepare_ret },
 		{ ST_FN_PREPARE16_V2, s->progs.prepare16_v2, s->progs.prepare_ret },
@@ -242,6 +243,9 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 
 		if (!off)
 			continue;
+		if (c->fn_off[ST_FN_LOCK_AND_PREPARE] && plan[i].entry != s->progs.lock_and_prepare &&
+		    plan[i].ret == s->progs.prepare_ret)
+			continue;  /* every API prepare reaches the internal one */
 		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn, err, errlen);
 		if (!e && plan[i].ret)
 			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, err, errlen);
@@ -474,6 +478,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		goto fail;
 	}
 	t->skel->rodata->wakeup_bytes = 4 << 20;
+	t->skel->rodata->probe_only = opts->probe_only;
 	/* Programs are attached by hand, per target and per file. */
 	e = sqltrace_bpf__load(t->skel);
 	if (e) {

@@ -5,6 +5,7 @@
 #define SQLTRACE_TRACER_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ struct tracer_opts {
 	size_t npids;
 	int64_t min_duration_us;   /* entries shorter than this are not passed on */
 	int drain_ms;              /* ring buffer drain period; default 20 */
+	bool probe_only;           /* programs do nothing (floor measurement) */
 	/* Receives every entry (takes ownership). Runs on the caller's thread,
 	 * inside tracer__run: it must not block. */
 	void (*on_entry)(struct st_entry *e, void *ctx);

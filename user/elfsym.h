@@ -1,0 +1,90 @@
+/* elfsym.h — reads what target resolution needs from an ELF file (an
+ * executable or a shared library) with libelf: function and data symbols from
+ * .symtab and .dynsym, virtual address to file offset through the PT_LOAD
+ * program headers (the offset a uprobe is attached at), file bytes at a
+ * virtual address, the GNU build id and the matching debug file path.
+ *
+ * An elf_file is not thread-safe: use one per thread, or lock around it.
+ */
+#ifndef SQLTRACE_ELFSYM_H
+#define SQLTRACE_ELFSYM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct elf_file;
+
+/* Opens path read-only (the file stays open and mapped until close).
+ * Returns NULL and sets errno on failure: the open(2) errno, ENOEXEC when the
+ * file is not an ELF object (or is an archive), ENOMEM. */
+struct elf_file *elf_file__open(const char *path);
+
+/* Releases everything. NULL is fine. This function can't fail. */
+void elf_file__close(struct elf_file *ef);
+
+/* Looks up a defined function symbol (STT_FUNC or STT_GNU_IFUNC, st_shndx
+ * != SHN_UNDEF, st_value != 0) by exact name, in .symtab first, then .dynsym.
+ * Within one table a global or weak symbol wins over a local one of the same
+ * name (static functions may repeat across translation units); among equals
+ * the first in the table wins. For STT_GNU_IFUNC the address is the
+ * resolver's, not the implementation's.
+ * The first lookup builds a hash table over both tables (O(symbols)); later
+ * lookups are O(1).
+ * Returns 0 with *vaddr and *size (either pointer may be NULL), -ENOENT when
+ * absent, -ENOMEM, -EINVAL on a malformed symbol table. */
+int elf_file__find_func(struct elf_file *ef, const char *name, uint64_t *vaddr,
+			uint64_t *size);
+
+/* As elf_file__find_func() for a defined data symbol (STT_OBJECT only; TLS
+ * and common symbols are not looked at). */
+int elf_file__find_object(struct elf_file *ef, const char *name, uint64_t *vaddr,
+			  uint64_t *size);
+
+/* Converts a virtual address to a file offset through the PT_LOAD program
+ * headers: off = vaddr - p_vaddr + p_offset of the segment whose file-backed
+ * part [p_vaddr, p_vaddr + p_filesz) holds vaddr. Returns 0, or -ENOENT when
+ * no segment holds it (including addresses only in a segment's .bss part). */
+int elf_file__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *off);
+
+/* Reads up to len bytes of file content starting at virtual address vaddr,
+ * stopping at the end of the file-backed part of its segment. Returns the
+ * number of bytes read (> 0 unless len is 0), -ENOENT when vaddr is not in a
+ * file-backed segment, or another -errno from pread. */
+ssize_t elf_file__read_vaddr(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
+
+/* Copies the NT_GNU_BUILD_ID descriptor into buf (at most len bytes) and
+ * returns its full length (which may exceed len; only len bytes are copied),
+ * or -ENOENT when the file has no build id. Looks in PT_NOTE segments, then
+ * SHT_NOTE sections. */
+int elf_file__build_id(struct elf_file *ef, unsigned char *buf, size_t len);
+
+/* True when the file has a .symtab (SHT_SYMTAB) section with at least one
+ * symbol besides the null entry. */
+bool elf_file__has_symtab(struct elf_file *ef);
+
+/* True for ET_DYN (a PIE executable or a shared library). */
+bool elf_file__is_dyn(struct elf_file *ef);
+
+/* Path of the separate debug file for this file's build id,
+ *   <root>/usr/lib/debug/.build-id/xx/yyyy….debug
+ * where root is a prefix such as "/proc/PID/root" or "" (NULL = "").
+ * Returns a malloc'd path when such a regular file exists, else NULL with
+ * errno set (ENOENT: no build id or no file; ENOMEM). */
+char *elf_file__debug_path(struct elf_file *ef, const char *root);
+
+/* Reads the NUL-terminated string stored in a data symbol that is a char
+ * array in the file's data (e.g. "sqlite3_version", const char[] in .rodata)
+ * into buf (len bytes, always NUL-terminated on success).
+ * Returns 0; -ENOENT when there is no such object symbol or its bytes are
+ * not in the file (.bss); -EINVAL when no NUL lies within the symbol (or
+ * within its first 4096 bytes when st_size is 0); -ERANGE when the string
+ * does not fit in buf; other -errno from reading. */
+int elf_file__read_string_symbol(struct elf_file *ef, const char *name, char *buf,
+				 size_t len);
+
+/* The path given to elf_file__open(). */
+const char *elf_file__path(const struct elf_file *ef);
+
+#endif
