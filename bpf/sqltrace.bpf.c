@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
 #include "sqltrace.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -44,6 +45,7 @@ struct thread_state {
 	__s32 a_nbyte;       /* prepare: byte count argument */
 	__u32 a_utf16;       /* prepare16 */
 	__u32 lib_id;
+	char trace_id[ST_TRACE_ID_MAX];  /* set by the shim's USDT probes */
 };
 
 struct stmt_key {
@@ -124,7 +126,7 @@ static __always_inline struct st_lib_cfg *lib_cfg(__u32 lib_id)
 	return bpf_map_lookup_elem(&libs, &lib_id);
 }
 
-static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id)
+static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, struct thread_state *ts)
 {
 	__u32 zero = 0;
 	struct st_event *ev = bpf_map_lookup_elem(&scratch, &zero);
@@ -152,6 +154,10 @@ static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id)
 	ev->end = ST_END_STEP;
 	ev->err[0] = 0;
 	ev->sql[0] = 0;
+	if (ts)
+		__builtin_memcpy(ev->trace_id, ts->trace_id, sizeof(ev->trace_id));
+	else
+		ev->trace_id[0] = 0;
 	task = bpf_get_current_task_btf();
 	BPF_CORE_READ_STR_INTO(&ev->comm, task, group_leader, comm);
 	return ev;
@@ -375,7 +381,7 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->a_ppstmt);
 
 	if (rc != 0) {
-		ev = event_init(ST_EV_PREPARE_FAIL, ts->lib_id);
+		ev = event_init(ST_EV_PREPARE_FAIL, ts->lib_id, ts);
 		if (!ev)
 			return 0;
 		ev->duration_ns = now - ts->start_ns;
@@ -400,7 +406,7 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 		count(ST_CNT_STMT_FULL);
 
 	if (cfg && cfg->learn) {
-		ev = event_init(ST_EV_LEARN, ts->lib_id);
+		ev = event_init(ST_EV_LEARN, ts->lib_id, ts);
 		if (!ev)
 			return 0;
 		ev->stmt = stmt;
@@ -417,10 +423,11 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 /* ---- executions ----------------------------------------------------------- */
 
 /* Sends the record of an execution that just ended, and clears its state. */
-static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int rc, __u32 end, __u32 lib_id)
+static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int rc, __u32 end, __u32 lib_id,
+					struct thread_state *ts)
 {
 	struct st_lib_cfg *cfg = lib_cfg(lib_id);
-	struct st_event *ev = event_init(ST_EV_STMT, lib_id);
+	struct st_event *ev = event_init(ST_EV_STMT, lib_id, ts);
 
 	if (ev) {
 		ev->duration_ns = ev->end_ns - st->start_ns;
@@ -509,7 +516,7 @@ int BPF_KRETPROBE(step_ret, int rc)
 		st->rows++;
 		return 0;
 	}
-	stmt_finish(ts->a_stmt, st, rc == SQLITE_DONE ? 0 : rc, ST_END_STEP, ts->lib_id);
+	stmt_finish(ts->a_stmt, st, rc == SQLITE_DONE ? 0 : rc, ST_END_STEP, ts->lib_id, ts);
 	return 0;
 }
 
@@ -530,7 +537,7 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	if (!st)
 		return 0;
 	if (st->start_ns != 0)
-		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx));
+		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx), ts);
 	if (end == ST_END_FINALIZE)
 		bpf_map_delete_elem(&stmts, &key);
 	return 0;
@@ -585,7 +592,7 @@ int BPF_KRETPROBE(exec_ret, int rc)
 		return 0;
 	if (--ts->depth > 0 || ts->kind != 3)
 		return 0;
-	ev = event_init(ST_EV_EXEC, ts->lib_id);
+	ev = event_init(ST_EV_EXEC, ts->lib_id, ts);
 	if (!ev)
 		return 0;
 	ev->duration_ns = ev->end_ns - ts->start_ns;
@@ -595,5 +602,40 @@ int BPF_KRETPROBE(exec_ret, int rc)
 	if (rc != 0)
 		read_errmsg(ev, lib_cfg(ts->lib_id), ts->a_db);
 	submit(ev);
+	return 0;
+}
+
+/* ---- the shim's USDT probes (shim/sqltrace.c) ----------------------------- */
+
+/* sqltrace:set_trace_id(const char *id, size_t len): the calling thread's
+ * trace id from now on. */
+SEC("usdt")
+int BPF_USDT(shim_set, const char *id, long len)
+{
+	struct thread_state *ts;
+
+	if (probe_only)
+		return 0;
+	ts = thread_get();
+	if (!ts)
+		return 0;
+	if (bpf_probe_read_user_str(ts->trace_id, sizeof(ts->trace_id), id) <= 0) {
+		ts->trace_id[0] = 0;
+		count(ST_CNT_READ_FAULTS);
+	}
+	return 0;
+}
+
+/* sqltrace:clear_trace_id(): no trace id from now on. */
+SEC("usdt")
+int BPF_USDT(shim_clear)
+{
+	struct thread_state *ts;
+
+	if (probe_only)
+		return 0;
+	ts = thread_get();
+	if (ts)
+		ts->trace_id[0] = 0;
 	return 0;
 }

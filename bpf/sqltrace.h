@@ -9,6 +9,7 @@
 #define ST_SQL_MAX      8192   /* bytes of SQL text carried per record (incl. NUL) */
 #define ST_ERR_MAX      192    /* bytes of error message carried (incl. NUL) */
 #define ST_COMM_LEN     16
+#define ST_TRACE_ID_MAX 65     /* shim trace id: 64 bytes + NUL */
 #define ST_MAX_LIBS     64     /* SQLite copies (files) probed at once */
 #define ST_MAX_STMTS    65536  /* live statements tracked, all processes */
 #define ST_SCAN_CHUNKS  256    /* length scan of cut text: 256 * 4 KiB = 1 MiB */
@@ -74,6 +75,7 @@ struct st_event {
 	unsigned char sql_enc;          /* enum st_enc */
 	unsigned char end;              /* enum st_end */
 	char comm[ST_COMM_LEN];         /* process (group leader) name */
+	char trace_id[ST_TRACE_ID_MAX]; /* the thread's shim trace id, "" none */
 	char err[ST_ERR_MAX];
 	char sql[ST_SQL_MAX];
 };

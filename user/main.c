@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 			.npids = (size_t)o.npids,
 			.min_duration_us = o.min_duration_us,
 			.probe_only = o.probe_only,
+			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
 			.ctx = &cons,
 		};

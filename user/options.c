@@ -119,6 +119,13 @@ void options__usage(FILE *f)
 "      --slow DUR           an entry slower than DUR is logged at WARN (default 100ms)\n"
 "      --min-duration DUR   ignore executions shorter than DUR (not stored either)\n"
 "\n"
+"Trace ids (which request a statement belongs to):\n"
+"      --trace-id-from comment|shim|both\n"
+"                           comment: a sqlcommenter traceparent='00-<trace>-<span>-..'\n"
+"                           in the SQL; shim: the id the program set with\n"
+"                           sqltrace_set_trace_id() (libsqltrace); both (default):\n"
+"                           the shim's id wins when a statement has both\n"
+"\n"
 "Batching (as the Go tracer):\n"
 "      --queue-size N       entries queued before dropping (default 1024)\n"
 "      --batch-size N       entries per write (default 64)\n"
@@ -160,7 +167,7 @@ static int parse_uint(const char *s, long long min, long long max, long long *ou
 enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
-	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY,
+	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -184,6 +191,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "flush-interval", required_argument, NULL, OPT_FLUSH },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
+		{ "trace-id-from", required_argument, NULL, OPT_TRACE_ID_FROM },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -198,6 +206,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 	o->remote_timeout_ms = 5000;
 	o->min_level = SLOG_DEBUG;
 	o->slow_us = 100000;
+	o->trace_id_from = 3;
 	o->batch = defaults;
 	opterr = 0;
 	optind = 0;  /* 0, not 1: also resets glibc's position inside a cluster */
@@ -310,6 +319,19 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 				return -EINVAL;
 			}
 			o->batch.flush_interval_ms = (unsigned)(d / 1000);
+			break;
+		case OPT_TRACE_ID_FROM:
+			if (strcmp(optarg, "comment") == 0)
+				o->trace_id_from = 1;
+			else if (strcmp(optarg, "shim") == 0)
+				o->trace_id_from = 2;
+			else if (strcmp(optarg, "both") == 0)
+				o->trace_id_from = 3;
+			else {
+				snprintf(err, errlen, "invalid --trace-id-from '%s': expected comment, shim or both",
+					 optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_PROBE_ONLY:
 			o->probe_only = true;

@@ -30,6 +30,7 @@ struct options {
 	int64_t slow_us;             /* WARN above this */
 	int64_t min_duration_us;
 	struct batch_opts batch;
+	int trace_id_from;           /* 1 comment, 2 shim, 3 both (default) */
 	bool probe_only;             /* floor measurement: probes with no-op programs */
 	int verbose;
 };

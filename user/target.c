@@ -129,6 +129,36 @@ static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
 
 int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
 {
+	return target__scan(pid, out, n, NULL, NULL, why, whylen);
+}
+
+void target__free_paths(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Appends a copy of s to *v. Returns 0 or -ENOMEM. */
+static int push_path(char ***v, size_t *n, const char *s)
+{
+	char **grown = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	grown[*n] = strdup(s);
+	if (!grown[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, size_t *nshims,
+		 char *why, size_t whylen)
+{
 	struct map_entry *maps = NULL;
 	struct sqlite_copy *copies = NULL;
 	size_t nmaps = 0, ncopies = 0, i, j;
@@ -139,6 +169,10 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 
 	*out = NULL;
 	*n = 0;
+	if (shims) {
+		*shims = NULL;
+		*nshims = 0;
+	}
 	why[0] = '\0';
 	err = procmaps__read_pid(pid, &maps, &nmaps);
 	if (err) {
@@ -183,6 +217,23 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 		ef = elf_file__open(open_path);
 		if (!ef)
 			continue;  /* not ELF (a data file, a locale archive…) */
+		if (shims) {
+			uint64_t va, sz;
+
+			if (elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0 &&
+			    push_path(shims, nshims, open_path) != 0) {
+				elf_file__close(ef);
+				target__free(copies, ncopies);
+				procmaps__free(maps, nmaps);
+				snprintf(why, whylen, "out of memory");
+				if (shims) {
+					target__free_paths(*shims, *nshims);
+					*shims = NULL;
+					*nshims = 0;
+				}
+				return -ENOMEM;
+			}
+		}
 		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
 		err = resolve_functions(ef, &c);
 		if (err) {
@@ -213,6 +264,11 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 				target__free(copies, ncopies);
 				procmaps__free(maps, nmaps);
 				snprintf(why, whylen, "out of memory");
+				if (shims) {
+					target__free_paths(*shims, *nshims);
+					*shims = NULL;
+					*nshims = 0;
+				}
 				return -ENOMEM;
 			}
 			copies = grown;

@@ -46,6 +46,15 @@ int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why,
 
 void target__free(struct sqlite_copy *v, size_t n);
 
+/* target__find_sqlite, and also lists in *shims (when not NULL) the files
+ * of the process that carry the sqltrace shim (they define
+ * sqltrace_set_trace_id; a library or the executable), as paths to open
+ * (/proc/PID/root/...). Free with target__free_paths. */
+int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, size_t *nshims,
+		 char *why, size_t whylen);
+
+void target__free_paths(char **v, size_t n);
+
 /* Reads /proc/PID/comm into buf (without newline). Returns 0 or -errno. */
 int target__comm(int pid, char *buf, size_t len);
 

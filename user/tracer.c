@@ -34,6 +34,7 @@
 #include "sqltrace.h"
 #include "sqltrace.skel.h"
 #include "target.h"
+#include "traceparent.h"
 
 #define LEARN_CACHE_SLOTS 1024
 
@@ -255,6 +256,34 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 	return 0;
 }
 
+/* Attaches the shim's two USDT probes found in file path (a library or an
+ * executable of process pid). */
+static int attach_shim(struct tracer *t, int pid, const char *path, char *err, size_t errlen)
+{
+	static const struct { const char *name; int set; } probes[] = {
+		{ "set_trace_id", 1 }, { "clear_trace_id", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct bpf_program *prog = probes[i].set ? t->skel->progs.shim_set : t->skel->progs.shim_clear;
+		struct bpf_link *link = bpf_program__attach_usdt(prog, pid, path, "sqltrace", probes[i].name, NULL);
+		int e;
+
+		if (!link) {
+			e = -errno;
+			snprintf(err, errlen, "cannot attach to the sqltrace shim's %s probe in %s (PID %d): %s",
+				 probes[i].name, path, pid, strerror(-e));
+			return e;
+		}
+		e = add_link(t, link);
+		if (e)
+			return e;
+		log_verbose("attached shim probe sqltrace:%s in %s (PID %d)", probes[i].name, path, pid);
+	}
+	return 0;
+}
+
 static int pidfd_open(int pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -263,7 +292,8 @@ static int pidfd_open(int pid)
 static int add_target(struct tracer *t, int pid, char *err, size_t errlen)
 {
 	struct sqlite_copy *copies = NULL;
-	size_t ncopies = 0, i;
+	size_t ncopies = 0, nshims = 0, i;
+	char **shims = NULL;
 	char why[1024];
 	struct target *tg;
 	int e;
@@ -279,19 +309,24 @@ static int add_target(struct tracer *t, int pid, char *err, size_t errlen)
 		snprintf(err, errlen, "no such process: PID %d", pid);
 		return -ESRCH;
 	}
-	e = target__find_sqlite(pid, &copies, &ncopies, why, sizeof(why));
+	e = target__scan(pid, &copies, &ncopies,
+			 (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims,
+			 why, sizeof(why));
 	if (e) {
+		target__free_paths(shims, nshims);
 		snprintf(err, errlen, "cannot inspect PID %d: %s", pid, why);
 		return e == -ENOENT ? -ESRCH : e;
 	}
 	if (ncopies == 0) {
 		snprintf(err, errlen, "cannot attach to PID %d: %s", pid, why);
 		target__free(copies, ncopies);
+		target__free_paths(shims, nshims);
 		return -ENOENT;
 	}
 	tg = realloc(t->targets, (t->ntargets + 1) * sizeof(*tg));
 	if (!tg) {
 		target__free(copies, ncopies);
+		target__free_paths(shims, nshims);
 		return -ENOMEM;
 	}
 	t->targets = tg;
@@ -305,11 +340,20 @@ static int add_target(struct tracer *t, int pid, char *err, size_t errlen)
 		e = attach_copy(t, pid, &copies[i], err, errlen);
 		if (e) {
 			target__free(copies, ncopies);
+			target__free_paths(shims, nshims);
 			return e;
 		}
 		log_verbose("PID %d (%s): probing %s", pid, tg->comm, copies[i].path);
 	}
 	target__free(copies, ncopies);
+	for (i = 0; i < nshims; i++) {
+		e = attach_shim(t, pid, shims[i], err, errlen);
+		if (e) {
+			target__free_paths(shims, nshims);
+			return e;
+		}
+	}
+	target__free_paths(shims, nshims);
 	tg->pidfd = pidfd_open(pid);
 	tg->alive = true;
 	if (tg->pidfd >= 0) {
@@ -371,6 +415,34 @@ static struct target *target_of(struct tracer *t, int pid)
 	return NULL;
 }
 
+/* Fills the entry's TraceID by the --trace-id-from rule: the shim's id
+ * (sanitised: printable ASCII, at most 64 bytes) wins; otherwise a valid
+ * sqlcommenter traceparent in the text, whose span id becomes the parent
+ * span. A malformed traceparent is ignored. */
+static void apply_trace_id(struct tracer *t, const struct st_event *ev, struct st_entry *e)
+{
+	char id[ST_TRACE_ID_MAX], trace[33], span[17];
+	size_t i;
+
+	if (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) {
+		for (i = 0; i < ST_TRACE_ID_MAX - 1 && ev->trace_id[i]; i++) {
+			unsigned char c = ev->trace_id[i];
+
+			id[i] = c < 0x20 || c >= 0x7f ? '_' : (char)c;
+		}
+		id[i] = '\0';
+		if (i > 0) {
+			entry__set_str(&e->trace_id, id);
+			return;
+		}
+	}
+	if ((t->opts.trace_id_from & TRACE_ID_FROM_COMMENT) &&
+	    traceparent__extract(e->query, strlen(e->query), trace, span) == 0) {
+		entry__set_str(&e->trace_id, trace);
+		entry__set_str(&e->parent_span_id, span);
+	}
+}
+
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct tracer *t = ctx;
@@ -400,6 +472,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 		t->stats.bad_records++;
 		return 0;
 	}
+	apply_trace_id(t, ev, e);
 	if (e->duration_us < t->opts.min_duration_us) {
 		t->stats.filtered++;
 		entry__free(e);
@@ -466,6 +539,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	if (!t)
 		return -ENOMEM;
 	t->opts = *opts;
+	if (!t->opts.trace_id_from)
+		t->opts.trace_id_from = TRACE_ID_FROM_BOTH;
 	if (t->opts.drain_ms <= 0)
 		t->opts.drain_ms = 20;
 	t->epfd = -1;

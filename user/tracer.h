@@ -14,12 +14,20 @@
 
 struct tracer;
 
+/* Where an entry's TraceID comes from (--trace-id-from). */
+enum trace_id_from {
+	TRACE_ID_FROM_COMMENT = 1,  /* a sqlcommenter traceparent in the SQL */
+	TRACE_ID_FROM_SHIM = 2,     /* the thread's id set through the shim */
+	TRACE_ID_FROM_BOTH = 3,     /* both; the shim's id wins when both exist */
+};
+
 struct tracer_opts {
 	const int *pids;           /* processes to trace */
 	size_t npids;
 	int64_t min_duration_us;   /* entries shorter than this are not passed on */
 	int drain_ms;              /* ring buffer drain period; default 20 */
 	bool probe_only;           /* programs do nothing (floor measurement) */
+	enum trace_id_from trace_id_from;  /* 0 means TRACE_ID_FROM_BOTH */
 	/* Receives every entry (takes ownership). Runs on the caller's thread,
 	 * inside tracer__run: it must not block. */
 	void (*on_entry)(struct st_entry *e, void *ctx);

@@ -110,9 +110,15 @@ class Target:
     def __init__(self, argv, env=None):
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env)
-        line = readline_timeout(self.p.stdout, 10)
-        check(line.startswith("ready"), "target did not start: %r %s" % (
-            line, self.p.stderr.read().decode() if self.p.poll() is not None else ""))
+        self.before = []
+        while True:
+            line = readline_timeout(self.p.stdout, 10)
+            if line.startswith("ready"):
+                break
+            if line == "":
+                raise Fail("target did not start: %s %s" % (
+                    "".join(self.before), self.p.stderr.read().decode()))
+            self.before.append(line)
         self.pid = self.p.pid
 
     def go(self):
