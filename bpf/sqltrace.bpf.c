@@ -34,6 +34,12 @@ const volatile __u64 wakeup_bytes = 1 << 20;
  * cost measured is that of the probe hits alone. */
 const volatile bool probe_only = false;
 
+/* Who is traced. Probes attached to one process (-p) only fire there; the
+ * filters matter for probes attached to a file for every process (-b). */
+const volatile __u32 self_tgid = 0;          /* sqltrace-bpf: never traced */
+const volatile bool filter_pids = false;     /* only tgids in pid_filter */
+const volatile char filter_comm[ST_COMM_LEN] = {};  /* "" or a process name */
+
 struct thread_state {
 	__u32 depth;         /* traced API calls in progress on this thread */
 	__u32 kind;          /* outermost call: 1 prepare, 2 step, 3 exec */
@@ -82,6 +88,23 @@ struct {
 	__type(value, struct st_lib_cfg);
 } libs SEC(".maps");
 
+/* Processes the user named with -p alongside -b. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+/* Processes with state in `stmts`, so their exit is reported and their
+ * state freed. Sized by --max-targets before load; full = counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} procs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ST_CNT_MAX);
@@ -124,6 +147,40 @@ static __always_inline struct thread_state *thread_get(void)
 static __always_inline struct st_lib_cfg *lib_cfg(__u32 lib_id)
 {
 	return bpf_map_lookup_elem(&libs, &lib_id);
+}
+
+/* Whether the current process is traced (filters of -b) and known in
+ * `procs` (registering it on first sight). */
+static __always_inline bool traced(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 one = 1;
+
+	if (tgid == self_tgid)
+		return false;
+	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
+		return false;
+	if (filter_comm[0]) {
+		char comm[ST_COMM_LEN];
+		struct task_struct *task = bpf_get_current_task_btf();
+		int i;
+
+		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+		for (i = 0; i < ST_COMM_LEN; i++) {
+			if (comm[i] != filter_comm[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	if (bpf_map_lookup_elem(&procs, &tgid))
+		return true;
+	if (bpf_map_update_elem(&procs, &tgid, &one, BPF_NOEXIST) != 0 &&
+	    !bpf_map_lookup_elem(&procs, &tgid)) {
+		count(ST_CNT_PROCS_FULL);
+		return false;
+	}
+	return true;
 }
 
 static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, struct thread_state *ts)
@@ -306,7 +363,7 @@ static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 
 {
 	struct thread_state *ts;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (!ts)
@@ -457,7 +514,7 @@ int BPF_KPROBE(step_enter, void *pstmt)
 	struct stmt_state *st;
 	__u32 lib_id;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (!ts)
@@ -525,7 +582,7 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	struct thread_state *ts;
 	struct stmt_state *st;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (!ts || ts->depth > 0 || !stmt)
@@ -565,7 +622,7 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
 	struct thread_state *ts;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (!ts)
@@ -614,7 +671,7 @@ int BPF_USDT(shim_set, const char *id, long len)
 {
 	struct thread_state *ts;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (!ts)
@@ -632,10 +689,115 @@ int BPF_USDT(shim_clear)
 {
 	struct thread_state *ts;
 
-	if (probe_only)
+	if (probe_only || !traced())
 		return 0;
 	ts = thread_get();
 	if (ts)
 		ts->trace_id[0] = 0;
+	return 0;
+}
+
+/* ---- sqlite3_open*: which file a connection uses -------------------------- */
+
+static __always_inline int open_enter(__u64 filename, __u64 ppdb, __u32 utf16, __u64 cookie)
+{
+	struct thread_state *ts;
+
+	if (probe_only || !traced())
+		return 0;
+	ts = thread_get();
+	if (!ts)
+		return 0;
+	if (ts->depth++ > 0)
+		return 0;
+	ts->kind = 4;
+	ts->a_sql = filename;
+	ts->a_ppstmt = ppdb;
+	ts->a_utf16 = utf16;
+	ts->lib_id = cookie;
+	return 0;
+}
+
+/* sqlite3_open(filename, ppDb) and sqlite3_open_v2(filename, ppDb, flags, zVfs) */
+SEC("uprobe")
+int BPF_KPROBE(open_utf8, const char *filename, void **ppdb)
+{
+	return open_enter((__u64)filename, (__u64)ppdb, 0, bpf_get_attach_cookie(ctx));
+}
+
+/* sqlite3_open16(filename, ppDb) */
+SEC("uprobe")
+int BPF_KPROBE(open_utf16, const void *filename, void **ppdb)
+{
+	return open_enter((__u64)filename, (__u64)ppdb, 1, bpf_get_attach_cookie(ctx));
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(open_ret, int rc)
+{
+	struct thread_state *ts;
+	struct st_event *ev;
+	__u64 db = 0;
+
+	if (probe_only)
+		return 0;
+	ts = thread_get();
+	if (!ts || ts->depth == 0)
+		return 0;
+	if (--ts->depth > 0 || ts->kind != 4)
+		return 0;
+	if (!ts->a_ppstmt || bpf_probe_read_user(&db, sizeof(db), (void *)ts->a_ppstmt) != 0 || !db)
+		return 0;
+	ev = event_init(ST_EV_OPEN, ts->lib_id, ts);
+	if (!ev)
+		return 0;
+	ev->db = db;
+	ev->rc = rc;
+	if (ts->a_utf16)
+		read_sql_utf16(ev, ts->a_sql, -1);
+	else
+		read_sql_str(ev, ts->a_sql, -1);
+	submit(ev);
+	return 0;
+}
+
+/* ---- processes that come and go ------------------------------------------- */
+
+static __always_inline void proc_event(__u32 kind, __u32 tgid)
+{
+	struct st_event *ev = event_init(kind, 0, NULL);
+
+	if (!ev)
+		return;
+	ev->pid = tgid;
+	submit(ev);
+}
+
+/* The last thread of a known process exits: tell user space, which frees
+ * the process's statement state. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(proc_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;  /* other threads still run */
+	if (bpf_map_delete_elem(&procs, &tgid) != 0)
+		return 0;  /* never traced */
+	proc_event(ST_EV_PROC_EXIT, tgid);
+	return 0;
+}
+
+/* A known process replaced its program: its statements are gone, and the
+ * new program may carry another SQLite. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
+		return 0;
+	bpf_map_delete_elem(&procs, &tgid);
+	proc_event(ST_EV_PROC_EXEC, tgid);
 	return 0;
 }

@@ -21,6 +21,9 @@ enum st_kind {
 	ST_EV_PREPARE_FAIL = 3,/* a prepare that failed (bad SQL) */
 	ST_EV_LEARN = 4,       /* a prepare seen while this copy's layout is
 	                        * being learned: carries the prepared text */
+	ST_EV_OPEN = 5,        /* sqlite3_open*() returned: db and file name */
+	ST_EV_PROC_EXIT = 6,   /* a traced process ended (its last thread) */
+	ST_EV_PROC_EXEC = 7,   /* a traced process ran execve(): re-examine it */
 };
 
 /* How a statement execution ended (ST_EV_STMT). */
@@ -52,6 +55,7 @@ enum st_counter {
 	ST_CNT_STMT_FULL,      /* statement map full: execution not tracked */
 	ST_CNT_READ_FAULTS,    /* user memory read failed */
 	ST_CNT_TASK_FULL,      /* no per-thread storage */
+	ST_CNT_PROCS_FULL,     /* --max-targets reached: a process not traced */
 	ST_CNT_MAX,
 };
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdlib.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -241,4 +242,64 @@ int layout__learn(pid_t pid, uint64_t stmt, uint64_t db, const char *text, size_
 	if (db_off >= 0)
 		cfg->vdbe_db_off = db_off;
 	return 0;
+}
+
+static struct {
+	bool done;
+	int err, adb_off, zfile_off;
+} self_dbfile;
+
+/* Follows db->aDb[0].pBt->pBt->pPager for each candidate aDb offset and
+ * looks for the file name pointer in the pager. */
+static int calibrate_dbfile(void)
+{
+	char path[] = "/tmp/sqltrace-calib-XXXXXX";
+	pid_t self = getpid();
+	sqlite3 *db = NULL;
+	uint64_t w[DB_SCAN_WORDS];
+	size_t i, got;
+	const char *fname;
+	int fd, err = -ENOENT;
+
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		goto out;
+	fname = sqlite3_db_filename(db, "main");
+	if (!fname)
+		goto out;
+	got = peek_words(self, (uintptr_t)db, w, DB_SCAN_WORDS);
+	for (i = 0; i < got && err; i++) {
+		uint64_t btree, shared, pager;
+		int off;
+
+		if (!plausible_ptr(w[i]) || peek(self, w[i] + 8, &btree, 8) != 8 || !plausible_ptr(btree) ||
+		    peek(self, btree + 8, &shared, 8) != 8 || !plausible_ptr(shared) ||
+		    peek(self, shared, &pager, 8) != 8 || !plausible_ptr(pager))
+			continue;
+		off = layout__find_word(self, pager, 64, (uintptr_t)fname);
+		if (off >= 0) {
+			self_dbfile.adb_off = (int)(i * 8);
+			self_dbfile.zfile_off = off;
+			err = 0;
+		}
+	}
+out:
+	if (db)
+		sqlite3_close(db);
+	unlink(path);
+	return err;
+}
+
+int layout__self_dbfile(int *adb_off, int *zfilename_off)
+{
+	if (!self_dbfile.done) {
+		self_dbfile.done = true;
+		self_dbfile.err = calibrate_dbfile();
+	}
+	*adb_off = self_dbfile.adb_off;
+	*zfilename_off = self_dbfile.zfile_off;
+	return self_dbfile.err;
 }

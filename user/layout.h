@@ -39,6 +39,12 @@ int layout__self(struct st_lib_cfg *out, const unsigned char **build_id, int *bu
 int layout__learn(pid_t pid, uint64_t stmt, uint64_t db, const char *text, size_t len,
 		  struct st_lib_cfg *cfg);
 
+/* Offsets for recovering a connection's file name in the linked
+ * libsqlite3's build: offsetof(sqlite3, aDb) and offsetof(Pager, zFilename),
+ * found by opening a temporary file database in our own process. Returns 0
+ * or -ENOENT. */
+int layout__self_dbfile(int *adb_off, int *zfilename_off);
+
 /* Scans n words at addr in process pid for the value v; returns the byte
  * offset of the first match or -1. Exposed for tests. */
 int layout__find_word(pid_t pid, uint64_t addr, size_t n, uint64_t v);

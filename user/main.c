@@ -3,18 +3,24 @@
  * drains everything and prints a one-line summary. `sqltrace-bpf ingest`
  * is dispatched to the ingest server. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "local_store.h"
 #include "log.h"
 #include "log_sink.h"
 #include "options.h"
 #include "recorder.h"
+#include "target.h"
 #include "tracer.h"
 
 int log_verbose;
@@ -57,6 +63,63 @@ static void on_entry(struct st_entry *e, void *ctx)
 		entry__free(e);
 }
 
+/* Finds the executable execvp would run for cmd (PATH search). Returns a
+ * malloc'd path or NULL. */
+static char *resolve_command(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return realpath(cmd, NULL);
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t len = colon ? (size_t)(colon - path) : strlen(path);
+
+		if (len > 0 && (size_t)snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, cmd) < sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return realpath(buf, NULL);
+		path += len + (colon ? 1 : 0);
+	}
+	return NULL;
+}
+
+/* Forks the command, stopped before execvp until *go_fd is written (or
+ * closed: then it exits 127 without running). Returns its pid or -errno. */
+static int start_command(char **cmd, int *go_fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+
+		close(p[0]);
+		close(p[1]);
+		return e;
+	}
+	if (pid == 0) {
+		char c;
+
+		close(p[1]);
+		signal(SIGPIPE, SIG_DFL);
+		if (read(p[0], &c, 1) != 1)
+			_exit(127);
+		close(p[0]);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "sqltrace-bpf: error: cannot run %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	*go_fd = p[1];
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -66,7 +129,8 @@ int main(int argc, char **argv)
 	struct recorder_stats ss = {0};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[1024];
-	int rc;
+	char *command_exe = NULL;
+	int rc, command_pid = 0, go_fd = -1;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	rc = options__parse(argc, argv, &o, err, sizeof(err));
@@ -104,10 +168,55 @@ int main(int argc, char **argv)
 	cons.min_level = o.min_level;
 	cons.slow_us = o.slow_us;
 
+	/* -n without -b: the processes of that name, now. */
+	if (o.nnames && !o.nbinaries) {
+		int i;
+
+		for (i = 0; i < o.nnames; i++) {
+			size_t n = 0;
+			int e = target__pids_by_name(o.names[i], o.pids + o.npids, MAX_PIDS - o.npids, &n);
+
+			if (e == -E2BIG) {
+				log_error("more than %d processes named %s: use -b to trace them all", MAX_PIDS,
+					  o.names[i]);
+				rc = 1;
+				goto out;
+			}
+			if (n == 0) {
+				log_error("no process named %s", o.names[i]);
+				rc = 1;
+				goto out;
+			}
+			o.npids += (int)n;
+		}
+	}
+	if (o.command) {
+		command_exe = resolve_command(o.command[0]);
+		if (!command_exe) {
+			log_error("cannot run %s: command not found", o.command[0]);
+			rc = 127;
+			goto out;
+		}
+		command_pid = start_command(o.command, &go_fd);
+		if (command_pid < 0) {
+			log_error("cannot start %s: %s", o.command[0], strerror(-command_pid));
+			rc = 1;
+			command_pid = 0;
+			goto out;
+		}
+	}
 	{
+		const char *base = o.command ? strrchr(o.command[0], '/') : NULL;
 		struct tracer_opts to = {
 			.pids = o.pids,
 			.npids = (size_t)o.npids,
+			.binaries = o.binaries,
+			.nbinaries = (size_t)o.nbinaries,
+			.name_filter = o.nbinaries && o.nnames ? o.names[0] : NULL,
+			.max_targets = o.max_targets,
+			.command_pid = command_pid,
+			.command_exe = command_exe,
+			.command_name = o.command ? (base ? base + 1 : o.command[0]) : NULL,
 			.min_duration_us = o.min_duration_us,
 			.probe_only = o.probe_only,
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
@@ -122,11 +231,42 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	log_info("tracing %d process%s%s%s (Ctrl-C to stop)", o.npids, o.npids > 1 ? "es" : "",
-		 o.output ? ", storing into " : "", o.output ? o.output : "");
+	if (o.nbinaries)
+		log_info("tracing every process of %d file%s%s%s (Ctrl-C to stop)", o.nbinaries,
+			 o.nbinaries > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
+	else
+		log_info("tracing %d process%s%s%s (Ctrl-C to stop)", o.npids + (command_pid ? 1 : 0),
+			 o.npids + (command_pid ? 1 : 0) > 1 ? "es" : "", o.output ? ", storing into " : "",
+			 o.output ? o.output : "");
+	if (go_fd >= 0) {
+		/* Probes are in place: let the command exec. */
+		if (write(go_fd, "g", 1) != 1)
+			log_warn("cannot release %s: %s", o.command[0], strerror(errno));
+		close(go_fd);
+		go_fd = -1;
+	}
 	rc = tracer__run(t, &stop_requested) ? 1 : 0;
 
 out:
+	if (go_fd >= 0)
+		close(go_fd);  /* the command never ran: it exits 127 */
+	if (command_pid > 0) {
+		int status = 0;
+
+		/* The command ended (the usual way out), or never started; if we
+		 * were stopped while it runs, leave it running, untraced. */
+		pid_t w = waitpid(command_pid, &status, t && stop_requested ? WNOHANG : 0);
+
+		if (w == 0)
+			log_info("%s (PID %d) goes on running, no longer traced", o.command[0], command_pid);
+		else if (w == command_pid && t) {
+			if (WIFEXITED(status))
+				rc = WEXITSTATUS(status);
+			else if (WIFSIGNALED(status))
+				rc = 128 + WTERMSIG(status);
+		}
+	}
+	free(command_exe);
 	if (cons.printer) {
 		recorder__close(cons.printer);  /* stats read before close below */
 		cons.printer = NULL;

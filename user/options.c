@@ -92,13 +92,28 @@ void options__usage(FILE *f)
 {
 	fputs(
 "Usage: sqltrace-bpf [OPTIONS] -p PID [-p PID ...]\n"
+"       sqltrace-bpf [OPTIONS] -b PATH [-b PATH ...]\n"
+"       sqltrace-bpf [OPTIONS] -- COMMAND [ARGS ...]\n"
 "       sqltrace-bpf ingest [OPTIONS]        (receive entries over HTTP; ingest --help)\n"
 "\n"
 "Shows every SQLite statement a running program executes: its SQL, how long it\n"
 "took, whether it failed, with no change to the program. Needs root.\n"
 "\n"
 "Targets:\n"
-"  -p, --pid PID            trace this process (repeatable)\n"
+"  -p, --pid PID            trace this process (repeatable); with -b, trace only\n"
+"                           these of the file's processes (--pid-filter)\n"
+"  -n, --name NAME          every running process of that name, as pidof finds\n"
+"                           them; with -b: only the file's processes of that name\n"
+"  -b, --binary PATH        an executable or a shared library (a libsqlite3, or a\n"
+"                           program with SQLite inside): every process that runs\n"
+"                           or maps it, now and later, until stopped\n"
+"  -- COMMAND ARGS          start COMMAND under the tracer, trace it from its\n"
+"                           first statement, exit with its exit status\n"
+"      --max-targets N      processes tracked at once (default 1024); more are\n"
+"                           not traced and counted\n"
+"SQLite is found in what a process maps (any libsqlite3) and in its executable\n"
+"(SQLite linked statically, e.g. Go with mattn/go-sqlite3); processes in other\n"
+"mount namespaces (containers) are probed in their own files.\n"
 "\n"
 "Where entries go (default: printed, and stored in ./traces.db):\n"
 "  -o, --output PATH        trace store, a SQLite file with table sql_traces\n"
@@ -145,6 +160,8 @@ void options__usage(FILE *f)
 "  sudo sqltrace-bpf -p 4242 --no-store --min-duration 10ms\n"
 "  sudo sqltrace-bpf -p 4242 -o /var/tmp/app-traces.db --min-level warn\n"
 "  sudo sqltrace-bpf -p 4242 --remote https://bo.example/api/internal/traces\n"
+"  sudo sqltrace-bpf -b /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 -n gunicorn\n"
+"  sudo sqltrace-bpf -o run.db -- python3 batch_job.py --date today\n"
 "  sqlite3 traces.db 'SELECT duration_us, query FROM sql_traces ORDER BY duration_us DESC LIMIT 10'\n",
 	f);
 }
@@ -167,13 +184,17 @@ static int parse_uint(const char *s, long long min, long long max, long long *ou
 enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
-	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM,
+	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
+		{ "pid-filter", required_argument, NULL, 'p' },
+		{ "binary", required_argument, NULL, 'b' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "max-targets", required_argument, NULL, OPT_MAX_TARGETS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
@@ -210,7 +231,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 	o->batch = defaults;
 	opterr = 0;
 	optind = 0;  /* 0, not 1: also resets glibc's position inside a cluster */
-	while ((c = getopt_long(argc, argv, ":p:o:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:b:n:o:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (parse_uint(optarg, 1, INT_MAX, &v)) {
@@ -222,6 +243,36 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 				return -EINVAL;
 			}
 			o->pids[o->npids++] = (int)v;
+			break;
+		case 'b':
+			if (!*optarg) {
+				snprintf(err, errlen, "-b needs a file path");
+				return -EINVAL;
+			}
+			if (o->nbinaries >= MAX_BINARIES) {
+				snprintf(err, errlen, "too many -b (at most %d)", MAX_BINARIES);
+				return -EINVAL;
+			}
+			o->binaries[o->nbinaries++] = optarg;
+			break;
+		case 'n':
+			if (!*optarg || strlen(optarg) > 15 || strchr(optarg, '/')) {
+				snprintf(err, errlen, "invalid -n '%s': expected a process name (at most 15 "
+					 "characters, as in /proc/PID/comm)", optarg);
+				return -EINVAL;
+			}
+			if (o->nnames >= MAX_NAMES) {
+				snprintf(err, errlen, "too many -n (at most %d)", MAX_NAMES);
+				return -EINVAL;
+			}
+			o->names[o->nnames++] = optarg;
+			break;
+		case OPT_MAX_TARGETS:
+			if (parse_uint(optarg, 1, 65536, &v)) {
+				snprintf(err, errlen, "invalid --max-targets '%s': expected 1..65536", optarg);
+				return -EINVAL;
+			}
+			o->max_targets = (unsigned)v;
 			break;
 		case 'o':
 			if (!*optarg) {
@@ -356,12 +407,14 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			return -EINVAL;
 		}
 	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (optind < argc)
+		o->command = &argv[optind];  /* -- COMMAND ARGS (the -- is optional) */
+	if (o->npids == 0 && o->nbinaries == 0 && o->nnames == 0 && !o->command) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
 		return -EINVAL;
 	}
-	if (o->npids == 0) {
-		snprintf(err, errlen, "no target: give -p PID");
+	if (o->nbinaries && o->nnames > 1) {
+		snprintf(err, errlen, "with -b, give -n once (it filters the file's processes by name)");
 		return -EINVAL;
 	}
 	if (o->batch.batch_size > o->batch.queue_size) {

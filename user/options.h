@@ -11,10 +11,18 @@
 #include "slog.h"
 
 #define MAX_PIDS 256
+#define MAX_BINARIES 32
+#define MAX_NAMES 32
 
 struct options {
 	int pids[MAX_PIDS];
 	int npids;
+	const char *binaries[MAX_BINARIES];  /* -b */
+	int nbinaries;
+	const char *names[MAX_NAMES];        /* -n */
+	int nnames;
+	char **command;              /* -- COMMAND ARGS (NULL-terminated), or NULL */
+	unsigned max_targets;
 	const char *output;          /* local store path; NULL with --no-store */
 	bool output_given;           /* -o given explicitly */
 	bool no_store;

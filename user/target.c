@@ -3,6 +3,7 @@
 #include "target.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -25,6 +26,9 @@ const char *const st_fn_names[ST_FN_MAX] = {
 	[ST_FN_FINALIZE] = "sqlite3_finalize",
 	[ST_FN_EXEC] = "sqlite3_exec",
 	[ST_FN_LOCK_AND_PREPARE] = "sqlite3LockAndPrepare",
+	[ST_FN_OPEN] = "sqlite3_open",
+	[ST_FN_OPEN_V2] = "sqlite3_open_v2",
+	[ST_FN_OPEN16] = "sqlite3_open16",
 };
 
 int target__comm(int pid, char *buf, size_t len)
@@ -125,6 +129,58 @@ static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
 	if (used + 1 >= whylen)
 		return;
 	snprintf(why + used, whylen - used, fmt, a);
+}
+
+int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
+			 bool *has_shim, char *why, size_t whylen)
+{
+	struct elf_file *ef;
+	struct stat st;
+	uint64_t va, sz;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	*has_shim = false;
+	if (stat(open_path, &st) != 0) {
+		err = -errno;
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	ef = elf_file__open(open_path);
+	if (!ef) {
+		err = -errno;
+		snprintf(why, whylen, "%s: not an ELF executable or library", path);
+		return err ? err : -ENOEXEC;
+	}
+	*has_shim = elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0;
+	err = resolve_functions(ef, out);
+	if (err) {
+		snprintf(why, whylen, "%s: %s", path,
+			 elf_file__has_symtab(ef) || elf_file__is_dyn(ef)
+				 ? "defines no sqlite3_prepare_v2/sqlite3_step (not SQLite)"
+				 : "is stripped (no .symtab) and exports no sqlite3_prepare_v2");
+		elf_file__close(ef);
+		memset(out->fn_off, 0, sizeof(out->fn_off));
+		return *has_shim ? 0 : err;
+	}
+	out->build_id_len = elf_file__build_id(ef, out->build_id, sizeof(out->build_id));
+	if (out->build_id_len < 0)
+		out->build_id_len = 0;
+	elf_file__close(ef);
+	out->path = strdup(path);
+	out->open_path = strdup(open_path);
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	if (!out->path || !out->open_path) {
+		free(out->path);
+		free(out->open_path);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
@@ -287,5 +343,46 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 	procmaps__free(maps, nmaps);
 	*out = copies;
 	*n = ncopies;
+	return 0;
+}
+
+int target__pids_by_name(const char *name, int *out, size_t max, size_t *n)
+{
+	struct dirent *de;
+	DIR *dp = opendir("/proc");
+	pid_t self = getpid();
+
+	*n = 0;
+	if (!dp)
+		return -errno;
+	while ((de = readdir(dp)) != NULL) {
+		char comm[64], link[64], exe[PATH_MAX];
+		const char *base;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		ssize_t len;
+		bool match;
+
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		match = target__comm((int)pid, comm, sizeof(comm)) == 0 && strcmp(comm, name) == 0;
+		if (!match) {
+			snprintf(link, sizeof(link), "/proc/%ld/exe", pid);
+			len = readlink(link, exe, sizeof(exe) - 1);
+			if (len > 0) {
+				exe[len] = '\0';
+				base = strrchr(exe, '/');
+				match = strcmp(base ? base + 1 : exe, name) == 0;
+			}
+		}
+		if (!match)
+			continue;
+		if (*n >= max) {
+			closedir(dp);
+			return -E2BIG;
+		}
+		out[(*n)++] = (int)pid;
+	}
+	closedir(dp);
 	return 0;
 }

@@ -21,6 +21,9 @@ enum st_fn {
 	ST_FN_FINALIZE,
 	ST_FN_EXEC,
 	ST_FN_LOCK_AND_PREPARE,  /* internal: where every prepare variant goes */
+	ST_FN_OPEN,
+	ST_FN_OPEN_V2,
+	ST_FN_OPEN16,
 	ST_FN_MAX,
 };
 
@@ -54,6 +57,19 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 		 char *why, size_t whylen);
 
 void target__free_paths(char **v, size_t n);
+
+/* Inspects one file (for -b PATH and for a command about to run): fills
+ * *out when it holds SQLite, sets *has_shim when it carries the sqltrace
+ * shim. Returns 0 when it holds either (out->fn_off all 0 when only the
+ * shim), else a negative errno with a one-line reason in why. On success
+ * with SQLite, out->path/open_path are malloc'd (free with free()). */
+int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
+			 bool *has_shim, char *why, size_t whylen);
+
+/* Every process (but this one) whose name (/proc/PID/comm) or executable's
+ * file name is name, as pidof finds them. Returns 0 with up to max pids in
+ * out (*n of them), -E2BIG when there are more, or -errno. */
+int target__pids_by_name(const char *name, int *out, size_t max, size_t *n);
 
 /* Reads /proc/PID/comm into buf (without newline). Returns 0 or -errno. */
 int target__comm(int pid, char *buf, size_t len);

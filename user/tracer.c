@@ -28,9 +28,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "dbnames.h"
 #include "event.h"
 #include "layout.h"
 #include "log.h"
+#include "procmaps.h"
 #include "sqltrace.h"
 #include "sqltrace.skel.h"
 #include "target.h"
@@ -42,16 +44,33 @@ struct lib {
 	char *path;                /* as the target sees it */
 	dev_t dev;
 	ino_t ino;
+	bool same_build;           /* the build this tool links (calibrated) */
+	bool global;               /* attached for every process (-b) */
 	struct st_lib_cfg cfg;
 };
 
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+/* A process given by the user (-p, -n, the command): probes attached to it
+ * alone, its exit watched through a pidfd. */
 struct target {
 	int pid;
 	int pidfd;
 	bool alive;
+	bool is_command;
 	char comm[32];
 	uint64_t entries;
+	struct file_id *files;     /* files probed for it (rescans skip them) */
+	size_t nfiles;
+	uint64_t maps_fp;          /* fingerprint of its mapped files */
 };
+
+#define SHIM_TAG ((dev_t)1 << 63)
+#define RESCAN_US 1000000      /* look for newly mapped SQLite copies */
+#define SEEN_SLOTS 8192
 
 /* Text of statements whose prepare was seen while their copy's layout was
  * still being learned (direct-mapped on pid and statement pointer). */
@@ -61,8 +80,21 @@ struct learn_slot {
 	char *text;
 };
 
+/* Processes seen through probes attached for every process (-b): entry
+ * counts while they live; removed when they exit. */
+struct seen {
+	uint32_t pid;              /* 0 free, UINT32_MAX removed */
+	uint64_t entries;
+};
+
 struct tracer {
 	struct tracer_opts opts;
+	struct dbnames *dbn;
+	struct seen seen[SEEN_SLOTS];
+	size_t nseen, seen_removed;
+	uint64_t procs_exited;
+	int64_t next_rescan_us;
+	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link **links;
@@ -165,6 +197,7 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 	      memcmp(self_id, c->build_id, self_len) == 0) ||
 	     (self_dev == c->dev && self_ino == c->ino)) && self_cfg.vdbe_zsql_off >= 0) {
 		l->cfg = self_cfg;
+		l->same_build = true;
 		log_verbose("%s: same build as ours, layout calibrated (zSql at %d, db at %d, pErr at %d/%d)%s",
 			    c->path, self_cfg.vdbe_zsql_off, self_cfg.vdbe_db_off,
 			    self_cfg.db_perr_off, self_cfg.mem_z_off, err ? " (partial)" : "");
@@ -229,6 +262,9 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 		{ ST_FN_RESET, s->progs.reset_enter, NULL },
 		{ ST_FN_FINALIZE, s->progs.finalize_enter, NULL },
 		{ ST_FN_EXEC, s->progs.exec_enter, s->progs.exec_ret },
+		{ ST_FN_OPEN, s->progs.open_utf8, s->progs.open_ret },
+		{ ST_FN_OPEN_V2, s->progs.open_utf8, s->progs.open_ret },
+		{ ST_FN_OPEN16, s->progs.open_utf16, s->progs.open_ret },
 	};
 	int lib_id = lib_id_for(t, c), e;
 	size_t i;
@@ -289,13 +325,133 @@ static int pidfd_open(int pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int add_target(struct tracer *t, int pid, char *err, size_t errlen)
+static bool target_has_file(const struct target *tg, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < tg->nfiles; i++)
+		if (tg->files[i].dev == dev && tg->files[i].ino == ino)
+			return true;
+	return false;
+}
+
+static int target_add_file(struct target *tg, dev_t dev, ino_t ino)
+{
+	struct file_id *grown = realloc(tg->files, (tg->nfiles + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	tg->files = grown;
+	grown[tg->nfiles++] = (struct file_id){ dev, ino };
+	return 0;
+}
+
+/* Order-independent fingerprint of the files a process maps. */
+static uint64_t maps_fingerprint(int pid)
+{
+	struct map_entry *maps = NULL;
+	size_t n = 0, i;
+	uint64_t fp = 0;
+
+	if (procmaps__read_pid(pid, &maps, &n) != 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		uint64_t h;
+
+		if (!maps[i].path || !maps[i].inode)
+			continue;
+		h = (maps[i].inode * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)maps[i].dev_major << 40) ^
+		    maps[i].dev_minor;
+		fp += h ^ (h >> 29);
+	}
+	procmaps__free(maps, n);
+	return fp;
+}
+
+/* Attaches, for process tg, every SQLite copy and shim it maps that is not
+ * probed for it yet. Returns the number of copies newly probed, or a
+ * negative errno with err set. */
+static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t errlen)
 {
 	struct sqlite_copy *copies = NULL;
 	size_t ncopies = 0, nshims = 0, i;
 	char **shims = NULL;
 	char why[1024];
+	int e, added = 0;
+
+	e = target__scan(tg->pid, &copies, &ncopies,
+			 (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims,
+			 why, sizeof(why));
+	if (e) {
+		snprintf(err, errlen, "cannot inspect PID %d: %s", tg->pid, why);
+		return e;
+	}
+	for (i = 0; i < ncopies; i++) {
+		if (target_has_file(tg, copies[i].dev, copies[i].ino))
+			continue;
+		e = attach_copy(t, tg->pid, &copies[i], err, errlen);
+		if (!e)
+			e = target_add_file(tg, copies[i].dev, copies[i].ino);
+		if (e)
+			goto out;
+		log_verbose("PID %d (%s): probing %s", tg->pid, tg->comm, copies[i].path);
+		added++;
+	}
+	for (i = 0; i < nshims; i++) {
+		struct stat st;
+
+		/* Shim files are kept apart from SQLite files (a static
+		 * executable can be both): tagged device number. */
+		if (stat(shims[i], &st) != 0 || target_has_file(tg, st.st_dev ^ SHIM_TAG, st.st_ino))
+			continue;
+		e = attach_shim(t, tg->pid, shims[i], err, errlen);
+		if (!e)
+			e = target_add_file(tg, st.st_dev ^ SHIM_TAG, st.st_ino);
+		if (e)
+			goto out;
+	}
+	if (ncopies == 0 && tg->nfiles == 0) {
+		snprintf(err, errlen, "cannot attach to PID %d: %s", tg->pid, why);
+		e = -ENOENT;
+		goto out;
+	}
+	e = added;
+out:
+	target__free(copies, ncopies);
+	target__free_paths(shims, nshims);
+	return e;
+}
+
+/* Probes one file for one process before that process has mapped it (the
+ * command, about to exec). Returns 0 (also when the file holds no SQLite)
+ * or a negative errno with err set. */
+static int attach_file_for(struct tracer *t, struct target *tg, const char *path, char *err,
+			   size_t errlen)
+{
+	struct sqlite_copy c;
+	bool shim;
+	char why[512];
+	int e;
+
+	if (target__inspect_file(path, path, &c, &shim, why, sizeof(why)) != 0)
+		return 0;
+	e = 0;
+	if (c.fn_off[ST_FN_PREPARE_V2] && !target_has_file(tg, c.dev, c.ino)) {
+		e = attach_copy(t, tg->pid, &c, err, errlen);
+		if (!e)
+			e = target_add_file(tg, c.dev, c.ino);
+	}
+	if (!e && shim && (t->opts.trace_id_from & TRACE_ID_FROM_SHIM))
+		e = attach_shim(t, tg->pid, path, err, errlen);
+	free(c.path);
+	free(c.open_path);
+	return e;
+}
+
+static int add_target(struct tracer *t, int pid, bool is_command, char *err, size_t errlen)
+{
 	struct target *tg;
+	size_t i;
 	int e;
 
 	for (i = 0; i < t->ntargets; i++)
@@ -309,65 +465,170 @@ static int add_target(struct tracer *t, int pid, char *err, size_t errlen)
 		snprintf(err, errlen, "no such process: PID %d", pid);
 		return -ESRCH;
 	}
-	e = target__scan(pid, &copies, &ncopies,
-			 (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims,
-			 why, sizeof(why));
-	if (e) {
-		target__free_paths(shims, nshims);
-		snprintf(err, errlen, "cannot inspect PID %d: %s", pid, why);
-		return e == -ENOENT ? -ESRCH : e;
-	}
-	if (ncopies == 0) {
-		snprintf(err, errlen, "cannot attach to PID %d: %s", pid, why);
-		target__free(copies, ncopies);
-		target__free_paths(shims, nshims);
-		return -ENOENT;
-	}
 	tg = realloc(t->targets, (t->ntargets + 1) * sizeof(*tg));
-	if (!tg) {
-		target__free(copies, ncopies);
-		target__free_paths(shims, nshims);
+	if (!tg)
 		return -ENOMEM;
-	}
 	t->targets = tg;
 	tg = &t->targets[t->ntargets];
 	memset(tg, 0, sizeof(*tg));
 	tg->pid = pid;
 	tg->pidfd = -1;
-	if (target__comm(pid, tg->comm, sizeof(tg->comm)) != 0)
+	tg->is_command = is_command;
+	t->ntargets++;  /* from here on, tracer__free releases it */
+	if (is_command)
+		snprintf(tg->comm, sizeof(tg->comm), "%s", t->opts.command_name ? t->opts.command_name : "?");
+	else if (target__comm(pid, tg->comm, sizeof(tg->comm)) != 0)
 		strcpy(tg->comm, "?");
-	for (i = 0; i < ncopies; i++) {
-		e = attach_copy(t, pid, &copies[i], err, errlen);
-		if (e) {
-			target__free(copies, ncopies);
-			target__free_paths(shims, nshims);
-			return e;
+
+	if (is_command) {
+		/* Not exec'd yet: probe the program's own file and the SQLite
+		 * libraries it will find (those the tracer maps now, since the
+		 * child is our fork); later copies are found by rescans. */
+		if (t->opts.command_exe) {
+			e = attach_file_for(t, tg, t->opts.command_exe, err, errlen);
+			if (e)
+				return e;
 		}
-		log_verbose("PID %d (%s): probing %s", pid, tg->comm, copies[i].path);
-	}
-	target__free(copies, ncopies);
-	for (i = 0; i < nshims; i++) {
-		e = attach_shim(t, pid, shims[i], err, errlen);
-		if (e) {
-			target__free_paths(shims, nshims);
+		e = attach_mapped(t, tg, err, errlen);
+		if (e < 0 && e != -ENOENT)
 			return e;
-		}
+	} else {
+		e = attach_mapped(t, tg, err, errlen);
+		if (e < 0)
+			return e == -ENOENT && !t->opts.nbinaries ? -ENOENT : e;
 	}
-	target__free_paths(shims, nshims);
+	tg->maps_fp = maps_fingerprint(pid);
 	tg->pidfd = pidfd_open(pid);
 	tg->alive = true;
 	if (tg->pidfd >= 0) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = t->ntargets + 1 };
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = t->ntargets };
 
 		epoll_ctl(t->epfd, EPOLL_CTL_ADD, tg->pidfd, &ev);
 	} else if (kill(pid, 0) != 0) {
 		tg->alive = false;  /* exited while we attached */
 	}
-	t->ntargets++;
 	if (tg->alive)
 		t->alive++;
 	return 0;
 }
+
+/* -b PATH: probes the file for every process that runs or maps it. */
+static int add_binary(struct tracer *t, const char *path, char *err, size_t errlen)
+{
+	struct sqlite_copy c;
+	char why[512];
+	bool shim;
+	int e, lib_id;
+
+	e = target__inspect_file(path, path, &c, &shim, why, sizeof(why));
+	if (e) {
+		snprintf(err, errlen, "cannot trace -b %s", why);
+		return e;
+	}
+	if (c.fn_off[ST_FN_PREPARE_V2]) {
+		lib_id = lib_id_for(t, &c);
+		if (lib_id < 0) {
+			e = lib_id;
+			snprintf(err, errlen, "cannot probe %s: %s", path, strerror(-e));
+		} else if (!t->libs[lib_id].global) {
+			e = attach_copy(t, -1, &c, err, errlen);
+			if (!e) {
+				t->libs[lib_id].global = true;
+				log_verbose("probing %s for every process that maps it", path);
+			}
+		}
+	}
+	if (!e && shim && (t->opts.trace_id_from & TRACE_ID_FROM_SHIM))
+		e = attach_shim(t, -1, path, err, errlen);
+	free(c.path);
+	free(c.open_path);
+	return e;
+}
+
+/* Looks again at the explicit targets whose mapped files changed (a
+ * library loaded with dlopen, a new program after exec). */
+static void rescan_targets(struct tracer *t)
+{
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < t->ntargets; i++) {
+		struct target *tg = &t->targets[i];
+		uint64_t fp;
+
+		if (!tg->alive)
+			continue;
+		fp = maps_fingerprint(tg->pid);
+		if (!fp || fp == tg->maps_fp)
+			continue;
+		tg->maps_fp = fp;
+		target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+		if (attach_mapped(t, tg, err, sizeof(err)) < 0 && log_verbose)
+			log_verbose("PID %d: %s", tg->pid, err);
+	}
+}
+
+/* ---- processes seen through -b ---------------------------------------- */
+
+static struct seen *seen_slot(struct tracer *t, uint32_t pid, bool create)
+{
+	size_t h = (pid * 2654435761u) & (SEEN_SLOTS - 1), i;
+	struct seen *tomb = NULL;
+
+	for (i = 0; i < SEEN_SLOTS; i++) {
+		struct seen *s = &t->seen[(h + i) & (SEEN_SLOTS - 1)];
+
+		if (s->pid == pid)
+			return s;
+		if (s->pid == UINT32_MAX && !tomb)
+			tomb = s;
+		if (s->pid == 0) {
+			if (!create)
+				return NULL;
+			if (!tomb)
+				tomb = s;
+			break;
+		}
+	}
+	if (!create || !tomb || t->nseen >= SEEN_SLOTS / 2)
+		return NULL;
+	if (tomb->pid == UINT32_MAX)
+		t->seen_removed--;
+	tomb->pid = pid;
+	tomb->entries = 0;
+	t->nseen++;
+	return tomb;
+}
+
+static void seen_remove(struct tracer *t, uint32_t pid)
+{
+	struct seen *s = seen_slot(t, pid, false);
+
+	if (!s)
+		return;
+	s->pid = UINT32_MAX;
+	t->nseen--;
+	t->seen_removed++;
+	if (t->seen_removed > SEEN_SLOTS / 4) {
+		/* Too many tombstones: rebuild. */
+		struct seen old[SEEN_SLOTS];
+		size_t i;
+
+		memcpy(old, t->seen, sizeof(old));
+		memset(t->seen, 0, sizeof(t->seen));
+		t->nseen = t->seen_removed = 0;
+		for (i = 0; i < SEEN_SLOTS; i++) {
+			if (old[i].pid && old[i].pid != UINT32_MAX) {
+				struct seen *n = seen_slot(t, old[i].pid, true);
+
+				if (n)
+					n->entries = old[i].entries;
+			}
+		}
+	}
+}
+
+static void process_gone(struct tracer *t, int pid, bool exec);
 
 static struct learn_slot *learn_slot(struct tracer *t, uint32_t pid, uint64_t stmt)
 {
@@ -455,9 +716,26 @@ static int handle_record(void *ctx, void *data, size_t size)
 		t->stats.bad_records++;
 		return 0;
 	}
-	if (ev->kind == ST_EV_LEARN) {
+	switch (ev->kind) {
+	case ST_EV_LEARN:
 		handle_learn(t, ev, size);
 		return 0;
+	case ST_EV_OPEN: {
+		size_t len;
+		char *name = event__text(ev, size, &len);
+
+		if (name) {
+			dbnames__set(t->dbn, ev->pid, ev->db, name);
+			free(name);
+		}
+		return 0;
+	}
+	case ST_EV_PROC_EXIT:
+	case ST_EV_PROC_EXEC:
+		process_gone(t, (int)ev->pid, ev->kind == ST_EV_PROC_EXEC);
+		return 0;
+	default:
+		break;
 	}
 	if (ev->kind == ST_EV_STMT && ev->sql_len == 0) {
 		struct learn_slot *slot = learn_slot(t, ev->pid, ev->stmt);
@@ -478,9 +756,22 @@ static int handle_record(void *ctx, void *data, size_t size)
 		entry__free(e);
 		return 0;
 	}
+	if (ev->db) {
+		bool same = ev->lib_id < t->nlibs && t->libs[ev->lib_id].same_build;
+		const char *name = dbnames__get(t->dbn, ev->pid, ev->db, same);
+
+		if (name[0])
+			entry__set_str(&e->db_file, name);
+	}
 	tg = target_of(t, (int)ev->pid);
-	if (tg)
+	if (tg) {
 		tg->entries++;
+	} else {
+		struct seen *sn = seen_slot(t, ev->pid, true);
+
+		if (sn && sn->entries++ == 0)
+			log_verbose("PID %u (%s): first statement", ev->pid, e->process);
+	}
 	t->stats.entries++;
 	t->opts.on_entry(e, t->opts.ctx);
 	return 0;
@@ -503,7 +794,34 @@ static void forget_pid(struct tracer *t, int pid)
 		key = next;
 		prev = &key;
 	}
-	log_verbose("PID %d exited: %zu statement states freed", pid, removed);
+	dbnames__forget_pid(t->dbn, (uint32_t)pid);
+	log_verbose("PID %d: %zu statement states freed", pid, removed);
+}
+
+/* A traced process ended (or replaced its program, exec): free what was
+ * kept for it. An explicit target that exec'd is rescanned at once. */
+static void process_gone(struct tracer *t, int pid, bool exec)
+{
+	struct target *tg = target_of(t, pid);
+
+	forget_pid(t, pid);
+	if (exec) {
+		log_verbose("PID %d ran execve: looking at its new program", pid);
+		if (tg) {
+			tg->maps_fp = 0;
+			t->next_rescan_us = 0;
+		}
+		return;
+	}
+	if (!tg) {
+		struct seen *sn = seen_slot(t, (uint32_t)pid, false);
+
+		log_verbose("PID %d exited (%" PRIu64 " entries)", pid, sn ? sn->entries : 0);
+		if (sn) {
+			seen_remove(t, (uint32_t)pid);
+			t->procs_exited++;
+		}
+	}
 }
 
 int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen)
@@ -516,8 +834,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	e = check_system(err, errlen);
 	if (e)
 		return e;
-	if (opts->npids == 0) {
-		snprintf(err, errlen, "no target: give -p PID");
+	if (opts->npids == 0 && opts->nbinaries == 0 && !opts->command_pid) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
 		return -EINVAL;
 	}
 	for (i = 0; i < opts->npids; i++) {
@@ -525,14 +843,14 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 			snprintf(err, errlen, "invalid PID %d", opts->pids[i]);
 			return -EINVAL;
 		}
-		if (kill(opts->pids[i], 0) != 0 && errno == ESRCH) {
-			snprintf(err, errlen, "no such process: PID %d", opts->pids[i]);
-			return -ESRCH;
-		}
 		if (opts->pids[i] == getpid()) {
 			snprintf(err, errlen, "PID %d is sqltrace-bpf itself: tracing its own store writes "
 				 "would feed back into itself", opts->pids[i]);
 			return -EINVAL;
+		}
+		if (!opts->nbinaries && kill(opts->pids[i], 0) != 0 && errno == ESRCH) {
+			snprintf(err, errlen, "no such process: PID %d", opts->pids[i]);
+			return -ESRCH;
 		}
 	}
 	t = calloc(1, sizeof(*t));
@@ -554,6 +872,13 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	}
 	t->skel->rodata->wakeup_bytes = 4 << 20;
 	t->skel->rodata->probe_only = opts->probe_only;
+	t->skel->rodata->self_tgid = (uint32_t)getpid();
+	/* With -b, -p narrows which of the file's processes are traced. */
+	t->skel->rodata->filter_pids = opts->nbinaries > 0 && opts->npids > 0;
+	if (opts->nbinaries && opts->name_filter)
+		strncpy((char *)t->skel->rodata->filter_comm, opts->name_filter, ST_COMM_LEN - 1);
+	if (opts->max_targets)
+		bpf_map__set_max_entries(t->skel->maps.procs, opts->max_targets);
 	/* Programs are attached by hand, per target and per file. */
 	e = sqltrace_bpf__load(t->skel);
 	if (e) {
@@ -583,11 +908,52 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		}
 	}
 	t->wall_offset_us = now_us(CLOCK_REALTIME) - now_us(CLOCK_MONOTONIC);
-	for (i = 0; i < opts->npids; i++) {
-		e = add_target(t, opts->pids[i], err, errlen);
+	t->dbn = dbnames__new();
+	if (!t->dbn) {
+		e = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	{
+		struct bpf_link *l1 = bpf_program__attach(t->skel->progs.proc_exit);
+		struct bpf_link *l2 = l1 ? bpf_program__attach(t->skel->progs.proc_exec) : NULL;
+
+		if (!l1 || !l2) {
+			e = -errno;
+			bpf_link__destroy(l1);
+			snprintf(err, errlen, "cannot attach to the process exit/exec tracepoints: %s",
+				 strerror(-e));
+			goto fail;
+		}
+		if ((e = add_link(t, l1)) || (e = add_link(t, l2)))
+			goto fail;
+	}
+	for (i = 0; i < opts->nbinaries; i++) {
+		e = add_binary(t, opts->binaries[i], err, errlen);
 		if (e)
 			goto fail;
 	}
+	if (t->skel->rodata->filter_pids) {
+		uint8_t one = 1;
+
+		for (i = 0; i < opts->npids; i++) {
+			uint32_t pid = (uint32_t)opts->pids[i];
+
+			bpf_map__update_elem(t->skel->maps.pid_filter, &pid, sizeof(pid), &one, 1, BPF_ANY);
+		}
+	} else {
+		for (i = 0; i < opts->npids; i++) {
+			e = add_target(t, opts->pids[i], false, err, errlen);
+			if (e)
+				goto fail;
+		}
+	}
+	if (opts->command_pid) {
+		e = add_target(t, opts->command_pid, true, err, errlen);
+		if (e)
+			goto fail;
+	}
+	t->next_rescan_us = now_us(CLOCK_MONOTONIC) + RESCAN_US;
 	*out = t;
 	return 0;
 fail:
@@ -611,7 +977,17 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 	struct epoll_event evs[16];
 	int n, i, ret = 0;
 
-	while (!*stop && t->alive > 0) {
+	/* Without -b the trace ends when the last target exits; with -b it
+	 * runs until stopped, or until the command it started exits. */
+	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid))) {
+		int64_t now = now_us(CLOCK_MONOTONIC);
+
+		if (now >= t->next_rescan_us) {
+			rescan_targets(t);
+			t->next_rescan_us = now + RESCAN_US;
+		}
+		if (t->opts.on_tick)
+			t->opts.on_tick(t->opts.ctx);
 		n = epoll_wait(t->epfd, evs, 16, t->opts.drain_ms);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -632,6 +1008,8 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			tg = &t->targets[idx - 1];
 			if (!tg->alive)
 				continue;
+			if (tg->is_command)
+				t->command_exited = true;
 			tg->alive = false;
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
@@ -651,6 +1029,7 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 	uint32_t idx;
 
 	*out = t->stats;
+	out->procs_seen = t->nseen + t->procs_exited;
 	if (ncpu <= 0 || !t->skel)
 		return;
 	{
@@ -666,6 +1045,7 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		}
 		out->rb_drops = sums[ST_CNT_RB_DROPS];
 		out->stmt_full = sums[ST_CNT_STMT_FULL] + sums[ST_CNT_TASK_FULL];
+		out->procs_full = sums[ST_CNT_PROCS_FULL];
 		out->read_faults = sums[ST_CNT_READ_FAULTS];
 	}
 }
@@ -677,6 +1057,9 @@ void tracer__print_targets(struct tracer *t, FILE *f)
 	for (i = 0; i < t->ntargets; i++)
 		fprintf(f, "%sPID %d (%s): %" PRIu64, i ? ", " : "", t->targets[i].pid,
 			t->targets[i].comm, t->targets[i].entries);
+	if (t->opts.nbinaries)
+		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", t->ntargets ? ", " : "",
+			t->nseen + (size_t)t->procs_exited, t->procs_exited);
 }
 
 void tracer__free(struct tracer *t)
@@ -688,10 +1071,13 @@ void tracer__free(struct tracer *t)
 	detach_all(t);
 	ring_buffer__free(t->rb);
 	sqltrace_bpf__destroy(t->skel);
-	for (i = 0; i < t->ntargets; i++)
+	for (i = 0; i < t->ntargets; i++) {
 		if (t->targets[i].pidfd >= 0)
 			close(t->targets[i].pidfd);
+		free(t->targets[i].files);
+	}
 	free(t->targets);
+	dbnames__free(t->dbn);
 	for (i = 0; i < t->nlibs; i++)
 		free(t->libs[i].path);
 	for (i = 0; i < LEARN_CACHE_SLOTS; i++)

@@ -22,8 +22,16 @@ enum trace_id_from {
 };
 
 struct tracer_opts {
-	const int *pids;           /* processes to trace */
+	const int *pids;           /* processes to trace (with binaries: which of
+	                            * their processes to trace) */
 	size_t npids;
+	const char *const *binaries;  /* -b: files probed for every process */
+	size_t nbinaries;
+	const char *name_filter;   /* with binaries: only processes of this name */
+	unsigned max_targets;      /* processes tracked at once; 0 = 1024 */
+	int command_pid;           /* a child about to exec the command, or 0 */
+	const char *command_exe;   /* the command's executable (resolved) */
+	const char *command_name;
 	int64_t min_duration_us;   /* entries shorter than this are not passed on */
 	int drain_ms;              /* ring buffer drain period; default 20 */
 	bool probe_only;           /* programs do nothing (floor measurement) */
@@ -32,6 +40,8 @@ struct tracer_opts {
 	 * inside tracer__run: it must not block. */
 	void (*on_entry)(struct st_entry *e, void *ctx);
 	void *ctx;
+	/* Called on every loop turn (at least every drain_ms), may be NULL. */
+	void (*on_tick)(void *ctx);
 };
 
 struct tracer_stats {
@@ -41,6 +51,8 @@ struct tracer_stats {
 	uint64_t stmt_full;      /* executions not tracked: statement map full */
 	uint64_t read_faults;    /* target memory BPF could not read */
 	uint64_t bad_records;    /* records user space could not decode */
+	uint64_t procs_full;     /* processes not traced: --max-targets reached */
+	uint64_t procs_seen;     /* processes seen through -b */
 };
 
 /* Checks privileges and kernel support, resolves every target, loads and

@@ -243,8 +243,26 @@ static bool test_parse_unknown_option(void)
 	ASSERT_EQ_INT(parse(ARGC(a2), a2), -EINVAL);
 	ASSERT_TRUE(err_has("unknown option"));
 	ASSERT_TRUE(err_has("-x"));
-	ASSERT_EQ_INT(parse(ARGC(a3), a3), -EINVAL);
-	ASSERT_TRUE(err_has("'stray'"));
+	/* A word after the options is the command to start (-- optional). */
+	ASSERT_EQ_INT(parse(ARGC(a3), a3), 0);
+	ASSERT_TRUE(o.command != NULL);
+	ASSERT_EQ_STR(o.command[0], "stray");
+	return true;
+}
+
+static bool test_parse_command(void)
+{
+	char *a1[] = { "sqltrace-bpf", "-o", "x.db", "--", "python3", "-v", "job.py" };
+	char *a2[] = { "sqltrace-bpf", "-b", "/usr/lib/libsqlite3.so.0", "-n", "app", "-n", "other" };
+
+	ASSERT_EQ_INT(parse(ARGC(a1), a1), 0);
+	ASSERT_EQ_INT(o.npids, 0);
+	ASSERT_EQ_STR(o.command[0], "python3");
+	ASSERT_EQ_STR(o.command[1], "-v");  /* the command's own options stay its own */
+	ASSERT_EQ_STR(o.command[2], "job.py");
+	ASSERT_EQ_STR(o.output, "x.db");
+	ASSERT_EQ_INT(parse(ARGC(a2), a2), -EINVAL);
+	ASSERT_TRUE(err_has("give -n once"));
 	return true;
 }
 
@@ -481,6 +499,7 @@ int main(void)
 	RUN(test_parse_no_target);
 	RUN(test_parse_too_many_pids);
 	RUN(test_parse_unknown_option);
+	RUN(test_parse_command);
 	RUN(test_parse_missing_value);
 	RUN(test_parse_store_choices);
 	RUN(test_parse_batching);
