@@ -288,6 +288,10 @@ out:
 		fprintf(stderr, "; ");
 		tracer__print_targets(t, stderr);
 		fputc('\n', stderr);
+		if (ts.procs_full)
+			log_warn("%" PRIu64 " processes not traced: --max-targets reached", ts.procs_full);
+		log_verbose("state at exit: %" PRIu64 " statements, %" PRIu64 " processes held in BPF maps",
+			    ts.live_stmts, ts.live_procs);
 		tracer__free(t);
 	}
 	return rc;

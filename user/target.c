@@ -3,6 +3,7 @@
 #include "target.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -183,6 +184,22 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
 	return 0;
 }
 
+/* Finds a path through which the tracer reaches the very file a mapping of
+ * process pid comes from: /proc/PID/root/<path> (its own mount namespace,
+ * a container), else /proc/PID/map_files/<range> (the mapping itself, for
+ * a chroot or a path the reader cannot see), checking the inode each time.
+ * Returns 0 with the path in buf and its stat in *st, or -ENOENT. */
+static int open_mapped_file(int pid, const struct map_entry *m, char *buf, size_t len, struct stat *st)
+{
+	snprintf(buf, len, "/proc/%d/root%s", pid, m->path);
+	if (stat(buf, st) == 0 && st->st_ino == (ino_t)m->inode)
+		return 0;
+	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
+	if (stat(buf, st) == 0 && st->st_ino == (ino_t)m->inode)
+		return 0;
+	return -ENOENT;
+}
+
 int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
 {
 	return target__scan(pid, out, n, NULL, NULL, why, whylen);
@@ -258,8 +275,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 				seen = true;
 		if (seen)
 			continue;
-		snprintf(open_path, sizeof(open_path), "/proc/%d/root%s", pid, m->path);
-		if (stat(open_path, &st) != 0) {
+		if (open_mapped_file(pid, m, open_path, sizeof(open_path), &st) != 0) {
 			base = strrchr(m->path, '/');
 			if (strstr(base ? base : m->path, "sqlite"))
 				append_why(why, whylen, "; %s cannot be opened", m->path);

@@ -1023,6 +1023,22 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 	return ret;
 }
 
+static uint64_t count_keys(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	uint64_t n = 0;
+
+	if (key_size > sizeof(key))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0 && n < (1u << 24)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
 void tracer__stats(struct tracer *t, struct tracer_stats *out)
 {
 	int ncpu = libbpf_num_possible_cpus(), c;
@@ -1046,6 +1062,8 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		out->rb_drops = sums[ST_CNT_RB_DROPS];
 		out->stmt_full = sums[ST_CNT_STMT_FULL] + sums[ST_CNT_TASK_FULL];
 		out->procs_full = sums[ST_CNT_PROCS_FULL];
+		out->live_stmts = count_keys(bpf_map__fd(t->skel->maps.stmts), bpf_map__key_size(t->skel->maps.stmts));
+		out->live_procs = count_keys(bpf_map__fd(t->skel->maps.procs), bpf_map__key_size(t->skel->maps.procs));
 		out->read_faults = sums[ST_CNT_READ_FAULTS];
 	}
 }

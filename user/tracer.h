@@ -53,6 +53,8 @@ struct tracer_stats {
 	uint64_t bad_records;    /* records user space could not decode */
 	uint64_t procs_full;     /* processes not traced: --max-targets reached */
 	uint64_t procs_seen;     /* processes seen through -b */
+	uint64_t live_stmts;     /* statement states held in BPF now */
+	uint64_t live_procs;     /* processes registered in BPF now */
 };
 
 /* Checks privileges and kernel support, resolves every target, loads and

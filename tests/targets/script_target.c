@@ -6,6 +6,8 @@
  * Usage: script_target script DBFILE   the observer script (see run_script)
  *        script_target threads         two threads, own connections
  *        script_target idle            SQLite loaded, no statement
+ *        script_target once N [DB]     runs "SELECT 'short-N'" at once and exits
+ *                                      (no handshake: for many short-lived runs)
  * Protocol: prints "ready PID" on stdout, waits for a line on stdin, runs,
  * prints "done", then waits for a second line (or EOF) and exits 0. A
  * statement is prepared before the "ready" line and executed after it. */
@@ -204,12 +206,23 @@ int main(int argc, char **argv)
 		return run_script(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "threads") == 0)
 		return run_threads();
+	if (argc >= 3 && strcmp(argv[1], "once") == 0) {
+		sqlite3 *db;
+		char sql[64];
+
+		if (sqlite3_open(argc >= 4 ? argv[3] : ":memory:", &db) != SQLITE_OK)
+			die(db, "open");
+		snprintf(sql, sizeof(sql), "SELECT 'short-%d'", atoi(argv[2]));
+		run_all(db, sql);
+		sqlite3_close(db);
+		return 0;
+	}
 	if (argc >= 2 && strcmp(argv[1], "idle") == 0) {
 		printf("ready %d (sqlite %s)\n", getpid(), sqlite3_libversion());
 		fflush(stdout);
 		wait_line();
 		return 0;
 	}
-	fprintf(stderr, "usage: script_target script DBFILE | threads | idle\n");
+	fprintf(stderr, "usage: script_target script DBFILE | threads | idle | once N [DB]\n");
 	return 2;
 }

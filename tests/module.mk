@@ -1,0 +1,18 @@
+# tests/module.mk — test targets that need more than the generic C rule:
+# a Go program using github.com/mattn/go-sqlite3 (Debian's
+# golang-github-mattn-go-sqlite3-dev), built with SQLite linked statically
+# inside the executable, as a service built with CGO and -static would be.
+
+GO_TARGET := $(BUILD)/targets/goapp-static
+
+$(GO_TARGET): tests/targets/go/goapp.go
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd tests/targets/go && GOPATH=/usr/share/gocode GO111MODULE=off \
+		GOCACHE=$(abspath $(BUILD))/gocache CGO_ENABLED=1 CGO_LDFLAGS="-lm -ldl -lpthread" \
+		go build -ldflags '-linkmode external -extldflags "-static"' \
+		-o $(abspath $@) goapp.go 2>&1 | { grep -v -e "statically linked applications requires" \
+			-e "in function .unixDlOpen" -e "^# command-line-arguments" || true; }
+	@test -x $@
+
+MODULE_TEST_DEPS += $(GO_TARGET)
