@@ -105,6 +105,14 @@ struct {
 	__type(value, __u8);
 } procs SEC(".maps");
 
+/* Processes refused because `procs` was full, each counted once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} refused SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ST_CNT_MAX);
@@ -177,7 +185,8 @@ static __always_inline bool traced(void)
 		return true;
 	if (bpf_map_update_elem(&procs, &tgid, &one, BPF_NOEXIST) != 0 &&
 	    !bpf_map_lookup_elem(&procs, &tgid)) {
-		count(ST_CNT_PROCS_FULL);
+		if (bpf_map_update_elem(&refused, &tgid, &one, BPF_NOEXIST) == 0)
+			count(ST_CNT_PROCS_FULL);
 		return false;
 	}
 	return true;

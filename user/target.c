@@ -64,13 +64,13 @@ void target__free(struct sqlite_copy *v, size_t n)
 }
 
 /* Target of the first call in a prepare wrapper, 0 when it has none. */
-static uint64_t wrapper_call(struct elf_file *ef, const char *name)
+static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const char *name)
 {
 	uint8_t code[64];
 	uint64_t vaddr, size, target = 0;
 	ssize_t n;
 
-	if (elf_file__find_func(ef, name, &vaddr, &size))
+	if (elf_file__find_func(sym, name, &vaddr, &size))
 		return 0;
 	n = elf_file__read_vaddr(ef, vaddr, code, size && size < sizeof(code) ? size : sizeof(code));
 	if (n <= 0 || probepos__first_call(code, (size_t)n, vaddr, &target))
@@ -84,10 +84,10 @@ static uint64_t wrapper_call(struct elf_file *ef, const char *name)
  * instead of the four API variants gives one probe site, on an emulated
  * instruction, with UTF-8 text even for prepare16. Leaves the offset 0
  * (API probes are used) when the evidence does not agree. */
-static void find_lock_and_prepare(struct elf_file *ef, struct sqlite_copy *c)
+static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c)
 {
-	uint64_t t2 = wrapper_call(ef, "sqlite3_prepare_v2");
-	uint64_t t3 = wrapper_call(ef, "sqlite3_prepare_v3");
+	uint64_t t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2");
+	uint64_t t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3");
 	uint64_t off;
 	uint8_t first[16];
 
@@ -100,9 +100,11 @@ static void find_lock_and_prepare(struct elf_file *ef, struct sqlite_copy *c)
 		c->fn_off[ST_FN_LOCK_AND_PREPARE] = off;
 }
 
-/* Fills c->fn_off from the file's symbols. Returns 0 when the file holds
- * SQLite (prepare_v2 and step at least), -ENOENT when not, -errno on error. */
-static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
+/* Fills c->fn_off from the symbols of sym (the file itself, or its
+ * separate debug file) and the program headers and code of ef. Returns 0
+ * when the file holds SQLite (prepare_v2 and step at least), -ENOENT when
+ * not. */
+static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c)
 {
 	int i, err;
 
@@ -110,7 +112,7 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
 		uint64_t vaddr, size, off;
 
 		c->fn_off[i] = 0;
-		err = elf_file__find_func(ef, st_fn_names[i], &vaddr, &size);
+		err = elf_file__find_func(sym, st_fn_names[i], &vaddr, &size);
 		if (err)
 			continue;
 		if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0)
@@ -119,8 +121,39 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c)
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
 	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
-		find_lock_and_prepare(ef, c);
+		find_lock_and_prepare(sym, ef, c);
 	return 0;
+}
+
+/* resolve_functions_from the file itself, else, for a stripped file with a
+ * build id, from its debug file under ROOT/usr/lib/debug/.build-id (root:
+ * the process's root, then the host's). */
+static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, const char *root)
+{
+	const char *roots[2] = { root, "" };
+	int err = resolve_functions_from(ef, ef, c), i;
+
+	if (err == 0 || elf_file__has_symtab(ef))
+		return err;
+	for (i = 0; i < 2; i++) {
+		char *dbg;
+		struct elf_file *sym;
+
+		if (!roots[i] || (i == 1 && root && !root[0]))
+			continue;
+		dbg = elf_file__debug_path(ef, roots[i]);
+		if (!dbg)
+			continue;
+		sym = elf_file__open(dbg);
+		free(dbg);
+		if (!sym)
+			continue;
+		err = resolve_functions_from(sym, ef, c);
+		elf_file__close(sym);
+		if (err == 0)
+			return 0;
+	}
+	return -ENOENT;
 }
 
 static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
@@ -158,7 +191,7 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
 		return err ? err : -ENOEXEC;
 	}
 	*has_shim = elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0;
-	err = resolve_functions(ef, out);
+	err = resolve_functions(ef, out, "");
 	if (err) {
 		snprintf(why, whylen, "%s: %s", path,
 			 elf_file__has_symtab(ef) || elf_file__is_dyn(ef)
@@ -238,6 +271,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 	char exe[PATH_MAX], exe_link[64];
 	ssize_t exelen;
 	bool exe_stripped = false;
+	char root[64];
 	int err;
 
 	*out = NULL;
@@ -307,7 +341,8 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 			}
 		}
 		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
-		err = resolve_functions(ef, &c);
+		snprintf(root, sizeof(root), "/proc/%d/root", pid);
+		err = resolve_functions(ef, &c, root);
 		if (err) {
 			base = strrchr(m->path, '/');
 			if (c.in_exe)
@@ -353,7 +388,8 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 		snprintf(notes, sizeof(notes), "%s", why);
 		snprintf(why, whylen, "no mapped libsqlite3 (%zu mappings in /proc/%d/maps) and the executable %s %s%s",
 			 nmaps, pid, exe[0] ? exe : "(unknown)",
-			 exe_stripped ? "is stripped (no .symtab) and exports no sqlite3_prepare_v2"
+			 exe_stripped ? "is stripped (no .symtab), exports no sqlite3_prepare_v2, and has no "
+					"debug file under /usr/lib/debug/.build-id"
 				      : "has no sqlite3_prepare_v2 symbol", notes);
 	}
 	procmaps__free(maps, nmaps);

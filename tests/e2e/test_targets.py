@@ -125,6 +125,63 @@ def test_container_mount_namespace():
     check(not any("host-side" in e["query"] for e in entries), "host process traced")
 
 
+def go_build_id():
+    out = subprocess.run(["readelf", "-n", GO_TARGET], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "Build ID:" in line:
+            return line.split("Build ID:")[1].strip()
+    raise Fail("the Go target has no build id")
+
+
+@test
+def test_stripped_executable_with_debug_file():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        root = os.path.join(d, "root")
+        os.makedirs(os.path.join(root, "app"))
+        os.makedirs(os.path.join(root, "tmp"))
+        app = os.path.join(root, "app", "goapp")
+        subprocess.run(["strip", "--strip-all", "-o", app, GO_TARGET], check=True)
+        argv = ["unshare", "--mount", "--root=" + root, "/app/goapp", "/tmp/g.db"]
+        # Without a debug file: a clear error naming what was looked at.
+        t = Target(argv)
+        try:
+            rc, out, err = run_tool(["-p", str(t.pid), "--no-store"])
+        finally:
+            t.kill()
+        eq(rc, 1, "exit code for a stripped executable")
+        check("is stripped (no .symtab)" in err and "/usr/lib/debug/.build-id" in err, err)
+        # With the debug file installed in the process's root: resolved.
+        bid = go_build_id()
+        dbg = os.path.join(root, "usr/lib/debug/.build-id", bid[:2], bid[2:] + ".debug")
+        os.makedirs(os.path.dirname(dbg))
+        subprocess.run(["objcopy", "--only-keep-debug", GO_TARGET, dbg], check=True)
+        entries, tr, out = trace_target(argv)
+    eq([(e["query"], e["op"], e["rows"]) for e in entries], GO_EXPECTED, "entries of the stripped program")
+
+
+@test
+def test_max_targets_exhaustion_is_reported():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "st_maxtgt")
+        shutil.copy(SCRIPT_TARGET, prog)
+        tr = binary_tracer(["-b", system_libsqlite3(), "-n", "st_maxtgt", "--max-targets", "2"])
+        targets = [Target([prog, "threads"]) for _ in range(4)]
+        try:
+            for t in targets:
+                t.go()
+                t.wait_line("done")
+            time.sleep(0.3)
+            eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+        finally:
+            for t in targets:
+                t.finish()
+                t.kill()
+    eq(len({e["pid"] for e in tr.entries()}), 2, "processes traced with --max-targets 2")
+    check("2 processes not traced: --max-targets reached" in tr.stderr, tr.stderr[-400:])
+
+
 @test
 def test_command_first_statement_and_exit_status():
     need_bpf()

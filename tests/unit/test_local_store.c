@@ -766,6 +766,45 @@ static bool test_file_removed_while_open_is_recreated(void)
 	return removed_then_recreated(false) && removed_then_recreated(true);
 }
 
+/* A -wal left behind by a removed trace file is not replayed into the new
+ * file created at the same path. */
+static bool test_orphan_wal_not_replayed(void)
+{
+	char err[256] = "", wal[160];
+	size_t n = 0;
+	FILE *f;
+
+	ASSERT_TRUE(tmp_setup());
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	struct recorder *r = local_store__open(dbpath, NULL, err, sizeof(err));
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 10; i++)
+		ASSERT_EQ_INT(recorder__record(r, mk("old", i)), 0);
+	ASSERT_TRUE(wait_stats(r, 5.0, written_at_least, 10));
+	char *frames = slurp(wal, &n);  /* the WAL while it holds the rows */
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_TRUE(frames && n > 32);
+	ASSERT_EQ_INT(unlink(dbpath), 0);
+	ASSERT_TRUE((f = fopen(wal, "wb")));
+	ASSERT_EQ_INT(fwrite(frames, 1, n, f), n);
+	fclose(f);
+	free(frames);
+
+	ASSERT_TRUE(record_n("new", 3, NULL));
+	sqlite3 *db = db_open(dbpath);
+	ASSERT_TRUE(db);
+	sqlite3_stmt *st;
+	ASSERT_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+	ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+	ASSERT_EQ_STR((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ASSERT_EQ_INT(count_rows(dbpath, NULL), 3);
+	ASSERT_EQ_INT(count_rows(dbpath, "trace_id LIKE 'old%'"), 0);
+	tmp_cleanup();
+	return true;
+}
+
 /* Another connection holds the write lock longer than the busy timeout:
  * the write fails, is retried, and everything lands once it lets go. */
 static bool test_locked_longer_than_busy_timeout_loses_nothing(void)
@@ -826,6 +865,7 @@ int main(void)
 	RUN(test_read_only_directory);
 	RUN(test_disk_full_then_freed_loses_nothing);
 	RUN(test_file_removed_while_open_is_recreated);
+	RUN(test_orphan_wal_not_replayed);
 	RUN(test_locked_longer_than_busy_timeout_loses_nothing);
 	return harness_done();
 }
