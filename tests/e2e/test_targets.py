@@ -207,6 +207,32 @@ def test_command_first_statement_and_exit_status():
 
 
 @test
+def test_exec_into_another_program_is_followed():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "x.py")
+        with open(script, "w") as f:
+            f.write("import os, sqlite3, sys\n"
+                    "c = sqlite3.connect(':memory:')\n"
+                    "print('ready', os.getpid(), flush=True); sys.stdin.readline()\n"
+                    "c.execute(\"SELECT 'before-exec'\").fetchall()\n"
+                    "os.execv('/usr/bin/sqlite3', ['sqlite3', ':memory:', \"SELECT 'after-exec';\"])\n")
+        t = Target([PYTHON, script])
+        try:
+            tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store", "-v"])
+            t.go()
+            out = t.p.stdout.read()
+            t.p.wait(timeout=30)
+            eq(tr.wait(), 0, "tracer exit")
+        finally:
+            t.kill()
+    eq(out, b"after-exec\n", "output of the exec'd shell")
+    eq([(e["query"], e["process"]) for e in tr.entries()],
+       [("SELECT 'before-exec'", "python3"), ("SELECT 'after-exec';", "sqlite3")], "both programs traced")
+    check("ran execve" in tr.stderr, "exec noticed: %s" % tr.stderr[-500:])
+
+
+@test
 def test_command_not_found():
     rc, out, err = run_tool(["--no-store", "--", "/nonexistent/program"])
     eq(rc, 127, "exit status")
