@@ -19,7 +19,9 @@
 #include "log.h"
 #include "log_sink.h"
 #include "options.h"
+#include "ingest.h"
 #include "recorder.h"
+#include "remote_store.h"
 #include "target.h"
 #include "tracer.h"
 
@@ -36,31 +38,38 @@ static void on_signal(int sig)
 struct consumers {
 	struct recorder *printer;
 	struct recorder *store;
+	struct recorder *remote;
+	int64_t next_report_us;
 	enum slog_level min_level;
 	int64_t slow_us;
 };
 
 /* Hands one entry to every consumer without blocking (the printer only
- * when the entry's level is shown). Takes ownership of e. */
+ * when the entry's level is shown): copies to all but the last, which takes
+ * e itself. Takes ownership of e. */
 static void on_entry(struct st_entry *e, void *ctx)
 {
 	struct consumers *c = ctx;
+	struct recorder *to[3];
+	size_t n = 0, i;
 
-	if (c->printer && slog__entry_level(e, c->slow_us) >= c->min_level) {
-		if (c->store) {
-			struct st_entry *copy = entry__clone(e);
-
-			if (copy)
-				recorder__record(c->printer, copy);
-		} else {
-			recorder__record(c->printer, e);
-			return;
-		}
-	}
+	if (c->printer && slog__entry_level(e, c->slow_us) >= c->min_level)
+		to[n++] = c->printer;
 	if (c->store)
-		recorder__record(c->store, e);
-	else
+		to[n++] = c->store;
+	if (c->remote)
+		to[n++] = c->remote;
+	if (n == 0) {
 		entry__free(e);
+		return;
+	}
+	for (i = 0; i + 1 < n; i++) {
+		struct st_entry *copy = entry__clone(e);
+
+		if (copy)
+			recorder__record(to[i], copy);
+	}
+	recorder__record(to[n - 1], e);
 }
 
 /* Finds the executable execvp would run for cmd (PATH search). Returns a
@@ -120,19 +129,54 @@ static int start_command(char **cmd, int *go_fd)
 	return pid;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* With -v, every few seconds: what the consumers wrote and dropped. */
+static void on_tick(void *ctx)
+{
+	struct consumers *c = ctx;
+	struct recorder *const rs[] = { c->store, c->remote };
+	static const char *const names[] = { "store", "remote" };
+	int64_t now = mono_us();
+	size_t i;
+
+	if (!log_verbose || now < c->next_report_us)
+		return;
+	c->next_report_us = now + 5000000;
+	for (i = 0; i < 2; i++) {
+		struct recorder_stats st;
+
+		if (!rs[i])
+			continue;
+		recorder__stats(rs[i], &st);
+		log_verbose("%s: %" PRIu64 " written, %" PRIu64 " dropped (queue full), %" PRIu64
+			    " lost, %zu queued", names[i], st.written, st.dropped, st.lost,
+			    recorder__pending(rs[i]));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct consumers cons = {0};
 	struct tracer *t = NULL;
 	struct tracer_stats ts;
-	struct recorder_stats ss = {0};
+	struct recorder_stats ss = {0}, rs = {0};
+	struct remote_stats remote_stats = {0};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[1024];
 	char *command_exe = NULL;
 	int rc, command_pid = 0, go_fd = -1;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
+		return ingest__main(argc - 1, argv + 1);
 	rc = options__parse(argc, argv, &o, err, sizeof(err));
 	if (rc == 1)
 		return 0;
@@ -154,6 +198,24 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (o.remote) {
+		struct remote_opts ro = {
+			.url = o.remote,
+			.timeout_ms = o.remote_timeout_ms,
+			.ca_file = o.remote_ca,
+			.token_file = o.remote_token_file,
+			.spool_dir = o.spool_dir,
+			.spool_max_bytes = o.spool_max,
+			.stats = &remote_stats,
+		};
+
+		cons.remote = remote_store__open(&ro, &o.batch, err, sizeof(err));
+		if (!cons.remote) {
+			log_error("%s", err);
+			rc = 1;
+			goto out;
+		}
+	}
 	if (!o.quiet) {
 		struct log_sink_opts lo = { .out = stdout, .format = o.log_format, .slow_us = o.slow_us };
 		struct batch_opts pb = { .queue_size = 8192, .batch_size = 256, .flush_interval_ms = 50 };
@@ -167,6 +229,7 @@ int main(int argc, char **argv)
 	}
 	cons.min_level = o.min_level;
 	cons.slow_us = o.slow_us;
+	cons.next_report_us = mono_us() + 5000000;
 
 	/* -n without -b: the processes of that name, now. */
 	if (o.nnames && !o.nbinaries) {
@@ -221,6 +284,7 @@ int main(int argc, char **argv)
 			.probe_only = o.probe_only,
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
+			.on_tick = on_tick,
 			.ctx = &cons,
 		};
 
@@ -271,15 +335,21 @@ out:
 		recorder__close(cons.printer);  /* stats read before close below */
 		cons.printer = NULL;
 	}
-	if (cons.store) {
+	if (cons.store)
 		recorder__close_stats(cons.store, &ss);
-	}
+	if (cons.remote)
+		recorder__close_stats(cons.remote, &rs);
 	if (t) {
 		tracer__stats(t, &ts);
 		fprintf(stderr, "sqltrace-bpf: %" PRIu64 " entries", ts.entries);
 		if (o.output)
 			fprintf(stderr, ", %" PRIu64 " stored, %" PRIu64 " dropped (queue full), %" PRIu64 " lost",
 				ss.written, ss.dropped, ss.lost);
+		if (o.remote)
+			fprintf(stderr, ", %" PRIu64 " sent, %" PRIu64 " spooled for later, %" PRIu64
+				" dropped (queue full), %" PRIu64 " lost", remote_stats.sent,
+				remote_stats.spool_entries, rs.dropped,
+				rs.lost + remote_stats.rejected + remote_stats.spool_full + remote_stats.lost_other);
 		fprintf(stderr, ", %" PRIu64 " ring-buffer drops", ts.rb_drops);
 		if (ts.stmt_full)
 			fprintf(stderr, ", %" PRIu64 " executions untracked (maps full)", ts.stmt_full);
