@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,10 @@ int main(int argc, char **argv)
 	int rc, command_pid = 0, go_fd = -1;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	/* The store writes from one thread; SQLite's global memory statistics
+	 * (a mutex per allocation) buy nothing here and cost ~10% of its
+	 * throughput. Process-wide, so set here, before SQLite initialises. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
 		return ingest__main(argc - 1, argv + 1);
 	rc = options__parse(argc, argv, &o, err, sizeof(err));

@@ -33,8 +33,6 @@ struct fake {
 	bool block;           /* write waits while this is set */
 	bool in_write;        /* a write is blocked */
 	bool closed;
-	struct recorder *r;   /* set by the test to capture final stats */
-	struct recorder_stats final; /* counters as sink->close saw them */
 };
 
 static int fake_write(void *ctx, struct st_entry *const *batch, size_t n)
@@ -71,10 +69,6 @@ static void fake_close(void *ctx)
 
 	pthread_mutex_lock(&f->mu);
 	f->closed = true;
-	/* sink->close runs after the writer stopped and before r is freed:
-	 * the last moment the final counters can be read */
-	if (f->r)
-		recorder__stats(f->r, &f->final);
 	pthread_mutex_unlock(&f->mu);
 }
 
@@ -174,6 +168,7 @@ static struct st_entry *mk(int i)
 
 static bool test_ten_entries_written_with_trace_id(void)
 {
+	struct recorder_stats final;
 	struct fake f;
 	struct recorder_stats st;
 
@@ -184,10 +179,9 @@ static bool test_ten_entries_written_with_trace_id(void)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
 	recorder__stats(r, &st);
 	ASSERT_EQ_INT(st.recorded, 10);
-	f.r = r;
-	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(recorder__close_stats(r, &final), 0);
 	ASSERT_TRUE(f.closed);
-	ASSERT_EQ_INT(f.final.written, 10);
+	ASSERT_EQ_INT(final.written, 10);
 	ASSERT_EQ_INT(f.nrows, 10);
 	for (int i = 0; i < 10; i++) {
 		char id[32];
@@ -304,6 +298,7 @@ static bool test_full_queue_drops_without_blocking(void)
 /* Close writes what is queued without waiting for the flush interval. */
 static bool test_close_drains(void)
 {
+	struct recorder_stats final;
 	struct batch_opts o = { .queue_size = 1024, .batch_size = 64,
 				.flush_interval_ms = 60000 };
 	struct fake f;
@@ -314,10 +309,9 @@ static bool test_close_drains(void)
 	for (int i = 0; i < 300; i++)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
 	double t0 = now_s();
-	f.r = r;
-	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(recorder__close_stats(r, &final), 0);
 	ASSERT_TRUE(now_s() - t0 < 3.0);
-	ASSERT_EQ_INT(f.final.written, 300);
+	ASSERT_EQ_INT(final.written, 300);
 	ASSERT_EQ_INT(f.nrows, 300);
 	ASSERT_EQ_STR(f.ids[299], "t299");
 	for (size_t i = 0; i < f.nwrites; i++)
@@ -348,14 +342,14 @@ static bool test_record_after_close_began_is_refused(void)
 	ASSERT_EQ_INT(recorder__record(r, mk(0)), 0);
 	ASSERT_TRUE(fake_wait_in_write(&f));
 	ASSERT_EQ_INT(pthread_create(&th, NULL, close_thread, r), 0);
-	/* the writer is stuck, so r stays alive until we unblock it */
-	while ((rc = recorder__record(r, mk(i))) == 0 && i < 10) {
-		i++;
+	/* The writer is stuck in the sink, so close cannot finish and r stays
+	 * alive. Entries recorded before close began are queued (or dropped
+	 * once the queue is full); then every record is refused. */
+	while ((rc = recorder__record(r, mk(i++))) != -EPIPE) {
+		ASSERT_TRUE(rc == 0 || rc == -ENOSPC);
 		usleep(1000);
 	}
-	/* up to 10 entries may have been queued before close began */
-	while (rc != -EPIPE)
-		rc = recorder__record(r, mk(i++));
+	ASSERT_EQ_INT(recorder__record(r, mk(i++)), -EPIPE);
 	size_t accepted = recorder__pending(r);
 	fake_set_block(&f, false);
 	pthread_join(th, &ret);
@@ -369,6 +363,7 @@ static bool test_record_after_close_began_is_refused(void)
  * failures happen while running or at close. */
 static bool test_retry_until_sink_recovers(void)
 {
+	struct recorder_stats final;
 	struct batch_opts o = { .queue_size = 1024, .batch_size = 64,
 				.flush_interval_ms = 60000 };
 	struct fake f;
@@ -383,11 +378,10 @@ static bool test_retry_until_sink_recovers(void)
 	fake_set_fail(&f, 2, false);
 	for (int i = 64; i < 74; i++)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
-	f.r = r;
-	ASSERT_EQ_INT(recorder__close(r), 0);
-	ASSERT_EQ_INT(f.final.written, 74);
-	ASSERT_EQ_INT(f.final.lost, 0);
-	ASSERT_EQ_INT(f.final.failures, 5);
+	ASSERT_EQ_INT(recorder__close_stats(r, &final), 0);
+	ASSERT_EQ_INT(final.written, 74);
+	ASSERT_EQ_INT(final.lost, 0);
+	ASSERT_EQ_INT(final.failures, 5);
 	ASSERT_EQ_INT(f.nrows, 74);
 	ASSERT_EQ_STR(f.ids[73], "t73");
 	ASSERT_EQ_INT(f.attempts, f.nwrites + 5);
@@ -440,6 +434,7 @@ static bool test_failed_batches_have_bounded_budget(void)
  * counts every accepted entry as lost; no more attempts after giving up. */
 static bool test_always_failing_sink_counts_lost_at_close(void)
 {
+	struct recorder_stats final;
 	struct batch_opts o = { .queue_size = 1024, .batch_size = 64,
 				.flush_interval_ms = 60000 };
 	struct fake f;
@@ -451,14 +446,13 @@ static bool test_always_failing_sink_counts_lost_at_close(void)
 	for (int i = 0; i < 200; i++)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
 	double t0 = now_s();
-	f.r = r;
-	ASSERT_EQ_INT(recorder__close(r), -EIO);
+	ASSERT_EQ_INT(recorder__close_stats(r, &final), -EIO);
 	ASSERT_TRUE(now_s() - t0 < 12.0);  /* close gives up after ~5 s */
 	ASSERT_EQ_INT(f.nrows, 0);
-	ASSERT_EQ_INT(f.final.recorded, 200);
-	ASSERT_EQ_INT(f.final.written, 0);
-	ASSERT_EQ_INT(f.final.lost, 200);
-	ASSERT_EQ_INT(f.final.failures, f.attempts);
+	ASSERT_EQ_INT(final.recorded, 200);
+	ASSERT_EQ_INT(final.written, 0);
+	ASSERT_EQ_INT(final.lost, 200);
+	ASSERT_EQ_INT(final.failures, f.attempts);
 	ASSERT_TRUE(f.attempts >= 2 && f.attempts < 20);
 	fake_fini(&f);
 	return true;

@@ -24,24 +24,30 @@
 static char dir[64];
 static char dbpath[128];
 
-/* Creates a fresh temp dir and sets dbpath to dir/traces.db. */
+static void tmp_cleanup(void);
+
+/* Creates a fresh temp dir and sets dbpath to dir/traces.db. The dir of a
+ * test that failed before its tmp_cleanup() is removed first. */
 static bool tmp_setup(void)
 {
+	tmp_cleanup();
 	snprintf(dir, sizeof(dir), "/tmp/sqltrace-test-XXXXXX");
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
 		return false;
+	}
 	snprintf(dbpath, sizeof(dbpath), "%s/traces.db", dir);
 	return true;
 }
 
-/* Removes the files of the temp dir and the dir itself. */
+/* Removes the files of the temp dir and the dir itself, if any. */
 static void tmp_cleanup(void)
 {
-	DIR *d = opendir(dir);
+	DIR *d;
 	struct dirent *de;
 	char p[512];
 
-	if (!d)
+	if (!dir[0] || !(d = opendir(dir)))
 		return;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -51,6 +57,7 @@ static void tmp_cleanup(void)
 	}
 	closedir(d);
 	rmdir(dir);
+	dir[0] = '\0';
 }
 
 static double now_s(void)
@@ -700,8 +707,8 @@ static bool test_disk_full_then_freed_loses_nothing(void)
 	while (ok && recorder__pending(r) && now_s() < end)
 		usleep(10000);
 	if (r) {
-		recorder__stats(r, &st);
-		ok = ok && recorder__pending(r) == 0 && recorder__close(r) == 0;
+		ok = ok && recorder__pending(r) == 0;
+		ok = recorder__close_stats(r, &st) == 0 && ok;
 	}
 	capture_end(saved);
 	long long rows = ok ? count_rows(dbpath, NULL) : -1;
@@ -828,8 +835,7 @@ static bool test_locked_longer_than_busy_timeout_loses_nothing(void)
 	sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(locker);
 	bool landed = wait_stats(r, 15.0, written_at_least, 10);
-	recorder__stats(r, &st);
-	int rc = recorder__close(r);
+	int rc = recorder__close_stats(r, &st);
 	capture_end(saved);
 	char *log = slurp(logp, &loglen);
 	unlink(logp);
@@ -867,5 +873,6 @@ int main(void)
 	RUN(test_file_removed_while_open_is_recreated);
 	RUN(test_orphan_wal_not_replayed);
 	RUN(test_locked_longer_than_busy_timeout_loses_nothing);
+	tmp_cleanup();
 	return harness_done();
 }

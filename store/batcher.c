@@ -1,0 +1,397 @@
+/* batcher.c — the batching engine behind every recorder (recorder.h): a
+ * bounded queue of entries drained in batches by one writer thread per
+ * recorder into a sink (local SQLite store, remote sender, log printer).
+ *
+ * DESIGN
+ * ------
+ *
+ * Queue. A ring of queue_size entry pointers guarded by one mutex, with a
+ * parallel ring of enqueue times (CLOCK_MONOTONIC, ns). recorder__record()
+ * holds the mutex only to push a pointer and read the clock: it never waits
+ * for the writer, never allocates, and never does I/O. When the ring is full
+ * the entry is freed on the spot, counted in `dropped`, and -ENOSPC returned.
+ *
+ * Thread. One writer thread per recorder, created with every signal blocked
+ * so SIGINT/SIGTERM keep going to the event loop. It sleeps on a condition
+ * variable (CLOCK_MONOTONIC) and takes up to batch_size entries at once when
+ * either
+ *   - batch_size entries are queued (a full batch), or
+ *   - flush_interval_ms has passed since the oldest queued entry was queued
+ *     (a partial batch: at most one interval of latency), or
+ *   - close has begun (drain).
+ * It copies the pointers into a preallocated batch array, releases the mutex
+ * and calls sink->write() without holding it, so recording goes on while the
+ * sink works. Recorders wake the writer only on the transitions it waits for
+ * (queue no longer empty, a full batch reached).
+ *
+ * Retries and the memory budget. When sink->write() returns a negative errno
+ * the batch is kept and retried after a backoff of 100 ms doubling up to 5 s,
+ * for as long as the recorder runs: an accepted entry is never given up on
+ * while tracing. While a batch waits for its retry the writer takes nothing
+ * more from the queue, so the budget for entries held in memory is fixed at
+ * queue_size + batch_size: the queue fills up behind the failing batch and
+ * further entries are dropped (and counted in `dropped`) instead of piling up.
+ * Every failed attempt counts in `failures`. Logging the failure is the
+ * sink's business (it knows what failed and on what).
+ *
+ * Shutdown. recorder__close() sets `closing` (recorder__record() then answers
+ * -EPIPE), wakes the writer and joins it. The writer drains the queue in
+ * batches without waiting for the flush interval. A failed batch keeps being
+ * retried with backoff until CLOSE_RETRY_NS after close began; past that
+ * deadline a failed write is not retried, and once one has failed past the
+ * deadline the writer stops calling the sink: that batch and everything still
+ * queued are freed and counted in `lost`. A sink that keeps succeeding is
+ * drained completely, however long it takes. Then sink->close() runs on the
+ * caller's thread, recorder__close_stats() copies the final counters, and
+ * everything is freed.
+ *
+ * Counters are updated with atomic builtins and read lock-free by
+ * recorder__stats(); recorder__pending() takes the mutex. `recorded` is
+ * counted under the mutex, before the writer can take the entry.
+ */
+#include "recorder.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_PER_MS 1000000ULL
+#define RETRY_FIRST_NS (100 * NS_PER_MS)
+#define RETRY_MAX_NS (5000 * NS_PER_MS)
+#define CLOSE_RETRY_NS (5000 * NS_PER_MS)
+
+struct recorder {
+	const struct sink_ops *sink;
+	void *ctx;
+	unsigned cap;            /* queue capacity */
+	unsigned batch_max;      /* entries per write, <= cap */
+	uint64_t interval_ns;    /* partial batch flushed after this */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;     /* writer waits here; CLOCK_MONOTONIC */
+	pthread_t thread;
+
+	/* guarded by mu */
+	struct st_entry **ring;  /* cap slots */
+	uint64_t *ring_ns;       /* enqueue time of each slot */
+	unsigned head;           /* oldest entry */
+	unsigned count;          /* entries queued */
+	unsigned inflight;       /* entries taken by the writer, not yet done */
+	bool closing;
+	uint64_t close_deadline_ns;
+
+	/* writer thread only */
+	struct st_entry **batch; /* batch_max slots */
+	int last_err;            /* errno of the last write failure losing entries */
+
+	/* atomics */
+	uint64_t recorded, written, dropped, lost, failures;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Counters only grow. Adds are release and loads acquire, so that a
+ * snapshot loading the "after" counters (written, lost) before `recorded`
+ * never shows more entries leaving than entered. */
+static void stat_add(uint64_t *p, uint64_t n)
+{
+	__atomic_fetch_add(p, n, __ATOMIC_RELEASE);
+}
+
+static uint64_t stat_get(uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+/* Waits on r->cond until the absolute CLOCK_MONOTONIC time t_ns, or a signal.
+ * Called and returns with r->mu held. Spurious wake-ups are the caller's to
+ * handle (every caller re-checks its condition in a loop). */
+static void wait_until(struct recorder *r, uint64_t t_ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(t_ns / 1000000000ULL),
+		.tv_nsec = (long)(t_ns % 1000000000ULL),
+	};
+
+	pthread_cond_timedwait(&r->cond, &r->mu, &ts);
+}
+
+static void free_batch(struct recorder *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		entry__free(r->batch[i]);
+		r->batch[i] = NULL;
+	}
+}
+
+/* Hands r->batch[0..n) to the sink, retrying with backoff as described in
+ * the DESIGN comment. Returns true when the writer may go on calling the
+ * sink, false when it gave up (close deadline passed): the batch is then
+ * freed and counted lost. Called without r->mu held; frees the batch in
+ * every case. */
+static bool write_batch(struct recorder *r, size_t n)
+{
+	uint64_t backoff = RETRY_FIRST_NS;
+
+	for (;;) {
+		int err = r->sink->write(r->ctx, r->batch, n);
+
+		if (err >= 0) {
+			stat_add(&r->written, n);
+			free_batch(r, n);
+			return true;
+		}
+		stat_add(&r->failures, 1);
+
+		pthread_mutex_lock(&r->mu);
+		uint64_t now = now_ns();
+		if (r->closing && now >= r->close_deadline_ns) {
+			pthread_mutex_unlock(&r->mu);
+			r->last_err = err;
+			stat_add(&r->lost, n);
+			free_batch(r, n);
+			return false;
+		}
+		uint64_t until = now + backoff;
+		/* Sleep out the backoff, but cut it short when close begins (to
+		 * honour its deadline) and never sleep past that deadline. */
+		bool was_closing = r->closing;
+		for (;;) {
+			if (r->closing && until > r->close_deadline_ns)
+				until = r->close_deadline_ns;
+			if (r->closing != was_closing || now_ns() >= until)
+				break;
+			wait_until(r, until);
+		}
+		pthread_mutex_unlock(&r->mu);
+		backoff = backoff * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : backoff * 2;
+	}
+}
+
+/* Moves up to batch_max queued entries into r->batch. Called with r->mu
+ * held; returns the number taken. */
+static size_t take_batch(struct recorder *r)
+{
+	size_t n = r->count < r->batch_max ? r->count : r->batch_max;
+
+	for (size_t i = 0; i < n; i++) {
+		r->batch[i] = r->ring[r->head];
+		r->ring[r->head] = NULL;
+		r->head = (r->head + 1) % r->cap;
+	}
+	r->count -= (unsigned)n;
+	r->inflight = (unsigned)n;
+	return n;
+}
+
+static void *writer_main(void *arg)
+{
+	struct recorder *r = arg;
+	bool sink_ok = true;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		/* Wait for a full batch, an expired partial one, or close. */
+		while (!r->closing && r->count < r->batch_max) {
+			if (r->count == 0) {
+				pthread_cond_wait(&r->cond, &r->mu);
+				continue;
+			}
+			uint64_t due = r->ring_ns[r->head] + r->interval_ns;
+			if (now_ns() >= due)
+				break;
+			wait_until(r, due);
+		}
+		if (r->count == 0 && r->closing)
+			break;
+
+		size_t n = take_batch(r);
+		pthread_mutex_unlock(&r->mu);
+		if (sink_ok) {
+			sink_ok = write_batch(r, n);
+		} else {
+			stat_add(&r->lost, n);
+			free_batch(r, n);
+		}
+		pthread_mutex_lock(&r->mu);
+		r->inflight = 0;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void recorder_free(struct recorder *r)
+{
+	free(r->ring);
+	free(r->ring_ns);
+	free(r->batch);
+	free(r);
+}
+
+/* Starts the writer with every signal blocked, so that process signals are
+ * delivered to the caller's threads. Returns 0 or a positive errno. */
+static int start_writer(struct recorder *r)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&r->thread, NULL, writer_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+struct recorder *recorder__new(const struct batch_opts *opts,
+			       const struct sink_ops *sink, void *ctx)
+{
+	struct batch_opts o = BATCH_OPTS_DEFAULT;
+	pthread_condattr_t ca;
+	struct recorder *r;
+	int err = ENOMEM;
+
+	if (!sink || !sink->write || !sink->close) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* A zero field takes its default; a batch never exceeds the queue. */
+	if (opts && opts->queue_size)
+		o.queue_size = opts->queue_size;
+	if (opts && opts->batch_size)
+		o.batch_size = opts->batch_size;
+	if (opts && opts->flush_interval_ms)
+		o.flush_interval_ms = opts->flush_interval_ms;
+	if (o.batch_size > o.queue_size)
+		o.batch_size = o.queue_size;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		goto err_sink;
+	r->sink = sink;
+	r->ctx = ctx;
+	r->cap = o.queue_size;
+	r->batch_max = o.batch_size;
+	r->interval_ns = (uint64_t)o.flush_interval_ms * NS_PER_MS;
+	r->ring = calloc(r->cap, sizeof(*r->ring));
+	r->ring_ns = calloc(r->cap, sizeof(*r->ring_ns));
+	r->batch = calloc(r->batch_max, sizeof(*r->batch));
+	if (!r->ring || !r->ring_ns || !r->batch)
+		goto err_free;
+
+	if ((err = pthread_mutex_init(&r->mu, NULL)))
+		goto err_free;
+	if ((err = pthread_condattr_init(&ca)))
+		goto err_mutex;
+	err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (!err)
+		err = pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (err)
+		goto err_mutex;
+	if ((err = start_writer(r)))
+		goto err_cond;
+	return r;
+
+err_cond:
+	pthread_cond_destroy(&r->cond);
+err_mutex:
+	pthread_mutex_destroy(&r->mu);
+err_free:
+	recorder_free(r);
+err_sink:
+	sink->close(ctx);
+	errno = err;
+	return NULL;
+}
+
+int recorder__record(struct recorder *r, struct st_entry *e)
+{
+	if (!e)
+		return -EINVAL;
+
+	uint64_t t = now_ns();
+
+	pthread_mutex_lock(&r->mu);
+	if (r->closing) {
+		pthread_mutex_unlock(&r->mu);
+		entry__free(e);
+		return -EPIPE;
+	}
+	if (r->count == r->cap) {
+		pthread_mutex_unlock(&r->mu);
+		entry__free(e);
+		stat_add(&r->dropped, 1);
+		return -ENOSPC;
+	}
+	unsigned slot = (r->head + r->count) % r->cap;
+	r->ring[slot] = e;
+	r->ring_ns[slot] = t;
+	r->count++;
+	stat_add(&r->recorded, 1);  /* before the writer can see the entry */
+	/* The writer sleeps without a deadline on an empty queue and until the
+	 * oldest entry is due otherwise: only these two events change that. */
+	if (r->count == 1 || r->count == r->batch_max)
+		pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* Each counter is exact; across counters the snapshot may be a moment
+ * apart, but written + lost <= recorded always holds in it. */
+void recorder__stats(struct recorder *r, struct recorder_stats *out)
+{
+	out->failures = stat_get(&r->failures);
+	out->written = stat_get(&r->written);
+	out->lost = stat_get(&r->lost);
+	out->dropped = stat_get(&r->dropped);
+	out->recorded = stat_get(&r->recorded);
+}
+
+size_t recorder__pending(struct recorder *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mu);
+	n = (size_t)r->count + r->inflight;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+int recorder__close(struct recorder *r)
+{
+	return recorder__close_stats(r, NULL);
+}
+
+int recorder__close_stats(struct recorder *r, struct recorder_stats *final)
+{
+	int ret;
+
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	r->closing = true;
+	r->close_deadline_ns = now_ns() + CLOSE_RETRY_NS;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+
+	pthread_join(r->thread, NULL);
+	r->sink->close(r->ctx);
+	if (final)
+		recorder__stats(r, final);
+
+	ret = stat_get(&r->lost) ? r->last_err : 0;
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->mu);
+	recorder_free(r);
+	return ret;
+}
