@@ -34,11 +34,25 @@ const volatile __u64 wakeup_bytes = 1 << 20;
  * cost measured is that of the probe hits alone. */
 const volatile bool probe_only = false;
 
+/* --mode fast: no probe on sqlite3_step (nothing per row); an execution
+ * ends at sqlite3VdbeHalt and starts when its statement was last made
+ * ready (prepared, reset, or its previous execution ended). */
+const volatile bool fast_mode = false;
+
 /* Who is traced. Probes attached to one process (-p) only fire there; the
  * filters matter for probes attached to a file for every process (-b). */
 const volatile __u32 self_tgid = 0;          /* sqltrace-bpf: never traced */
 const volatile bool filter_pids = false;     /* only tgids in pid_filter */
 const volatile char filter_comm[ST_COMM_LEN] = {};  /* "" or a process name */
+
+struct stmt_state {
+	__u64 start_ns;      /* 0: not executing */
+	__u64 prepare_ns;    /* duration of the prepare, until first execution */
+	__u64 rows;
+	__u64 db;
+	__u64 ready_ns;      /* fast mode: made ready (prepare, reset, halt) */
+	__u64 prev_ready_ns; /* fast mode: ready_ns before the last reset */
+};
 
 struct thread_state {
 	__u32 depth;         /* traced API calls in progress on this thread */
@@ -52,6 +66,15 @@ struct thread_state {
 	__u32 a_utf16;       /* prepare16 */
 	__u32 lib_id;
 	char trace_id[ST_TRACE_ID_MAX];  /* set by the shim's USDT probes */
+	/* fast mode */
+	__u64 halt_stmt;     /* sqlite3VdbeHalt in progress for this statement */
+	__u64 halt_start;
+	__u64 halt_prepare;
+	__u64 halt_db;
+	__s32 halt_rc;
+	__u32 halt_lib;
+	__u64 fin_stmt;      /* being finalized: its state moved here */
+	struct stmt_state fin_state;
 };
 
 struct stmt_key {
@@ -60,12 +83,6 @@ struct stmt_key {
 	__u64 stmt;
 };
 
-struct stmt_state {
-	__u64 start_ns;      /* 0: not executing */
-	__u64 prepare_ns;    /* duration of the prepare, until first execution */
-	__u64 rows;
-	__u64 db;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -218,6 +235,7 @@ static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, str
 	ev->err_len = 0;
 	ev->sql_enc = ST_ENC_UTF8;
 	ev->end = ST_END_STEP;
+	ev->rows_unknown = 0;
 	ev->err[0] = 0;
 	ev->sql[0] = 0;
 	if (ts)
@@ -466,7 +484,10 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 		return 0;  /* empty text or only a comment: nothing to run */
 
 	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-	struct stmt_state st = { .prepare_ns = now - ts->start_ns, .db = ts->a_db };
+	struct stmt_state st = { .prepare_ns = now - ts->start_ns, .db = ts->a_db, .ready_ns = now };
+
+	if (ts->fin_stmt == stmt)
+		ts->fin_stmt = 0;  /* the pointer of a finalized statement, reused */
 
 	if (bpf_map_update_elem(&stmts, &key, &st, BPF_ANY) != 0)
 		count(ST_CNT_STMT_FULL);
@@ -600,12 +621,138 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
 
 	st = bpf_map_lookup_elem(&stmts, &key);
+	if (fast_mode) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (!st) {
+			/* Prepared before attach: ready from now on. */
+			struct stmt_state fresh = { .ready_ns = now, .prev_ready_ns = now };
+			struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
+
+			if (end == ST_END_FINALIZE)
+				return 0;
+			if (cfg)
+				fresh.db = read_field(stmt, cfg->vdbe_db_off);
+			if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0)
+				count(ST_CNT_STMT_FULL);
+			return 0;
+		}
+		/* A halt may follow inside this call (the statement was still
+		 * running): it uses prev_ready_ns. */
+		st->prev_ready_ns = st->ready_ns;
+		st->ready_ns = now;
+		if (end == ST_END_FINALIZE) {
+			ts->fin_stmt = stmt;
+			__builtin_memcpy(&ts->fin_state, st, sizeof(*st));
+			bpf_map_delete_elem(&stmts, &key);
+		}
+		return 0;
+	}
 	if (!st)
 		return 0;
 	if (st->start_ns != 0)
 		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx), ts);
 	if (end == ST_END_FINALIZE)
 		bpf_map_delete_elem(&stmts, &key);
+	return 0;
+}
+
+/* ---- --mode fast: sqlite3VdbeHalt(Vdbe *p) ---------------------------------- */
+
+SEC("uprobe")
+int BPF_KPROBE(halt_enter, void *pstmt)
+{
+	__u64 stmt = (__u64)pstmt, ret = 0, bias;
+	struct thread_state *ts;
+	struct st_lib_cfg *cfg;
+	struct stmt_state *st;
+	bool in_reset;
+	__u32 lib_id;
+	int rc = 0;
+
+	if (probe_only || !traced())
+		return 0;
+	ts = thread_get();
+	if (!ts || ts->depth > 0 || ts->halt_stmt)
+		return 0;  /* inside sqlite3_exec or a prepare: SQLite's own */
+	lib_id = bpf_get_attach_cookie(ctx);
+	cfg = lib_cfg(lib_id);
+	if (!cfg)
+		return 0;
+	/* Called from sqlite3VdbeReset (a reset or finalize ended the
+	 * execution early), or from the VM inside sqlite3_step? */
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+	bias = PT_REGS_IP(ctx) - cfg->halt_vaddr;
+	in_reset = ret >= cfg->reset_lo + bias && ret < cfg->reset_hi + bias;
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+
+	st = bpf_map_lookup_elem(&stmts, &key);
+	if (!st && ts->fin_stmt == stmt)
+		st = &ts->fin_state;
+	if (!st)
+		return 0;  /* not a statement of the program's */
+	ts->halt_start = in_reset ? st->prev_ready_ns : st->ready_ns;
+	ts->halt_prepare = st->prepare_ns;
+	ts->halt_db = st->db;
+	st->prepare_ns = 0;
+	if (!ts->halt_start)
+		return 0;
+	if (cfg->vdbe_rc_off >= 0)
+		bpf_probe_read_user(&rc, sizeof(rc), (void *)(stmt + cfg->vdbe_rc_off));
+	ts->halt_rc = rc;
+	ts->halt_lib = lib_id;
+	ts->halt_stmt = stmt;
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(halt_ret)
+{
+	struct thread_state *ts;
+	struct st_lib_cfg *cfg;
+	struct stmt_state *st;
+	struct st_event *ev;
+	__u64 stmt;
+
+	if (probe_only)
+		return 0;
+	ts = thread_get();
+	if (!ts || !ts->halt_stmt)
+		return 0;
+	stmt = ts->halt_stmt;
+	ts->halt_stmt = 0;
+	cfg = lib_cfg(ts->halt_lib);
+	ev = event_init(ST_EV_STMT, ts->halt_lib, ts);
+	if (ev && cfg) {
+		ev->duration_ns = ev->end_ns - ts->halt_start;
+		ev->prepare_ns = ts->halt_prepare;
+		ev->stmt = stmt;
+		ev->db = ts->halt_db;
+		ev->rc = (ts->halt_rc & 0xff) == SQLITE_DONE ? 0 : ts->halt_rc;
+		ev->rows_unknown = 1;
+		read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
+		if (ev->rc) {
+			__u64 z = read_field(stmt, cfg->vdbe_zerrmsg_off);
+			long n = z ? bpf_probe_read_user_str(ev->err, sizeof(ev->err), (void *)z) : 0;
+
+			if (n > 0)
+				ev->err_len = n - 1;
+			else
+				read_errmsg(ev, cfg, ts->halt_db);
+		}
+		submit(ev);
+	}
+	if (ts->fin_stmt == stmt) {
+		ts->fin_stmt = 0;
+		return 0;
+	}
+
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+
+	st = bpf_map_lookup_elem(&stmts, &key);
+	if (st)
+		st->ready_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -625,6 +772,21 @@ int BPF_KPROBE(finalize_enter, void *stmt)
 
 /* ---- sqlite3_exec ----------------------------------------------------------- */
 
+/* Whether the function just entered (probe at its first byte) returns
+ * into SQLite's own code, i.e. SQLite calls its API for itself. */
+static __always_inline bool called_by_sqlite(struct pt_regs *ctx)
+{
+	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
+	__u64 ret = 0, bias;
+
+	if (!cfg || !cfg->exec_off || !cfg->text_hi)
+		return false;
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) != 0)
+		return false;
+	bias = PT_REGS_IP(ctx) - cfg->exec_off;
+	return ret >= cfg->text_lo + bias && ret < cfg->text_hi + bias;
+}
+
 /* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) */
 SEC("uprobe")
 int BPF_KPROBE(exec_enter, void *db, const char *sql)
@@ -637,7 +799,11 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
+		return 0;  /* nested: the outermost call's state stays */
+	if (called_by_sqlite(ctx)) {
+		ts->kind = 0;  /* SQLite's own, outermost: exec_ret only balances depth */
 		return 0;
+	}
 	ts->kind = 3;
 	ts->start_ns = bpf_ktime_get_ns();
 	ts->a_db = (__u64)db;

@@ -46,6 +46,16 @@ struct st_lib_cfg {
 	int db_perr_off;       /* offsetof(sqlite3, pErr) */
 	int mem_z_off;         /* offsetof(sqlite3_value, z) */
 	unsigned int learn;    /* non-zero: send ST_EV_LEARN records */
+	/* --mode fast only (sqlite3VdbeHalt probes): */
+	int vdbe_rc_off;       /* offsetof(Vdbe, rc) */
+	int vdbe_zerrmsg_off;  /* offsetof(Vdbe, zErrMsg) */
+	unsigned long long halt_vaddr;      /* sqlite3VdbeHalt in the file */
+	unsigned long long reset_lo, reset_hi;  /* sqlite3VdbeReset [lo, hi) */
+	/* SQLite's own code [lo, hi) and where sqlite3_exec is, as file
+	 * offsets: a call to sqlite3_exec returning into SQLite's code is
+	 * SQLite's own (schema parsing inside a step). 0 = unknown. */
+	unsigned long long exec_off;
+	unsigned long long text_lo, text_hi;
 };
 
 /* Counters kept by BPF (per-CPU array, index below), read by user space. */
@@ -78,6 +88,8 @@ struct st_event {
 	unsigned short err_len;         /* bytes in err[] before the NUL */
 	unsigned char sql_enc;          /* enum st_enc */
 	unsigned char end;              /* enum st_end */
+	unsigned char rows_unknown;     /* --mode fast: rows are not counted */
+	unsigned char pad[7];
 	char comm[ST_COMM_LEN];         /* process (group leader) name */
 	char trace_id[ST_TRACE_ID_MAX]; /* the thread's shim trace id, "" none */
 	char err[ST_ERR_MAX];

@@ -97,7 +97,8 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 	e->query = text;
 
 	if (entry__set_str(&e->op, ev->kind == ST_EV_EXEC ? "Exec"
-				   : sqltext__op(e->query, strlen(e->query), (int64_t)ev->rows)))
+				   : sqltext__op(e->query, strlen(e->query),
+						 ev->rows_unknown ? 0 : (int64_t)ev->rows)))
 		goto oom;
 	if (ev->rc != 0) {
 		char msg[ST_ERR_MAX];
@@ -112,7 +113,7 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 	e->timestamp_us = (int64_t)(ev->end_ns / 1000) + wall_offset_us;
 	e->pid = (int32_t)ev->pid;
 	e->tid = (int32_t)ev->tid;
-	e->rows = ev->kind == ST_EV_STMT ? (int64_t)ev->rows : 0;
+	e->rows = ev->kind != ST_EV_STMT ? 0 : ev->rows_unknown ? -1 : (int64_t)ev->rows;
 	e->prepare_us = ev->prepare_ns ? (int64_t)(ev->prepare_ns / 1000) : -1;
 	{
 		char comm[ST_COMM_LEN + 1];

@@ -105,6 +105,58 @@ static int read_errmsg_at(pid_t pid, uint64_t db, const struct st_lib_cfg *c, ch
 	return 0;
 }
 
+/* Finds offsetof(Vdbe, rc) and offsetof(Vdbe, zErrMsg) with a statement
+ * stopped by a constraint violation: rc holds the extended result code and
+ * zErrMsg a copy of the message (until the statement is reset). Checked
+ * against a second, different error. Leaves -1 when not found. */
+static void calibrate_halt(pid_t self, sqlite3 *db, struct st_lib_cfg *c)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t w[VDBE_SCAN_WORDS];
+	int32_t *iw = (int32_t *)w;
+	size_t got, i;
+	int rc_off = -1, msg_off = -1;
+
+	c->vdbe_rc_off = c->vdbe_zerrmsg_off = -1;
+	sqlite3_extended_result_codes(db, 1);
+	if (sqlite3_exec(db, "CREATE TABLE sqltrace_calib(x INTEGER PRIMARY KEY);"
+			     "INSERT INTO sqltrace_calib VALUES (1)", NULL, NULL, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_prepare_v2(db, "INSERT INTO sqltrace_calib VALUES (1)", -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) != SQLITE_CONSTRAINT_PRIMARYKEY)
+		goto out;
+	got = peek_words(self, (uintptr_t)st, w, VDBE_SCAN_WORDS);
+	for (i = 0; i < got * 2 && rc_off < 0; i++)
+		if (iw[i] == SQLITE_CONSTRAINT_PRIMARYKEY)
+			rc_off = (int)(i * 4);
+	for (i = 0; i < got && msg_off < 0; i++) {
+		char buf[128];
+		const char *msg = sqlite3_errmsg(db);
+
+		if (!plausible_ptr(w[i]) || peek(self, w[i], buf, strlen(msg) + 1) != (ssize_t)strlen(msg) + 1)
+			continue;
+		if (memcmp(buf, msg, strlen(msg) + 1) == 0 && w[i] != (uintptr_t)msg)
+			msg_off = (int)(i * 8);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* A second error: a NOT NULL violation, to confirm the rc field. */
+	if (rc_off >= 0 && sqlite3_exec(db, "CREATE TABLE sqltrace_calib2(x NOT NULL)", NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "INSERT INTO sqltrace_calib2 VALUES (NULL)", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_CONSTRAINT_NOTNULL) {
+		int32_t v = 0;
+
+		if (peek(self, (uintptr_t)st + rc_off, &v, 4) == 4 && v == SQLITE_CONSTRAINT_NOTNULL) {
+			c->vdbe_rc_off = rc_off;
+			c->vdbe_zerrmsg_off = msg_off;
+		}
+	}
+out:
+	if (st)
+		sqlite3_finalize(st);
+}
+
 static int calibrate(struct st_lib_cfg *c)
 {
 	pid_t self = getpid();
@@ -114,6 +166,7 @@ static int calibrate(struct st_lib_cfg *c)
 	char check[256];
 
 	c->vdbe_db_off = c->vdbe_zsql_off = c->db_perr_off = c->mem_z_off = -1;
+	c->vdbe_rc_off = c->vdbe_zerrmsg_off = -1;
 	c->learn = 0;
 	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto fail;
@@ -141,6 +194,7 @@ static int calibrate(struct st_lib_cfg *c)
 		c->db_perr_off = c->mem_z_off = -1;
 		goto fail;
 	}
+	calibrate_halt(self, db, c);
 	sqlite3_close(db);
 	return c->vdbe_db_off >= 0 && c->vdbe_zsql_off >= 0 ? 0 : -ENOENT;
 fail:

@@ -287,6 +287,7 @@ int main(int argc, char **argv)
 			.command_name = o.command ? (base ? base + 1 : o.command[0]) : NULL,
 			.min_duration_us = o.min_duration_us,
 			.probe_only = o.probe_only,
+			.fast_mode = o.fast_mode,
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
 			.on_tick = on_tick,

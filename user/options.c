@@ -146,6 +146,11 @@ void options__usage(FILE *f)
 "      --batch-size N       entries per write (default 64)\n"
 "      --flush-interval DUR write a partial batch after DUR (default 1s)\n"
 "\n"
+"      --mode exact|fast    exact (default): every step is observed: exact rows\n"
+"                           and duration, a probe hit per row. fast: nothing per\n"
+"                           row (rows not counted); an execution is timed from\n"
+"                           when its statement was made ready (prepare, reset or\n"
+"                           previous run) to its end; see docs/performance.md\n"
 "      --probe-only         attach the same probes with programs that do nothing\n"
 "                           and capture nothing: measures what the traps alone\n"
 "                           cost the target (the benchmark's floor)\n"
@@ -184,7 +189,7 @@ static int parse_uint(const char *s, long long min, long long max, long long *ou
 enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
-	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS,
+	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS, OPT_MODE,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -212,6 +217,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "flush-interval", required_argument, NULL, OPT_FLUSH },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
+		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "trace-id-from", required_argument, NULL, OPT_TRACE_ID_FROM },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -381,6 +387,16 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			else {
 				snprintf(err, errlen, "invalid --trace-id-from '%s': expected comment, shim or both",
 					 optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "exact") == 0)
+				o->fast_mode = false;
+			else if (strcmp(optarg, "fast") == 0)
+				o->fast_mode = true;
+			else {
+				snprintf(err, errlen, "invalid --mode '%s': expected exact or fast", optarg);
 				return -EINVAL;
 			}
 			break;

@@ -30,6 +30,11 @@ const char *const st_fn_names[ST_FN_MAX] = {
 	[ST_FN_OPEN] = "sqlite3_open",
 	[ST_FN_OPEN_V2] = "sqlite3_open_v2",
 	[ST_FN_OPEN16] = "sqlite3_open16",
+	[ST_FN_VDBE_HALT] = "sqlite3VdbeHalt",
+	[ST_FN_VDBE_RESET] = "sqlite3VdbeReset",
+	[ST_FN_VDBE_EXEC] = "sqlite3VdbeExec",
+	[ST_FN_INIT_ONE] = "sqlite3InitOne",
+	[ST_FN_CLOSE] = "sqlite3_close",
 };
 
 int target__comm(int pid, char *buf, size_t len)
@@ -112,16 +117,32 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 		uint64_t vaddr, size, off;
 
 		c->fn_off[i] = 0;
+		c->fn_size[i] = 0;
 		err = elf_file__find_func(sym, st_fn_names[i], &vaddr, &size);
 		if (err)
 			continue;
-		if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0)
+		if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0) {
 			c->fn_off[i] = off;
+			c->fn_size[i] = size;
+		}
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
 	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
 		find_lock_and_prepare(sym, ef, c);
+	/* SQLite's code: the span of the SQLite functions we know, which in a
+	 * library or an amalgamation brackets the code that calls back into
+	 * the API (the VM, schema loading). */
+	c->text_lo = UINT64_MAX;
+	c->text_hi = 0;
+	for (i = 0; i < ST_FN_MAX; i++) {
+		if (!c->fn_off[i])
+			continue;
+		if (c->fn_off[i] < c->text_lo)
+			c->text_lo = c->fn_off[i];
+		if (c->fn_off[i] + c->fn_size[i] > c->text_hi)
+			c->text_hi = c->fn_off[i] + c->fn_size[i];
+	}
 	return 0;
 }
 

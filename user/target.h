@@ -24,6 +24,11 @@ enum st_fn {
 	ST_FN_OPEN,
 	ST_FN_OPEN_V2,
 	ST_FN_OPEN16,
+	ST_FN_VDBE_HALT,         /* internal: an execution ends (--mode fast) */
+	ST_FN_VDBE_RESET,        /* internal: only its address range is used */
+	ST_FN_VDBE_EXEC,         /* internal: for SQLite's code range only */
+	ST_FN_INIT_ONE,          /* internal (static): for the code range only */
+	ST_FN_CLOSE,             /* for the code range only */
 	ST_FN_MAX,
 };
 
@@ -36,6 +41,8 @@ struct sqlite_copy {
 	ino_t ino;
 	bool in_exe;         /* the executable itself (SQLite linked statically) */
 	uint64_t fn_off[ST_FN_MAX];   /* uprobe file offsets, 0 = absent */
+	uint64_t fn_size[ST_FN_MAX];  /* symbol sizes, 0 = unknown */
+	uint64_t text_lo, text_hi;    /* SQLite's code, file offsets (see resolve) */
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */
 };

@@ -46,6 +46,7 @@ struct lib {
 	ino_t ino;
 	bool same_build;           /* the build this tool links (calibrated) */
 	bool global;               /* attached for every process (-b) */
+	bool fast;                 /* --mode fast possible for this build */
 	struct st_lib_cfg cfg;
 };
 
@@ -202,10 +203,25 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 			    c->path, self_cfg.vdbe_zsql_off, self_cfg.vdbe_db_off,
 			    self_cfg.db_perr_off, self_cfg.mem_z_off, err ? " (partial)" : "");
 	} else {
-		l->cfg = (struct st_lib_cfg){ -1, -1, -1, -1, 1 };
+		l->cfg = (struct st_lib_cfg){ .vdbe_db_off = -1, .vdbe_zsql_off = -1, .db_perr_off = -1,
+					      .mem_z_off = -1, .learn = 1, .vdbe_rc_off = -1,
+					      .vdbe_zerrmsg_off = -1 };
 		log_verbose("%s: other SQLite build, layout will be learned from its first prepare",
 			    c->path);
 	}
+	l->cfg.exec_off = c->fn_off[ST_FN_EXEC];
+	l->cfg.text_lo = c->text_lo;
+	l->cfg.text_hi = c->text_hi;
+	l->cfg.halt_vaddr = c->fn_off[ST_FN_VDBE_HALT];
+	l->cfg.reset_lo = c->fn_off[ST_FN_VDBE_RESET];
+	l->cfg.reset_hi = c->fn_off[ST_FN_VDBE_RESET] + c->fn_size[ST_FN_VDBE_RESET];
+	l->fast = l->cfg.halt_vaddr && l->cfg.reset_lo && c->fn_size[ST_FN_VDBE_RESET] &&
+		  l->cfg.vdbe_rc_off >= 0 && l->cfg.vdbe_zerrmsg_off >= 0 && l->cfg.vdbe_zsql_off >= 0;
+	log_verbose("%s: SQLite code at file offsets 0x%llx-0x%llx, sqlite3_exec at 0x%llx", c->path,
+		    l->cfg.text_lo, l->cfg.text_hi, l->cfg.exec_off);
+	if (t->opts.fast_mode && !l->fast)
+		log_warn("%s: --mode fast needs sqlite3VdbeHalt, sqlite3VdbeReset and the calibrated "
+			 "layout of this build; using --mode exact for it", c->path);
 	key = t->nlibs;
 	err = bpf_map__update_elem(t->skel->maps.libs, &key, sizeof(key), &l->cfg, sizeof(l->cfg), BPF_ANY);
 	if (err) {
@@ -265,6 +281,7 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 		{ ST_FN_OPEN, s->progs.open_utf8, s->progs.open_ret },
 		{ ST_FN_OPEN_V2, s->progs.open_utf8, s->progs.open_ret },
 		{ ST_FN_OPEN16, s->progs.open_utf16, s->progs.open_ret },
+		{ ST_FN_VDBE_HALT, s->progs.halt_enter, s->progs.halt_ret },
 	};
 	int lib_id = lib_id_for(t, c), e;
 	size_t i;
@@ -283,6 +300,11 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 		if (c->fn_off[ST_FN_LOCK_AND_PREPARE] && plan[i].entry != s->progs.lock_and_prepare &&
 		    plan[i].ret == s->progs.prepare_ret)
 			continue;  /* every API prepare reaches the internal one */
+		/* --mode fast: sqlite3VdbeHalt instead of sqlite3_step. */
+		if (plan[i].fn == ST_FN_STEP && t->opts.fast_mode && t->libs[lib_id].fast)
+			continue;
+		if (plan[i].fn == ST_FN_VDBE_HALT && !(t->opts.fast_mode && t->libs[lib_id].fast))
+			continue;
 		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn, err, errlen);
 		if (!e && plan[i].ret)
 			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, err, errlen);
@@ -872,6 +894,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	}
 	t->skel->rodata->wakeup_bytes = 4 << 20;
 	t->skel->rodata->probe_only = opts->probe_only;
+	t->skel->rodata->fast_mode = opts->fast_mode;
 	t->skel->rodata->self_tgid = (uint32_t)getpid();
 	/* With -b, -p narrows which of the file's processes are traced. */
 	t->skel->rodata->filter_pids = opts->nbinaries > 0 && opts->npids > 0;

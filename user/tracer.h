@@ -35,6 +35,7 @@ struct tracer_opts {
 	int64_t min_duration_us;   /* entries shorter than this are not passed on */
 	int drain_ms;              /* ring buffer drain period; default 20 */
 	bool probe_only;           /* programs do nothing (floor measurement) */
+	bool fast_mode;            /* --mode fast: no per-row probe */
 	enum trace_id_from trace_id_from;  /* 0 means TRACE_ID_FROM_BOTH */
 	/* Receives every entry (takes ownership). Runs on the caller's thread,
 	 * inside tracer__run: it must not block. */

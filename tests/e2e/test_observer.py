@@ -74,6 +74,23 @@ def test_c_script_every_entry():
 
 
 @test
+def test_fast_mode_same_statements_rows_not_counted():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")],
+                                        ["--mode", "fast"])
+    got = [(e["query"] if not e["query"].startswith("SELECT 'xxx") else "<big>", e["op"], e.get("error"))
+           for e in entries]
+    want = [(q, op, err) for q, op, rows, err in SCRIPT_EXPECTED]
+    eq(got, want, "statements in --mode fast")
+    for e, w in zip(entries, SCRIPT_EXPECTED):
+        if e["query"].startswith(("CREATE TABLE u", "SELEC *")):
+            continue  # sqlite3_exec and a failed prepare: no rows either way
+        check("rows" not in e, "rows are not counted in --mode fast: %r" % e)
+        check(e["duration"] >= 0, "duration")
+
+
+@test
 def test_timestamps_are_wall_clock():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
