@@ -122,6 +122,20 @@ struct {
 	__type(value, __u8);
 } procs SEC(".maps");
 
+/* Connections whose file name was sent (OPEN records), per process. */
+struct db_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 db;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct db_key);
+	__type(value, __u8);
+} dbs_seen SEC(".maps");
+
 /* Processes refused because `procs` was full, each counted once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -368,6 +382,40 @@ static __always_inline void read_errmsg(struct st_event *ev, struct st_lib_cfg *
 		ev->err[0] = 0;
 }
 
+static __always_inline void submit(struct st_event *ev);
+
+/* The first time a connection is seen (it was opened before we attached),
+ * follows SQLite's structures to its file name and sends an OPEN record,
+ * so the name is known even if the process is gone when user space reads
+ * the records. Must run before the caller builds its own record (it uses
+ * the same scratch slot). */
+static __always_inline void ensure_db_name(struct st_lib_cfg *cfg, __u64 db, struct thread_state *ts)
+{
+	struct db_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .db = db };
+	struct st_event *ev;
+	__u64 p;
+	__u8 one = 1;
+
+	if (!cfg || !db || cfg->db_adb_off < 0 || cfg->pager_zfile_off < 0)
+		return;
+	if (bpf_map_lookup_elem(&dbs_seen, &key))
+		return;
+	bpf_map_update_elem(&dbs_seen, &key, &one, BPF_ANY);
+	p = read_field(db, cfg->db_adb_off);      /* Db *aDb */
+	p = read_field(p, 8);                     /* aDb[0].pBt */
+	p = read_field(p, 8);                     /* Btree.pBt */
+	p = read_field(p, 0);                     /* BtShared.pPager */
+	p = read_field(p, cfg->pager_zfile_off);  /* Pager.zFilename */
+	if (!p)
+		return;
+	ev = event_init(ST_EV_OPEN, 0, ts);
+	if (!ev)
+		return;
+	ev->db = db;
+	read_sql_str(ev, p, -1);
+	submit(ev);
+}
+
 static __always_inline void submit(struct st_event *ev)
 {
 	__u64 size = offsetof(struct st_event, sql) + (ev->sql_len & (ST_SQL_MAX - 1)) + 1;
@@ -465,6 +513,7 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->a_ppstmt);
 
 	if (rc != 0) {
+		ensure_db_name(cfg, ts->a_db, ts);
 		ev = event_init(ST_EV_PREPARE_FAIL, ts->lib_id, ts);
 		if (!ev)
 			return 0;
@@ -514,8 +563,10 @@ static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int r
 					struct thread_state *ts)
 {
 	struct st_lib_cfg *cfg = lib_cfg(lib_id);
-	struct st_event *ev = event_init(ST_EV_STMT, lib_id, ts);
+	struct st_event *ev;
 
+	ensure_db_name(cfg, st->db, ts);
+	ev = event_init(ST_EV_STMT, lib_id, ts);
 	if (ev) {
 		ev->duration_ns = ev->end_ns - st->start_ns;
 		ev->prepare_ns = st->prepare_ns;
@@ -723,6 +774,7 @@ int BPF_KRETPROBE(halt_ret)
 	stmt = ts->halt_stmt;
 	ts->halt_stmt = 0;
 	cfg = lib_cfg(ts->halt_lib);
+	ensure_db_name(cfg, ts->halt_db, ts);
 	ev = event_init(ST_EV_STMT, ts->halt_lib, ts);
 	if (ev && cfg) {
 		ev->duration_ns = ev->end_ns - ts->halt_start;
@@ -824,6 +876,7 @@ int BPF_KRETPROBE(exec_ret, int rc)
 		return 0;
 	if (--ts->depth > 0 || ts->kind != 3)
 		return 0;
+	ensure_db_name(lib_cfg(ts->lib_id), ts->a_db, ts);
 	ev = event_init(ST_EV_EXEC, ts->lib_id, ts);
 	if (!ev)
 		return 0;
@@ -923,6 +976,12 @@ int BPF_KRETPROBE(open_ret, int rc)
 		return 0;
 	if (!ts->a_ppstmt || bpf_probe_read_user(&db, sizeof(db), (void *)ts->a_ppstmt) != 0 || !db)
 		return 0;
+	{
+		struct db_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .db = db };
+		__u8 one = 1;
+
+		bpf_map_update_elem(&dbs_seen, &key, &one, BPF_ANY);
+	}
 	ev = event_init(ST_EV_OPEN, ts->lib_id, ts);
 	if (!ev)
 		return 0;

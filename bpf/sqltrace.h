@@ -56,6 +56,9 @@ struct st_lib_cfg {
 	 * SQLite's own (schema parsing inside a step). 0 = unknown. */
 	unsigned long long exec_off;
 	unsigned long long text_lo, text_hi;
+	/* A connection's file name: db->aDb[0].pBt->pBt->pPager->zFilename */
+	int db_adb_off;        /* offsetof(sqlite3, aDb), -1 unknown */
+	int pager_zfile_off;   /* offsetof(Pager, zFilename) */
 };
 
 /* Counters kept by BPF (per-CPU array, index below), read by user space. */

@@ -15,7 +15,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "layout.h"
 
 #define DBNAMES_SLOTS 4096   /* power of two; a full table evicts */
 
@@ -107,48 +106,10 @@ void dbnames__forget_pid(struct dbnames *d, uint32_t pid)
 	free(old);
 }
 
-static bool peek_ptr(pid_t pid, uint64_t addr, uint64_t *out)
-{
-	struct iovec l = { .iov_base = out, .iov_len = 8 };
-	struct iovec r = { .iov_base = (void *)(uintptr_t)addr, .iov_len = 8 };
-
-	return addr >= 4096 && process_vm_readv(pid, &l, 1, &r, 1, 0) == 8 && *out >= 4096;
-}
-
-char *dbnames__from_pager(pid_t pid, uint64_t db)
-{
-	int adb_off, zfile_off;
-	uint64_t adb, btree, shared, pager, zfile;
-	char buf[PATH_MAX];
-	struct iovec l = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-	struct iovec r;
-	ssize_t n;
-
-	if (layout__self_dbfile(&adb_off, &zfile_off) != 0)
-		return NULL;
-	/* sqlite3.aDb → Db[0].pBt (after zDbSName) → Btree.pBt (after db) →
-	 * BtShared.pPager (first) → Pager.zFilename */
-	if (!peek_ptr(pid, db + adb_off, &adb) || !peek_ptr(pid, adb + 8, &btree) ||
-	    !peek_ptr(pid, btree + 8, &shared) || !peek_ptr(pid, shared, &pager) ||
-	    !peek_ptr(pid, pager + zfile_off, &zfile))
-		return NULL;
-	r.iov_base = (void *)(uintptr_t)zfile;
-	r.iov_len = sizeof(buf) - 1;
-	n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-	if (n <= 0) {
-		r.iov_len = l.iov_len = 4096 - (zfile & 4095);
-		n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-		if (n <= 0)
-			return NULL;
-	}
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
 static bool is_sqlite_file(const char *path)
 {
 	char head[16];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -194,7 +155,7 @@ char *dbnames__from_fds(pid_t pid)
 	return nfound == 1 ? strdup(found) : NULL;
 }
 
-const char *dbnames__get(struct dbnames *d, uint32_t pid, uint64_t db, bool same_build)
+const char *dbnames__get(struct dbnames *d, uint32_t pid, uint64_t db)
 {
 	struct slot *s;
 	char *name;
@@ -204,9 +165,10 @@ const char *dbnames__get(struct dbnames *d, uint32_t pid, uint64_t db, bool same
 	s = find(d, pid, db);
 	if (s->name && s->pid == pid && s->db == db)
 		return s->name;
-	name = same_build ? dbnames__from_pager((pid_t)pid, db) : NULL;
-	if (!name)
-		name = dbnames__from_fds((pid_t)pid);
+	/* BPF sends the name of a connection opened before attach (OPEN
+	 * record) for the calibrated build; otherwise, and as a last resort
+	 * while the process lives, its open files. */
+	name = dbnames__from_fds((pid_t)pid);
 	dbnames__set(d, pid, db, name ? name : "");
 	free(name);
 	s = find(d, pid, db);

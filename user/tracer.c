@@ -209,6 +209,9 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 		log_verbose("%s: other SQLite build, layout will be learned from its first prepare",
 			    c->path);
 	}
+	l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
+	if (l->same_build && layout__self_dbfile(&l->cfg.db_adb_off, &l->cfg.pager_zfile_off) != 0)
+		l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
 	l->cfg.exec_off = c->fn_off[ST_FN_EXEC];
 	l->cfg.text_lo = c->text_lo;
 	l->cfg.text_hi = c->text_hi;
@@ -779,8 +782,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	if (ev->db) {
-		bool same = ev->lib_id < t->nlibs && t->libs[ev->lib_id].same_build;
-		const char *name = dbnames__get(t->dbn, ev->pid, ev->db, same);
+		const char *name = dbnames__get(t->dbn, ev->pid, ev->db);
 
 		if (name[0])
 			entry__set_str(&e->db_file, name);

@@ -296,6 +296,18 @@ def test_db_file_names():
         entries, tr, out = trace_target([SCRIPT_TARGET, "threads"])
         # Opened after attach, in memory.
         eq({e.get("db") for e in entries}, {":memory:"}, "in-memory database name")
+        # Two files opened before attach: each connection gets its own.
+        script = os.path.join(d, "two.py")
+        with open(script, "w") as f:
+            f.write("import os, sqlite3, sys\n"
+                    "a = sqlite3.connect(sys.argv[1]); b = sqlite3.connect(sys.argv[2])\n"
+                    "a.execute('CREATE TABLE x(y)'); b.execute('CREATE TABLE x(y)')\n"
+                    "print('ready', os.getpid(), flush=True); sys.stdin.readline()\n"
+                    "a.execute(\"SELECT 'on-a'\").fetchall(); b.execute(\"SELECT 'on-b'\").fetchall()\n")
+        pa, pb = os.path.join(d, "a.db"), os.path.join(d, "b.db")
+        entries, tr, out = trace_target([PYTHON, script, pa, pb])
+        eq([(e["query"], e.get("db")) for e in entries], [("SELECT 'on-a'", pa), ("SELECT 'on-b'", pb)],
+           "two databases opened before attach")
 
 
 @test
