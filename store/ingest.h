@@ -1,0 +1,66 @@
+/* ingest.h — the ingest server (`sqltrace-bpf ingest`): receives batches
+ * POSTed by sqltrace-bpf's remote sender or the Go tracer's RemoteStore and
+ * queues their entries into a recorder (the local store), as the Go
+ * tracer's IngestHandler does, with the limits a shared endpoint needs.
+ *
+ * Replies on the configured path:
+ *   204  every entry queued (no body);
+ *   400  not JSON, or not a batch of entries (json__decode_batch's reason);
+ *   401  a token is required and the Authorization header does not carry it
+ *        (compared in constant time);
+ *   405  not a POST (with Allow: POST);
+ *   413  body over max_body, chunked or not; or more entries than the queue
+ *        can ever hold;
+ *   503  the recorder's queue has no room for the whole batch, even after
+ *        waiting queue_wait_ms (with Retry-After: 1): nothing is queued, so
+ *        the sender keeps the batch and retries;
+ * and 404 on any other path. Replies other than 204 carry a one-line
+ * text/plain reason.
+ */
+#ifndef SQLTRACE_INGEST_H
+#define SQLTRACE_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "recorder.h"
+
+struct ingest_opts {
+	const char *listen;        /* "ADDR:PORT", "[IPV6]:PORT", "localhost:PORT" or
+	                            * ":PORT" (every IPv4 address); NULL =
+	                            * 127.0.0.1:8080; port 0 picks a free port */
+	const char *path;          /* NULL = /api/internal/traces */
+	size_t max_body;           /* bytes; 0 = 1 MiB */
+	const char *token;         /* required bearer token; NULL = none */
+	unsigned max_connections;  /* 0 = 64 */
+	unsigned timeout_s;        /* a connection idle this long is closed; 0 = 10 */
+	unsigned queue_size;       /* capacity of the recorder's queue (what it was
+	                            * created with); 0 = 1024 */
+	unsigned queue_wait_ms;    /* wait for queue room before a 503; 0 = 100 */
+	bool verbose;              /* one DEBUG line per request */
+};
+
+struct ingest_server;
+
+/* Binds and starts serving (two threads) into rec, which the caller keeps
+ * owning and must close after ingest_server__stop. On error, NULL is
+ * returned, errno is set and err holds one line such as "cannot listen on
+ * 127.0.0.1:8080: Address already in use". */
+struct ingest_server *ingest_server__start(const struct ingest_opts *o, struct recorder *rec,
+					   char *err, size_t errlen);
+
+/* The bound port (the chosen one when the port was 0). */
+uint16_t ingest_server__port(const struct ingest_server *s);
+
+/* Stops accepting, lets requests in progress finish (up to 2 s), closes
+ * every connection and frees s. Entries already queued stay in the
+ * recorder. NULL is a no-op. */
+void ingest_server__stop(struct ingest_server *s);
+
+/* The `sqltrace-bpf ingest` subcommand; argv[0] is "ingest". Runs until
+ * SIGINT or SIGTERM, then stops accepting, drains the store and returns 0;
+ * returns 2 on a usage error, 1 when it cannot start. */
+int ingest__main(int argc, char **argv);
+
+#endif

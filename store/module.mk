@@ -1,0 +1,48 @@
+# store/module.mk — extra rules for store/: the libFuzzer target of the
+# ingest decoder (tests/fuzz/fuzz_ingest_decode.c), included by the top
+# Makefile.
+#
+#   make fuzz                       build $(BUILD)/fuzz/fuzz_ingest_decode
+#   make fuzz-run                   fuzz for FUZZ_TIME seconds (default 60)
+#   make fuzz-run FUZZ_TIME=1800    half an hour; -jobs/-workers: FUZZ_ARGS
+#
+# New interesting inputs go to $(BUILD)/fuzz/corpus-ingest/ (the seeds in
+# tests/fuzz/corpus/ingest/ are only read); a crash is written to
+# $(BUILD)/fuzz/crash-*: reproduce it with
+#   $(BUILD)/fuzz/fuzz_ingest_decode $(BUILD)/fuzz/crash-...
+# and keep it as a seed once fixed (copy it into tests/fuzz/corpus/ingest/:
+# test_fuzz_corpus replays every seed on each `make unit`). To shrink the
+# grown corpus back into the seeds: fuzz_ingest_decode -merge=1
+# tests/fuzz/corpus/ingest $(BUILD)/fuzz/corpus-ingest.
+#
+# cJSON is Debian's shared library, not instrumented: coverage guides the
+# fuzzer through our code, and ASan still checks every access we make.
+
+FUZZ_DIR    := $(BUILD)/fuzz
+FUZZ_BIN    := $(FUZZ_DIR)/fuzz_ingest_decode
+FUZZ_SRCS   := store/json.c store/entry.c
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TIME   ?= 60
+FUZZ_ARGS   ?=
+
+$(FUZZ_BIN): tests/fuzz/fuzz_ingest_decode.c $(FUZZ_SRCS) store/json.h store/entry.h
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) $(WARN) $< $(FUZZ_SRCS) -lcjson -o $@
+
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BIN)
+
+fuzz-run: $(FUZZ_BIN)
+	@mkdir -p $(FUZZ_DIR)/corpus-ingest
+	cd $(FUZZ_DIR) && ./fuzz_ingest_decode -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+		-dict=$(CURDIR)/tests/fuzz/ingest.dict $(FUZZ_ARGS) \
+		corpus-ingest $(CURDIR)/tests/fuzz/corpus/ingest
+
+# Built with the tests (not run: test_fuzz_corpus replays the corpus) so the
+# target cannot rot unnoticed; left out where clang's libFuzzer runtime
+# (Debian's libclang-rt-14-dev, in `make deps`) is missing.
+FUZZ_RT := $(wildcard $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null))
+ifneq ($(FUZZ_RT),)
+MODULE_TEST_DEPS += $(FUZZ_BIN)
+endif
