@@ -106,44 +106,15 @@ static uint64_t now_ns(void)
 
 /* ---- logging: slog text lines on stderr ---------------------------------- */
 
-static void log_begin(struct strbuf *b, enum slog_level lvl, const char *msg)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	strbuf__puts(b, "time=");
-	slog__time(b, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, SLOG_TEXT);
-	strbuf__printf(b, " level=%s msg=", slog__level_name(lvl));
-	slog__text_value(b, msg);
-}
-
-static void log_str(struct strbuf *b, const char *key, const char *val)
-{
-	strbuf__printf(b, " %s=", key);
-	slog__text_value(b, val ? val : "");
-}
-
-static void log_int(struct strbuf *b, const char *key, int64_t v)
-{
-	strbuf__printf(b, " %s=%" PRId64, key, v);
-}
-
-static void log_end(struct strbuf *b)
-{
-	strbuf__putc(b, '\n');
-	if (!b->oom)
-		fwrite(b->p, 1, b->len, stderr);
-	strbuf__free(b);
-}
 
 static void log_msg(enum slog_level lvl, const char *msg, const char *key, const char *val)
 {
 	struct strbuf b = { 0 };
 
-	log_begin(&b, lvl, msg);
+	slog__line_begin(&b, lvl, msg);
 	if (key)
-		log_str(&b, key, val);
-	log_end(&b);
+		slog__line_str(&b, key, val);
+	slog__line_end(&b);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -212,22 +183,22 @@ static void log_request(struct ingest_server *s, struct MHD_Connection *c, const
 	if (!(warn || s->verbose) || (warn && !warn_allowed(s, &suppressed)))
 		return;
 	client_addr(c, from, sizeof(from));
-	log_begin(&b, warn ? SLOG_WARN : SLOG_DEBUG, warn ? "ingest rejected" : "ingest");
-	log_int(&b, "status", status);
+	slog__line_begin(&b, warn ? SLOG_WARN : SLOG_DEBUG, warn ? "ingest rejected" : "ingest");
+	slog__line_int(&b, "status", status);
 	if (reason)
-		log_str(&b, "reason", reason);
-	log_str(&b, "method", method);
-	log_str(&b, "path", url);
-	log_str(&b, "remote", from);
+		slog__line_str(&b, "reason", reason);
+	slog__line_str(&b, "method", method);
+	slog__line_str(&b, "path", url);
+	slog__line_str(&b, "remote", from);
 	if (rq) {
-		log_int(&b, "bytes", (int64_t)(rq->len + rq->discarded));
-		log_int(&b, "entries", (int64_t)entries);
+		slog__line_int(&b, "bytes", (int64_t)(rq->len + rq->discarded));
+		slog__line_int(&b, "entries", (int64_t)entries);
 		strbuf__puts(&b, " duration=");
 		slog__duration(&b, (int64_t)(now_ns() - rq->t0_ns));
 	}
 	if (suppressed)
-		log_int(&b, "suppressed", (int64_t)suppressed);
-	log_end(&b);
+		slog__line_int(&b, "suppressed", (int64_t)suppressed);
+	slog__line_end(&b);
 }
 
 /* ---- replies --------------------------------------------------------------- */
@@ -831,13 +802,13 @@ int ingest__main(int argc, char **argv)
 		fprintf(stderr, "sqltrace-bpf ingest: %s\n", err);
 		goto out;
 	}
-	log_begin(&b, SLOG_INFO, "ingest listening");
-	log_str(&b, "listen", a.srv.listen ? a.srv.listen : DEF_LISTEN);
-	log_int(&b, "port", ingest_server__port(srv));
-	log_str(&b, "path", a.srv.path ? a.srv.path : DEF_PATH);
-	log_str(&b, "output", a.output);
-	log_str(&b, "token", token ? "required" : "none");
-	log_end(&b);
+	slog__line_begin(&b, SLOG_INFO, "ingest listening");
+	slog__line_str(&b, "listen", a.srv.listen ? a.srv.listen : DEF_LISTEN);
+	slog__line_int(&b, "port", ingest_server__port(srv));
+	slog__line_str(&b, "path", a.srv.path ? a.srv.path : DEF_PATH);
+	slog__line_str(&b, "output", a.output);
+	slog__line_str(&b, "token", token ? "required" : "none");
+	slog__line_end(&b);
 
 	while (sigwait(&stop_sigs, &sig) == EINTR)
 		;
@@ -848,14 +819,14 @@ out:
 		server_halt(srv);
 		rc = recorder__close(rec); /* writes everything queued */
 		rec = NULL;
-		log_begin(&b, rc ? SLOG_WARN : SLOG_INFO, "ingest stopped");
-		log_int(&b, "requests", (int64_t)srv->requests);
-		log_int(&b, "rejected", (int64_t)srv->rejected);
-		log_int(&b, "entries", (int64_t)srv->entries);
-		log_str(&b, "output", a.output);
+		slog__line_begin(&b, rc ? SLOG_WARN : SLOG_INFO, "ingest stopped");
+		slog__line_int(&b, "requests", (int64_t)srv->requests);
+		slog__line_int(&b, "rejected", (int64_t)srv->rejected);
+		slog__line_int(&b, "entries", (int64_t)srv->entries);
+		slog__line_str(&b, "output", a.output);
 		if (rc)
-			log_str(&b, "error", strerror(-rc));
-		log_end(&b);
+			slog__line_str(&b, "error", strerror(-rc));
+		slog__line_end(&b);
 		if (rc)
 			ret = 1;
 		server_free(srv);

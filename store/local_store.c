@@ -124,26 +124,15 @@ struct local_store {
 static void log_line(enum slog_level lvl, const char *msg, const char *path, ...)
 {
 	struct strbuf b = { 0 };
-	struct timespec ts;
 	va_list ap;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	strbuf__puts(&b, "time=");
-	slog__time(&b, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, SLOG_TEXT);
-	strbuf__printf(&b, " level=%s msg=", slog__level_name(lvl));
-	slog__text_value(&b, msg);
-	strbuf__puts(&b, " path=");
-	slog__text_value(&b, path);
+	slog__line_begin(&b, lvl, msg);
+	slog__line_str(&b, "path", path);
 	va_start(ap, path);
-	for (const char *k; (k = va_arg(ap, const char *));) {
-		strbuf__printf(&b, " %s=", k);
-		slog__text_value(&b, va_arg(ap, const char *));
-	}
+	for (const char *k; (k = va_arg(ap, const char *));)
+		slog__line_str(&b, k, va_arg(ap, const char *));
 	va_end(ap);
-	strbuf__putc(&b, '\n');
-	if (!b.oom)
-		fwrite(b.p, 1, b.len, stderr);
-	strbuf__free(&b);
+	slog__line_end(&b);
 }
 
 /* ---- schema ------------------------------------------------------------- */

@@ -133,37 +133,6 @@ static void stat_set(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-/* One slog text line on stderr: time=… level=… msg=… then attributes added
- * with log_str / log_int, written at once by log_end. */
-static void log_begin(struct strbuf *b, enum slog_level lvl, const char *msg)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	strbuf__puts(b, "time=");
-	slog__time(b, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, SLOG_TEXT);
-	strbuf__printf(b, " level=%s msg=", slog__level_name(lvl));
-	slog__text_value(b, msg);
-}
-
-static void log_str(struct strbuf *b, const char *key, const char *val)
-{
-	strbuf__printf(b, " %s=", key);
-	slog__text_value(b, val ? val : "");
-}
-
-static void log_int(struct strbuf *b, const char *key, int64_t v)
-{
-	strbuf__printf(b, " %s=%" PRId64, key, v);
-}
-
-static void log_end(struct strbuf *b)
-{
-	strbuf__putc(b, '\n');
-	if (!b->oom)
-		fwrite(b->p, 1, b->len, stderr);
-	strbuf__free(b);
-}
 
 static int msleft(uint64_t deadline_ns)
 {
@@ -239,14 +208,14 @@ static void note_rejected(struct remote *r, long status, const char *reply, uint
 		r->reject_quiet++;
 		return;
 	}
-	log_begin(&b, SLOG_WARN, "remote endpoint rejected a batch, not retrying");
-	log_str(&b, "url", r->url);
-	log_int(&b, "status", status);
-	log_int(&b, "entries", entries);
-	log_str(&b, "reply", reply);
+	slog__line_begin(&b, SLOG_WARN, "remote endpoint rejected a batch, not retrying");
+	slog__line_str(&b, "url", r->url);
+	slog__line_int(&b, "status", status);
+	slog__line_int(&b, "entries", entries);
+	slog__line_str(&b, "reply", reply);
 	if (r->reject_quiet)
-		log_int(&b, "rejected_since_last_log", (int64_t)r->reject_quiet);
-	log_end(&b);
+		slog__line_int(&b, "rejected_since_last_log", (int64_t)r->reject_quiet);
+	slog__line_end(&b);
 	r->reject_logged_ns = now;
 	r->reject_quiet = 0;
 }
@@ -257,16 +226,16 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 	struct strbuf b = { 0 };
 
 	if (!r->outage || now - r->outage_logged_ns >= OUTAGE_LOG_NS) {
-		log_begin(&b, SLOG_WARN, r->outage ? "remote endpoint still unavailable"
+		slog__line_begin(&b, SLOG_WARN, r->outage ? "remote endpoint still unavailable"
 						   : "remote endpoint unavailable, spooling");
-		log_str(&b, "url", r->url);
+		slog__line_str(&b, "url", r->url);
 		if (status)
-			log_int(&b, "status", status);
-		log_str(&b, "error", status ? (why[0] ? why : "(empty reply)") : why);
-		log_int(&b, "spool_entries",
+			slog__line_int(&b, "status", status);
+		slog__line_str(&b, "error", status ? (why[0] ? why : "(empty reply)") : why);
+		slog__line_int(&b, "spool_entries",
 			(int64_t)__atomic_load_n(&r->stats->spool_entries, __ATOMIC_RELAXED));
-		log_str(&b, "spool_dir", r->dir);
-		log_end(&b);
+		slog__line_str(&b, "spool_dir", r->dir);
+		slog__line_end(&b);
 		r->outage_logged_ns = now;
 	}
 	if (!r->outage) {
@@ -290,10 +259,10 @@ static void note_success(struct remote *r)
 	struct strbuf b = { 0 };
 
 	if (r->outage && r->count == 0) {
-		log_begin(&b, SLOG_INFO, "remote endpoint back, spool replayed");
-		log_str(&b, "url", r->url);
-		log_int(&b, "outage_ms", (int64_t)((now_ns() - r->outage_since_ns) / 1000000));
-		log_end(&b);
+		slog__line_begin(&b, SLOG_INFO, "remote endpoint back, spool replayed");
+		slog__line_str(&b, "url", r->url);
+		slog__line_int(&b, "outage_ms", (int64_t)((now_ns() - r->outage_since_ns) / 1000000));
+		slog__line_end(&b);
 		r->outage = false;
 	}
 	r->backoff_ms = (uint64_t)r->retry_min_ms;
@@ -310,15 +279,15 @@ static void note_spool_full(struct remote *r, uint32_t entries, uint64_t bytes)
 		r->full_quiet++;
 		return;
 	}
-	log_begin(&b, SLOG_WARN, "spool full, batch lost");
-	log_str(&b, "spool_dir", r->dir);
-	log_int(&b, "spool_max_bytes", (int64_t)r->spool_max);
-	log_int(&b, "batch_bytes", (int64_t)bytes);
-	log_int(&b, "entries", entries);
-	log_int(&b, "lost_total", (int64_t)__atomic_load_n(&r->stats->spool_full, __ATOMIC_RELAXED));
+	slog__line_begin(&b, SLOG_WARN, "spool full, batch lost");
+	slog__line_str(&b, "spool_dir", r->dir);
+	slog__line_int(&b, "spool_max_bytes", (int64_t)r->spool_max);
+	slog__line_int(&b, "batch_bytes", (int64_t)bytes);
+	slog__line_int(&b, "entries", entries);
+	slog__line_int(&b, "lost_total", (int64_t)__atomic_load_n(&r->stats->spool_full, __ATOMIC_RELAXED));
 	if (r->full_quiet)
-		log_int(&b, "batches_lost_since_last_log", (int64_t)r->full_quiet);
-	log_end(&b);
+		slog__line_int(&b, "batches_lost_since_last_log", (int64_t)r->full_quiet);
+	slog__line_end(&b);
 	r->full_logged_ns = now;
 	r->full_quiet = 0;
 }
@@ -371,10 +340,10 @@ static void index_pop(struct remote *r)
 	if (unlinkat(r->dir_fd, name, 0) && errno != ENOENT) {
 		struct strbuf b = { 0 };
 
-		log_begin(&b, SLOG_WARN, "cannot remove spool file");
-		log_str(&b, "file", name);
-		log_str(&b, "error", strerror(errno));
-		log_end(&b);
+		slog__line_begin(&b, SLOG_WARN, "cannot remove spool file");
+		slog__line_str(&b, "file", name);
+		slog__line_str(&b, "error", strerror(errno));
+		slog__line_end(&b);
 	}
 	publish_spool_stats(r, -(int64_t)it->entries, -(int64_t)it->bytes);
 	r->head++;
@@ -455,10 +424,10 @@ fail:
 	{
 		struct strbuf b = { 0 };
 
-		log_begin(&b, SLOG_ERROR, "cannot write spool file, keeping the batch in memory");
-		log_str(&b, "spool_dir", r->dir);
-		log_str(&b, "error", strerror(-err));
-		log_end(&b);
+		slog__line_begin(&b, SLOG_ERROR, "cannot write spool file, keeping the batch in memory");
+		slog__line_str(&b, "spool_dir", r->dir);
+		slog__line_str(&b, "error", strerror(-err));
+		slog__line_end(&b);
 	}
 	return err;
 }
@@ -530,10 +499,10 @@ static bool replay_one(struct remote *r)
 		char name[64];
 
 		spool_name(name, sizeof(name), &it);
-		log_begin(&b, SLOG_ERROR, "cannot read spool file, entries lost");
-		log_str(&b, "file", name);
-		log_str(&b, "error", strerror(-err));
-		log_end(&b);
+		slog__line_begin(&b, SLOG_ERROR, "cannot read spool file, entries lost");
+		slog__line_str(&b, "file", name);
+		slog__line_str(&b, "error", strerror(-err));
+		slog__line_end(&b);
 		stat_add(&r->stats->lost_other, it.entries);
 		index_pop(r);
 		return true;
@@ -682,19 +651,19 @@ static void remote_close(void *ctx)
 
 		uint64_t lost = s->rejected + s->spool_full + s->lost_other;
 
-		log_begin(&b, r->count || lost ? SLOG_WARN : SLOG_INFO, "remote sender closed");
-		log_str(&b, "url", r->url);
-		log_int(&b, "sent", (int64_t)s->sent);
-		log_int(&b, "lost", (int64_t)lost);
+		slog__line_begin(&b, r->count || lost ? SLOG_WARN : SLOG_INFO, "remote sender closed");
+		slog__line_str(&b, "url", r->url);
+		slog__line_int(&b, "sent", (int64_t)s->sent);
+		slog__line_int(&b, "lost", (int64_t)lost);
 		if (lost) {
-			log_int(&b, "rejected", (int64_t)s->rejected);
-			log_int(&b, "spool_full", (int64_t)s->spool_full);
-			log_int(&b, "lost_other", (int64_t)s->lost_other);
+			slog__line_int(&b, "rejected", (int64_t)s->rejected);
+			slog__line_int(&b, "spool_full", (int64_t)s->spool_full);
+			slog__line_int(&b, "lost_other", (int64_t)s->lost_other);
 		}
-		log_int(&b, "left_in_spool", (int64_t)s->spool_entries);
+		slog__line_int(&b, "left_in_spool", (int64_t)s->spool_entries);
 		if (r->count)
-			log_str(&b, "spool_dir", r->dir);
-		log_end(&b);
+			slog__line_str(&b, "spool_dir", r->dir);
+		slog__line_end(&b);
 	}
 	remote_free(r);
 }
@@ -863,12 +832,12 @@ static int spool_scan(struct remote *r)
 	if (r->count) {
 		struct strbuf b = { 0 };
 
-		log_begin(&b, SLOG_INFO, "spool from a previous run, sending it first");
-		log_str(&b, "spool_dir", r->dir);
-		log_int(&b, "files", (int64_t)r->count);
-		log_int(&b, "entries", (int64_t)entries);
-		log_int(&b, "bytes", (int64_t)bytes);
-		log_end(&b);
+		slog__line_begin(&b, SLOG_INFO, "spool from a previous run, sending it first");
+		slog__line_str(&b, "spool_dir", r->dir);
+		slog__line_int(&b, "files", (int64_t)r->count);
+		slog__line_int(&b, "entries", (int64_t)entries);
+		slog__line_int(&b, "bytes", (int64_t)bytes);
+		slog__line_end(&b);
 	}
 	return 0;
 }

@@ -455,3 +455,33 @@ void slog__format_entry(struct strbuf *b, enum slog_format fmt, const struct st_
 		attr_str(b, fmt, "parent_span_id", e->parent_span_id);
 	strbuf__puts(b, fmt == SLOG_TEXT ? "\n" : "}\n");
 }
+
+void slog__line_begin(struct strbuf *b, enum slog_level lvl, const char *msg)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	strbuf__puts(b, "time=");
+	slog__time(b, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, SLOG_TEXT);
+	strbuf__printf(b, " level=%s msg=", slog__level_name(lvl));
+	slog__text_value(b, msg);
+}
+
+void slog__line_str(struct strbuf *b, const char *key, const char *val)
+{
+	strbuf__printf(b, " %s=", key);
+	slog__text_value(b, val ? val : "");
+}
+
+void slog__line_int(struct strbuf *b, const char *key, int64_t v)
+{
+	strbuf__printf(b, " %s=%" PRId64, key, v);
+}
+
+void slog__line_end(struct strbuf *b)
+{
+	strbuf__putc(b, '\n');
+	if (!b->oom)
+		fwrite(b->p, 1, b->len, stderr);
+	strbuf__free(b);
+}

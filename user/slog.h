@@ -42,6 +42,16 @@ void slog__json_string(struct strbuf *b, const char *s);
  * trimmed). */
 void slog__time(struct strbuf *b, int64_t unix_us, enum slog_format fmt);
 
+/* The tool's own diagnostic lines (not entries), in slog's text format on
+ * stderr: slog__line_begin writes time, level and msg into b; attributes
+ * follow with slog__line_str / slog__line_int; slog__line_end writes the
+ * line with one fwrite (so lines of several threads never interleave) and
+ * frees b. */
+void slog__line_begin(struct strbuf *b, enum slog_level lvl, const char *msg);
+void slog__line_str(struct strbuf *b, const char *key, const char *val);
+void slog__line_int(struct strbuf *b, const char *key, int64_t v);
+void slog__line_end(struct strbuf *b);
+
 /* Decodes one UTF-8 character of s (n bytes available). Returns its length
  * and the code point in *cp, or 1 with *cp = -1 for an invalid byte. */
 size_t slog__utf8_decode(const unsigned char *s, size_t n, int32_t *cp);
