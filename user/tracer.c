@@ -894,7 +894,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		snprintf(err, errlen, "cannot open BPF object: %s", strerror(-e));
 		goto fail;
 	}
-	t->skel->rodata->wakeup_bytes = 4 << 20;
+	t->skel->rodata->wakeup_bytes = 1 << 20;  /* a quarter of the ring */
 	t->skel->rodata->probe_only = opts->probe_only;
 	t->skel->rodata->fast_mode = opts->fast_mode;
 	t->skel->rodata->self_tgid = (uint32_t)getpid();
