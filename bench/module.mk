@@ -1,0 +1,61 @@
+# bench/module.mk — the tracing-cost benchmark (issue 7, docs/performance.md).
+# Included by the top Makefile; paths are relative to the top.
+#
+#   $(BUILD)/bench/workload        W1..W4 against :memory: / a file (the target)
+#   $(BUILD)/bench/libinproc.so    LD_PRELOAD: sqlite3_trace_v2 -> local store
+#   $(BUILD)/bench/pipeline_bench  recorder -> local store, and remote sender ->
+#                                  ingest server on loopback; no kernel
+#
+#   make bench         full run (several minutes); rewrites docs/performance.md
+#   make bench-quick   under a minute, in-memory databases only; prints the
+#                      table (and writes $(BUILD)/bench/quick.md)
+#   BENCH_ARGS=...     extra arguments for bench/run.py (e.g. --only W2)
+#
+# The workload and the preload library are never sanitized (they are what
+# gets traced, like the test targets). The core archive's objects are not
+# position-independent, so the preload library links a -fPIC twin of it,
+# $(BUILD)/bench/libsqltrace-core-pic.a, built from the same sources: the
+# linker takes from it only what the library uses (the store, the entry,
+# and whatever they come to need), so nothing here lists store internals.
+
+BENCH_DIR      := $(BUILD)/bench
+BENCH_WORKLOAD := $(BENCH_DIR)/workload
+BENCH_INPROC   := $(BENCH_DIR)/libinproc.so
+BENCH_PIPELINE := $(BENCH_DIR)/pipeline_bench
+BENCH_BINS     := $(BENCH_WORKLOAD) $(BENCH_INPROC) $(BENCH_PIPELINE)
+BENCH_PIC_OBJS := $(patsubst %.c,$(BENCH_DIR)/pic/%.o,$(CORE_SRCS))
+BENCH_PIC_LIB  := $(BENCH_DIR)/libsqltrace-core-pic.a
+BENCH_PY       ?= python3
+
+$(BENCH_WORKLOAD): bench/workload.c
+	@mkdir -p $(dir $@)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) -O2 -g $(WARN) $< -lsqlite3 -o $@
+
+$(BENCH_DIR)/pic/%.o: %.c | $(BPF_SKELS)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -fPIC $(WARN) -MMD -MP -c $< -o $@
+
+$(BENCH_PIC_LIB): $(BENCH_PIC_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BENCH_INPROC): bench/inproc_preload.c $(BENCH_PIC_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -fPIC -fvisibility=hidden $(WARN) -shared -Wl,-z,defs \
+		-Wl,--exclude-libs,ALL $< $(BENCH_PIC_LIB) -Wl,--as-needed $(LDLIBS) -ldl -o $@
+
+$(BENCH_PIPELINE): bench/pipeline_bench.c $(CORE_LIB) $(wildcard store/*.h)
+	@mkdir -p $(dir $@)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANFLAGS) $< $(CORE_LIB) $(LDLIBS) -o $@
+
+-include $(wildcard $(BENCH_DIR)/pic/*/*.d)
+
+bench: $(TOOL) $(BENCH_BINS)
+	$(BENCH_PY) bench/run.py --build $(BUILD) --write-doc docs/performance.md $(BENCH_ARGS)
+
+bench-quick: $(TOOL) $(BENCH_BINS)
+	$(BENCH_PY) bench/run.py --build $(BUILD) --quick --write-doc $(BENCH_DIR)/quick.md $(BENCH_ARGS)
