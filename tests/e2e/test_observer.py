@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (PYTHON, TARGETS, Fail, Target, Tracer, check, eq, main, need_bpf,
+from harness import (PYTHON, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,
                      run_tool, test, trace_target)
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
@@ -236,6 +236,21 @@ def test_bad_flags():
     rc, out, err = run_tool(["--help"])
     eq(rc, 0, "--help exit code")
     check("Examples:" in out and "-p, --pid PID" in out, "help text")
+
+
+@test
+def test_not_root_is_a_clear_error():
+    need_bpf()  # needs root to drop privileges for the test
+    t = Target([SCRIPT_TARGET, "idle"])
+    try:
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", TOOL, "-p", str(t.pid), "--no-store"],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        t.kill()
+    eq(p.returncode, 1, "exit code without privileges")
+    check(len(p.stderr.strip().splitlines()) == 1 and "run as root" in p.stderr and "CAP_BPF" in p.stderr,
+          p.stderr)
 
 
 @test

@@ -183,6 +183,32 @@ def test_max_targets_exhaustion_is_reported():
 
 
 @test
+def test_two_copies_in_one_process():
+    need_bpf()
+    import sqlite3
+    with tempfile.TemporaryDirectory() as d:
+        copy = os.path.join(d, "libsqlite3-copy.so.0")
+        shutil.copy(system_libsqlite3(), copy)
+        store = os.path.join(d, "t.db")
+        t = Target([os.path.join(TARGETS, "two_copies"), copy])
+        try:
+            tr = Tracer(["-p", str(t.pid), "-o", store, "-q", "-v"])
+            t.go()
+            t.finish()
+            eq(tr.wait(), 0, "tracer exit")
+        finally:
+            t.kill()
+        con = sqlite3.connect(store)
+        rows = con.execute("SELECT query, lib FROM sql_traces ORDER BY id").fetchall()
+        con.close()
+    eq(len(rows), 2, "one entry per copy: %r" % rows)
+    libs = {q: lib for q, lib in rows}
+    check(libs["SELECT 'from-dlopened-copy'"].endswith("/libsqlite3-copy.so.0"), "copy's lib: %r" % libs)
+    check("libsqlite3.so.0" in libs["SELECT 'from-linked-copy'"] and "copy" not in libs["SELECT 'from-linked-copy'"],
+          "linked lib: %r" % libs)
+
+
+@test
 def test_command_first_statement_and_exit_status():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:

@@ -146,5 +146,34 @@ print("done", flush=True); sys.stdin.readline()
         eq(e.get("parent_span_id"), span, "parent span of %r" % sql)
 
 
+@test
+def test_make_install_and_pkg_config():
+    import subprocess
+    with tempfile.TemporaryDirectory() as d:
+        dest = os.path.join(d, "dest")
+        r = subprocess.run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest, "PREFIX=/usr/local",
+                            "BUILD=" + os.path.relpath(BUILD, ROOT)], capture_output=True, text=True)
+        eq(r.returncode, 0, "make install: %s" % r.stderr[-500:])
+        for f in ("usr/local/include/sqltrace.h", "usr/local/lib/libsqltrace.so.0", "usr/local/lib/libsqltrace.a",
+                  "usr/local/lib/pkgconfig/sqltrace.pc"):
+            check(os.path.exists(os.path.join(dest, f)), "installed: " + f)
+        env = dict(os.environ, PKG_CONFIG_LIBDIR=os.path.join(dest, "usr/local/lib/pkgconfig"),
+                   PKG_CONFIG_SYSROOT_DIR=dest)
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "sqltrace"], capture_output=True,
+                               text=True, env=env)
+        eq(flags.returncode, 0, "pkg-config: %s" % flags.stderr)
+        src = os.path.join(d, "p.c")
+        with open(src, "w") as f:
+            f.write('#include <stdio.h>\n#include <sqltrace.h>\nint main(void) {\n'
+                    '  sqltrace_set_trace_id("req-42"); puts(sqltrace_get_trace_id());\n'
+                    '  sqltrace_clear_trace_id(); return sqltrace_get_trace_id()[0] != 0; }\n')
+        exe = os.path.join(d, "p")
+        r = subprocess.run(["cc", src, "-o", exe] + flags.stdout.split() +
+                           ["-Wl,-rpath," + os.path.join(dest, "usr/local/lib")], capture_output=True, text=True)
+        eq(r.returncode, 0, "compile with pkg-config flags: %s" % r.stderr)
+        r = subprocess.run([exe], capture_output=True, text=True)
+        eq((r.returncode, r.stdout), (0, "req-42\n"), "program linked with the installed shim")
+
+
 if __name__ == "__main__":
     main()
