@@ -200,5 +200,83 @@ def test_min_level_hides_lines_but_stores_everything():
        "only ERROR lines printed")
 
 
+class TlsEndpoint:
+    """A minimal HTTPS endpoint on loopback with a self-signed certificate:
+    answers 204 to POSTs and keeps the JSON arrays it received."""
+
+    def __init__(self, d):
+        import http.server
+        import json
+        import ssl
+        import threading
+        self.cert = os.path.join(d, "cert.pem")
+        key = os.path.join(d, "key.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", self.cert, "-subj", "/CN=127.0.0.1", "-addext",
+                            "subjectAltName=IP:127.0.0.1", "-days", "1"], capture_output=True)
+        eq(r.returncode, 0, "openssl: %s" % r.stderr[-300:])
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                received.extend(json.loads(self.rfile.read(n)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d/api/internal/traces" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+
+
+@test
+def test_remote_tls_verified_with_private_ca():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        ep = TlsEndpoint(d)
+        try:
+            # Unknown CA: refused (kept in the spool, not sent).
+            tr = trace_threads_into(["--remote", ep.url, "--spool-dir", os.path.join(d, "spool1"),
+                                     "--remote-timeout", "2s"])
+            eq(ep.received, [], "nothing accepted over an unverified TLS connection")
+            check("0 sent" in tr.stderr and "40 spooled for later" in tr.stderr, tr.stderr[-600:])
+            # Its CA given: verified and sent.
+            tr = trace_threads_into(["--remote", ep.url, "--remote-ca", ep.cert,
+                                     "--spool-dir", os.path.join(d, "spool2")])
+            check("40 sent" in tr.stderr, tr.stderr[-600:])
+            eq(len(ep.received), 40, "entries received over TLS")
+            eq(set(ep.received[0]) >= {"TraceID", "Op", "Query", "DurationUs", "Error", "Timestamp"}, True,
+               "the Go tracer's keys")
+        finally:
+            ep.stop()
+
+
+@test
+def test_verbose_prints_counters_while_running():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([SCRIPT_TARGET, "threads"])
+        try:
+            tr = Tracer(["-p", str(t.pid), "-q", "-v", "-o", os.path.join(d, "t.db")])
+            t.go()
+            t.wait_line("done")
+            time.sleep(6)  # the counters come every 5 s
+            eq(tr.stop(signal.SIGINT), 0, "exit")
+        finally:
+            t.finish()
+            t.kill()
+    check("store: 40 written, 0 dropped (queue full), 0 lost" in tr.stderr, tr.stderr[-800:])
+
+
 if __name__ == "__main__":
     main()
