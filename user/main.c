@@ -4,6 +4,7 @@
  * is dispatched to the ingest server. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -40,6 +41,7 @@ struct consumers {
 	struct recorder *printer;
 	struct recorder *store;
 	struct recorder *remote;
+	size_t queue_size;
 	int64_t next_report_us;
 	enum slog_level min_level;
 	int64_t slow_us;
@@ -128,6 +130,16 @@ static int start_command(char **cmd, int *go_fd)
 	close(p[0]);
 	*go_fd = p[1];
 	return pid;
+}
+
+/* Whether the store and the remote sender can take an entry now (the
+ * printer may drop: lines are not data). */
+static bool has_room(void *ctx)
+{
+	struct consumers *c = ctx;
+
+	return (!c->store || recorder__pending(c->store) < c->queue_size) &&
+	       (!c->remote || recorder__pending(c->remote) < c->queue_size);
 }
 
 static int64_t mono_us(void)
@@ -235,6 +247,7 @@ int main(int argc, char **argv)
 	cons.min_level = o.min_level;
 	cons.slow_us = o.slow_us;
 	cons.next_report_us = mono_us() + 5000000;
+	cons.queue_size = o.batch.queue_size;
 
 	/* -n without -b: the processes of that name, now. */
 	if (o.nnames && !o.nbinaries) {
@@ -291,6 +304,8 @@ int main(int argc, char **argv)
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
 			.on_tick = on_tick,
+			.has_room = has_room,
+			.room_wait_ms = 100,
 			.ctx = &cons,
 		};
 

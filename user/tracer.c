@@ -6,7 +6,10 @@
  * waits in epoll on the ring buffer and one pidfd per target, with a
  * timeout of drain_ms, and drains the ring on every wake-up or timeout, so
  * records reach user space within ~drain_ms at a cost of one wake-up per
- * period instead of one per record. A pidfd becoming readable means that
+ * period instead of one per record. When the consumers' queues are full
+ * (the store's writer is behind), handing an entry over waits, 1 ms at a
+ * time and boundedly, so the 4 MiB ring buffer absorbs the burst instead
+ * of the 1024-entry queue dropping it. A pidfd becoming readable means that
  * target exited: its statement state is removed from the BPF map, and when
  * no target is left the loop ends by itself. On stop, links are destroyed
  * first (no new records), then the ring is drained to the last record.
@@ -795,6 +798,15 @@ static int handle_record(void *ctx, void *data, size_t size)
 
 		if (sn && sn->entries++ == 0)
 			log_verbose("PID %u (%s): first statement", ev->pid, e->process);
+	}
+	if (t->opts.has_room) {
+		int waited = 0;
+
+		while (!t->opts.has_room(t->opts.ctx) && waited < t->opts.room_wait_ms) {
+			usleep(1000);
+			waited++;
+		}
+		t->stats.waited_ms += (uint64_t)waited;
 	}
 	t->stats.entries++;
 	t->opts.on_entry(e, t->opts.ctx);

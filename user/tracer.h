@@ -43,6 +43,13 @@ struct tracer_opts {
 	void *ctx;
 	/* Called on every loop turn (at least every drain_ms), may be NULL. */
 	void (*on_tick)(void *ctx);
+	/* Backpressure, may be NULL: whether on_entry's consumers have room.
+	 * While they have none, the consumer waits (at most room_wait_ms per
+	 * entry, 1 ms at a time) before calling on_entry, leaving records in the
+	 * ring buffer; past that, on_entry is called anyway (and the consumer
+	 * drops and counts). */
+	bool (*has_room)(void *ctx);
+	int room_wait_ms;
 };
 
 struct tracer_stats {
@@ -52,6 +59,7 @@ struct tracer_stats {
 	uint64_t stmt_full;      /* executions not tracked: statement map full */
 	uint64_t read_faults;    /* target memory BPF could not read */
 	uint64_t bad_records;    /* records user space could not decode */
+	uint64_t waited_ms;      /* time spent waiting for the consumers' room */
 	uint64_t procs_full;     /* processes not traced: --max-targets reached */
 	uint64_t procs_seen;     /* processes seen through -b */
 	uint64_t live_stmts;     /* statement states held in BPF now */

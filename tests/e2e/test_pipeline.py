@@ -70,6 +70,18 @@ def test_local_store_end_to_end():
 
 
 @test
+def test_full_queue_backpressure_into_ring_buffer():
+    need_bpf()
+    # A queue of 4 entries fills at once under a burst of 40: the consumer
+    # waits for room (the ring buffer holds the rest) instead of dropping.
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "traces.db")
+        tr = trace_threads_into(["-o", path, "--queue-size", "4", "--batch-size", "2"])
+        eq(len(rows_of(path)), 40, "rows")
+    check("40 stored, 0 dropped (queue full), 0 lost" in tr.stderr, tr.stderr)
+
+
+@test
 def test_default_store_is_traces_db_in_cwd():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
