@@ -433,8 +433,10 @@ static __always_inline void submit(struct st_event *ev)
 
 /* ---- prepare ------------------------------------------------------------ */
 
-static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 ppstmt, __u32 utf16,
-					 __u64 cookie)
+/* Entry of an outermost prepare (kind 1) or open (kind 4): saves what its
+ * return probe needs. Nested calls only count depth. */
+static __always_inline int call_enter(__u32 kind, __u64 db, __u64 sql, long nbyte, __u64 out_ptr,
+				      __u32 utf16, __u64 cookie)
 {
 	struct thread_state *ts;
 
@@ -444,16 +446,22 @@ static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
-		return 0;  /* SQLite preparing for itself inside another call */
-	ts->kind = 1;
+		return 0;  /* SQLite calling its API for itself inside another call */
+	ts->kind = kind;
 	ts->start_ns = bpf_ktime_get_ns();
 	ts->a_db = db;
 	ts->a_sql = sql;
 	ts->a_nbyte = nbyte;
-	ts->a_ppstmt = ppstmt;
+	ts->a_ppstmt = out_ptr;
 	ts->a_utf16 = utf16;
 	ts->lib_id = cookie;
 	return 0;
+}
+
+static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 ppstmt, __u32 utf16,
+					 __u64 cookie)
+{
+	return call_enter(1, db, sql, nbyte, ppstmt, utf16, cookie);
 }
 
 /* sqlite3_prepare_v2(db, zSql, nByte, ppStmt, pzTail) */
@@ -929,21 +937,7 @@ int BPF_USDT(shim_clear)
 
 static __always_inline int open_enter(__u64 filename, __u64 ppdb, __u32 utf16, __u64 cookie)
 {
-	struct thread_state *ts;
-
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
-	if (!ts)
-		return 0;
-	if (ts->depth++ > 0)
-		return 0;
-	ts->kind = 4;
-	ts->a_sql = filename;
-	ts->a_ppstmt = ppdb;
-	ts->a_utf16 = utf16;
-	ts->lib_id = cookie;
-	return 0;
+	return call_enter(4, 0, filename, -1, ppdb, utf16, cookie);
 }
 
 /* sqlite3_open(filename, ppDb) and sqlite3_open_v2(filename, ppDb, flags, zVfs) */
