@@ -98,6 +98,7 @@ struct tracer {
 	size_t nseen, seen_removed;
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
+	int64_t room_stuck_until_us;  /* don't wait for room before this */
 	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
@@ -799,12 +800,20 @@ static int handle_record(void *ctx, void *data, size_t size)
 		if (sn && sn->entries++ == 0)
 			log_verbose("PID %u (%s): first statement", ev->pid, e->process);
 	}
-	if (t->opts.has_room) {
+	if (t->opts.has_room && !t->opts.has_room(t->opts.ctx)) {
+		/* Wait for room, unless a recent wait timed out: a consumer that
+		 * is stuck (disk full, endpoint down with a full spool) must not
+		 * slow the loop to one entry per wait; then entries drop, counted. */
+		int64_t now = now_us(CLOCK_MONOTONIC);
 		int waited = 0;
 
-		while (!t->opts.has_room(t->opts.ctx) && waited < t->opts.room_wait_ms) {
-			usleep(1000);
-			waited++;
+		if (now >= t->room_stuck_until_us) {
+			while (!t->opts.has_room(t->opts.ctx) && waited < t->opts.room_wait_ms) {
+				usleep(1000);
+				waited++;
+			}
+			if (waited >= t->opts.room_wait_ms)
+				t->room_stuck_until_us = now + 1000000;
 		}
 		t->stats.waited_ms += (uint64_t)waited;
 	}

@@ -82,6 +82,44 @@ def test_full_queue_backpressure_into_ring_buffer():
 
 
 @test
+def test_stuck_store_neither_hangs_nor_stalls_tracing():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        mnt = os.path.join(d, "small")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", mnt], capture_output=True)
+        eq(r.returncode, 0, "mount a tiny tmpfs: %s" % r.stderr)
+        try:
+            # Fill the store's file system once the store is open.
+            t = Target([SCRIPT_TARGET, "threads"])
+            try:
+                tr = Tracer(["-p", str(t.pid), "-q", "-o", os.path.join(mnt, "t.db"),
+                             "--queue-size", "4", "--batch-size", "2"])
+                with open(os.path.join(mnt, "filler"), "wb") as f:
+                    try:
+                        f.write(b"x" * (1 << 20))
+                    except OSError:
+                        pass
+                t.go()
+                t.wait_line("done")
+                start = time.time()
+                eq(tr.stop(signal.SIGINT), 0, "exit code with a full disk")
+                took = time.time() - start
+            finally:
+                t.finish()
+                t.kill()
+        finally:
+            subprocess.run(["umount", "-l", mnt])
+    check(took < 20, "stopping took %.1f s" % took)
+    check("40 entries" in tr.stderr, tr.stderr[-500:])
+    check("trace store write failed" in tr.stderr, "the failure is reported: %s" % tr.stderr[-500:])
+    import re
+    m = re.search(r"(\d+) stored, (\d+) dropped \(queue full\), (\d+) lost", tr.stderr)
+    check(m and int(m.group(1)) + int(m.group(2)) + int(m.group(3)) == 40, "every entry accounted for: %s"
+          % tr.stderr[-500:])
+
+
+@test
 def test_default_store_is_traces_db_in_cwd():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
