@@ -101,8 +101,34 @@ static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, str
 	if (elf_file__read_vaddr(ef, t2, first, sizeof(first)) != (ssize_t)sizeof(first) ||
 	    !probepos__probeable(first, sizeof(first)))
 		return;
-	if (elf_file__vaddr_to_offset(ef, t2, &off) == 0)
+	if (elf_file__vaddr_to_offset(ef, t2, &off) == 0) {
 		c->fn_off[ST_FN_LOCK_AND_PREPARE] = off;
+		c->fn_sstep[ST_FN_LOCK_AND_PREPARE] = probepos__classify(first, sizeof(first)) == PROBE_INSN_SSTEP;
+	}
+}
+
+/* For a function probed at entry only (no return probe, which must sit on
+ * the first byte) whose first instruction the kernel must single-step:
+ * moves the probe to the first instruction it emulates before any branch
+ * is taken (user/probepos.c), when the statement argument is still in rdi
+ * there (the BPF program reads it from rdi). Otherwise leaves it. */
+static void move_entry_probe(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c, enum st_fn fn)
+{
+	uint8_t code[256];
+	uint64_t vaddr, size;
+	struct probe_pos pos;
+	ssize_t n;
+
+	if (!c->fn_off[fn] || !c->fn_sstep[fn] || elf_file__find_func(sym, st_fn_names[fn], &vaddr, &size))
+		return;
+	n = elf_file__read_vaddr(ef, vaddr, code, size && size < sizeof(code) ? size : sizeof(code));
+	if (n <= 0 || probepos__choose_mask(code, (size_t)n, vaddr, 1u << 0, &pos) != 0)
+		return;
+	if (pos.kind != PROBE_INSN_EMULATED || pos.delta == 0 || pos.arg_reg[0] != ARG_REG_RDI)
+		return;
+	c->fn_off[fn] += pos.delta;
+	c->fn_moved[fn] = pos.delta;
+	c->fn_sstep[fn] = false;
 }
 
 /* Fills c->fn_off from the symbols of sym (the file itself, or its
@@ -118,18 +144,25 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 
 		c->fn_off[i] = 0;
 		c->fn_size[i] = 0;
+		c->fn_moved[i] = 0;
 		err = elf_file__find_func(sym, st_fn_names[i], &vaddr, &size);
 		if (err)
 			continue;
 		if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0) {
+			uint8_t code[16];
+
 			c->fn_off[i] = off;
 			c->fn_size[i] = size;
+			c->fn_sstep[i] = elf_file__read_vaddr(ef, vaddr, code, sizeof(code)) == (ssize_t)sizeof(code) &&
+					 probepos__classify(code, sizeof(code)) == PROBE_INSN_SSTEP;
 		}
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
 	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
 		find_lock_and_prepare(sym, ef, c);
+	move_entry_probe(sym, ef, c, ST_FN_RESET);
+	move_entry_probe(sym, ef, c, ST_FN_FINALIZE);
 	/* SQLite's code: the span of the SQLite functions we know, which in a
 	 * library or an amalgamation brackets the code that calls back into
 	 * the API (the VM, schema loading). */

@@ -42,6 +42,10 @@ struct sqlite_copy {
 	bool in_exe;         /* the executable itself (SQLite linked statically) */
 	uint64_t fn_off[ST_FN_MAX];   /* uprobe file offsets, 0 = absent */
 	uint64_t fn_size[ST_FN_MAX];  /* symbol sizes, 0 = unknown */
+	bool fn_sstep[ST_FN_MAX];     /* probe instruction single-stepped by the
+	                               * kernel (slow probe), not emulated */
+	uint32_t fn_moved[ST_FN_MAX]; /* entry-only probe moved this many bytes
+	                               * past the start (fn_off includes it) */
 	uint64_t text_lo, text_hi;    /* SQLite's code, file offsets (see resolve) */
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */

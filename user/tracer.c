@@ -252,7 +252,8 @@ static int add_link(struct tracer *t, struct bpf_link *link)
 }
 
 static int attach_one(struct tracer *t, struct bpf_program *prog, int pid, const char *path,
-		      uint64_t off, int lib_id, bool ret, const char *fn, char *err, size_t errlen)
+		      uint64_t off, int lib_id, bool ret, const char *fn, bool sstep, uint32_t moved,
+		      char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = (uint64_t)lib_id, .retprobe = ret);
 	struct bpf_link *link;
@@ -265,7 +266,12 @@ static int attach_one(struct tracer *t, struct bpf_program *prog, int pid, const
 			 fn, "", pid, strerror(-e));
 		return e;
 	}
-	log_verbose("attached %s%s at %s+0x%" PRIx64 " (PID %d)", fn, ret ? " (return)" : "", path, off, pid);
+	if (moved)
+		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d), moved %u bytes past the start to an "
+			    "instruction the kernel emulates", fn, path, off, pid, moved);
+	else
+		log_verbose("attached %s%s at %s+0x%" PRIx64 " (PID %d)%s", fn, ret ? " (return)" : "", path, off,
+			    pid, sstep && !ret ? ", on an instruction the kernel single-steps (slower hits)" : "");
 	return add_link(t, link);
 }
 
@@ -312,9 +318,10 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 			continue;
 		if (plan[i].fn == ST_FN_VDBE_HALT && !(t->opts.fast_mode && t->libs[lib_id].fast))
 			continue;
-		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn, err, errlen);
+		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn,
+			       c->fn_sstep[plan[i].fn], c->fn_moved[plan[i].fn], err, errlen);
 		if (!e && plan[i].ret)
-			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, err, errlen);
+			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, false, 0, err, errlen);
 		if (e)
 			return e;
 	}
