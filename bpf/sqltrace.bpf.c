@@ -223,6 +223,16 @@ static __always_inline bool traced(void)
 	return true;
 }
 
+/* The calling thread's state when this process is traced (and programs
+ * are not no-ops: --probe-only), else NULL: the prologue of every entry
+ * program. */
+static __always_inline struct thread_state *traced_thread(void)
+{
+	if (probe_only || !traced())
+		return NULL;
+	return thread_get();
+}
+
 static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, struct thread_state *ts)
 {
 	__u32 zero = 0;
@@ -440,9 +450,7 @@ static __always_inline int call_enter(__u32 kind, __u64 db, __u64 sql, long nbyt
 {
 	struct thread_state *ts;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -603,9 +611,7 @@ int BPF_KPROBE(step_enter, void *pstmt)
 	struct stmt_state *st;
 	__u32 lib_id;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -671,9 +677,7 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	struct thread_state *ts;
 	struct stmt_state *st;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts || ts->depth > 0 || !stmt)
 		return 0;  /* SQLite cleaning up its own statement */
 
@@ -729,9 +733,7 @@ int BPF_KPROBE(halt_enter, void *pstmt)
 	__u32 lib_id;
 	int rc = 0;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts || ts->depth > 0 || ts->halt_stmt)
 		return 0;  /* inside sqlite3_exec or a prepare: SQLite's own */
 	lib_id = bpf_get_attach_cookie(ctx);
@@ -853,9 +855,7 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
 	struct thread_state *ts;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts)
 		return 0;
 	if (ts->depth++ > 0)
@@ -907,9 +907,7 @@ int BPF_USDT(shim_set, const char *id, long len)
 {
 	struct thread_state *ts;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (!ts)
 		return 0;
 	if (bpf_probe_read_user_str(ts->trace_id, sizeof(ts->trace_id), id) <= 0) {
@@ -925,9 +923,7 @@ int BPF_USDT(shim_clear)
 {
 	struct thread_state *ts;
 
-	if (probe_only || !traced())
-		return 0;
-	ts = thread_get();
+	ts = traced_thread();
 	if (ts)
 		ts->trace_id[0] = 0;
 	return 0;
