@@ -4,12 +4,13 @@
  * hands them to a recorder (store/recorder.h) whose writer thread puts them
  * into the local SQLite store (store/local_store.h) in a temporary file.
  *
- * Usage: pipeline_bench [-n ENTRIES] [-d DIR]
+ * Usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote] [--setting default|tuned]
+ *   --only, --setting  run a subset (to profile one path); default: all
  *
  * For each setting (default: queue 1024, batch 64, flush 1 s — the tool's;
  * tuned: queue 65536, batch 1024, flush 1 s) two runs, each on a fresh file:
  *   sustained  the producer never loses an entry: when the queue is full it
- *              yields until there is room, so the rate is what the writer
+ *              sleeps 1 ms at a time until there is room (as the tool does), so the rate is what the writer
  *              sustains (time from the first record until recorder__close
  *              has written and closed everything);
  *   offered    the producer records as fast as it can, as the tracer does
@@ -88,6 +89,11 @@ static struct st_entry *make_template(void)
 	return e;
 }
 
+/* A sustained producer waits for room the way the tool's ring buffer
+ * consumer does (user/tracer.c): it sleeps 1 ms at a time, so that it does
+ * not take CPU from the writer threads while the queue is full. */
+#define ROOM_WAIT_US 1000
+
 struct setting {
 	const char *name;
 	struct batch_opts bo;
@@ -111,7 +117,7 @@ static uint64_t produce(struct recorder *r, unsigned queue_size, int sustained, 
 		e->timestamp_us = (int64_t)(t0 / 1000 + i);
 		if (sustained) {
 			while (recorder__pending(r) >= queue_size)
-				sched_yield();
+				usleep(ROOM_WAIT_US);
 		}
 		a = now_ns();
 		rc = recorder__record(r, e);
@@ -257,6 +263,7 @@ int main(int argc, char **argv)
 	};
 	const char *tmp = getenv("TMPDIR");
 	uint64_t n = 300000;
+	const char *only = NULL, *only_setting = NULL;
 	char dir[4096];
 	struct st_entry *tmpl;
 	int a, seq = 0;
@@ -267,8 +274,15 @@ int main(int argc, char **argv)
 			n = strtoull(argv[++a], NULL, 10);
 		} else if (!strcmp(argv[a], "-d") && a + 1 < argc) {
 			tmp = argv[++a];
+		} else if (!strcmp(argv[a], "--only") && a + 1 < argc &&
+			   (!strcmp(argv[a + 1], "local") || !strcmp(argv[a + 1], "remote"))) {
+			only = argv[++a];
+		} else if (!strcmp(argv[a], "--setting") && a + 1 < argc &&
+			   (!strcmp(argv[a + 1], "default") || !strcmp(argv[a + 1], "tuned"))) {
+			only_setting = argv[++a];
 		} else {
-			fprintf(stderr, "usage: pipeline_bench [-n ENTRIES] [-d DIR]\n");
+			fprintf(stderr, "usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote] "
+				"[--setting default|tuned]\n");
 			return 2;
 		}
 	}
@@ -280,11 +294,15 @@ int main(int argc, char **argv)
 	}
 	tmpl = make_template();
 	for (k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
+		if ((only && strcmp(only, "local")) || (only_setting && strcmp(only_setting, settings[k].name)))
+			continue;
 		run(dir, &settings[k], 1, n, tmpl, seq++);
 		run(dir, &settings[k], 0, n, tmpl, seq++);
 	}
 #ifdef HAVE_INGEST
 	for (k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
+		if ((only && strcmp(only, "remote")) || (only_setting && strcmp(only_setting, settings[k].name)))
+			continue;
 		run_remote(dir, &settings[k], 1, 1, n, tmpl, seq++);
 		run_remote(dir, &settings[k], 1, 0, n, tmpl, seq++);
 		run_remote(dir, &settings[k], 0, 1, n, tmpl, seq++);
