@@ -21,7 +21,14 @@
  *   - close has begun (drain).
  * It copies the pointers into a preallocated batch array, releases the mutex
  * and calls sink->write() without holding it, so recording goes on while the
- * sink works. Recorders wake the writer only on the transitions it waits for
+ * sink works.
+ *
+ * Group commit. A sink that declares group_batches > 1 (the local store)
+ * gets, when a backlog of more than one full batch is queued, up to
+ * group_batches * batch_size entries in one write: one transaction instead
+ * of several, which is what lets the store keep up under load (a commit
+ * costs as much as ~50 rows here). Without a backlog nothing changes: a
+ * full batch, or a partial one after the flush interval. Recorders wake the writer only on the transitions it waits for
  * (queue no longer empty, a full batch reached).
  *
  * Retries and the memory budget. When sink->write() returns a negative errno
@@ -29,7 +36,7 @@
  * for as long as the recorder runs: an accepted entry is never given up on
  * while tracing. While a batch waits for its retry the writer takes nothing
  * more from the queue, so the budget for entries held in memory is fixed at
- * queue_size + batch_size: the queue fills up behind the failing batch and
+ * queue_size + the largest write (batch_size, or the group commit size): the queue fills up behind the failing batch and
  * further entries are dropped (and counted in `dropped`) instead of piling up.
  * Every failed attempt counts in `failures`. Logging the failure is the
  * sink's business (it knows what failed and on what).
@@ -68,11 +75,13 @@ struct recorder {
 	const struct sink_ops *sink;
 	void *ctx;
 	unsigned cap;            /* queue capacity */
-	unsigned batch_max;      /* entries per write, <= cap */
+	unsigned batch_max;      /* entries per batch, <= cap */
+	unsigned write_max;      /* entries per write: batch_max * group, <= cap */
 	uint64_t interval_ns;    /* partial batch flushed after this */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cond;     /* writer waits here; CLOCK_MONOTONIC */
+	pthread_cond_t room;     /* recorder__wait_room waits here; CLOCK_MONOTONIC */
 	pthread_t thread;
 
 	/* guarded by mu */
@@ -81,11 +90,12 @@ struct recorder {
 	unsigned head;           /* oldest entry */
 	unsigned count;          /* entries queued */
 	unsigned inflight;       /* entries taken by the writer, not yet done */
+	unsigned room_waiters;   /* threads in recorder__wait_room */
 	bool closing;
 	uint64_t close_deadline_ns;
 
 	/* writer thread only */
-	struct st_entry **batch; /* batch_max slots */
+	struct st_entry **batch; /* write_max slots */
 	int last_err;            /* errno of the last write failure losing entries */
 
 	/* atomics */
@@ -178,11 +188,17 @@ static bool write_batch(struct recorder *r, size_t n)
 	}
 }
 
-/* Moves up to batch_max queued entries into r->batch. Called with r->mu
- * held; returns the number taken. */
+/* Moves up to batch_max queued entries into r->batch, or with a backlog
+ * of more than one batch and a grouping sink, as many whole batches as are
+ * queued up to write_max. Called with r->mu held; returns the number taken. */
 static size_t take_batch(struct recorder *r)
 {
 	size_t n = r->count < r->batch_max ? r->count : r->batch_max;
+
+	if (r->count > r->batch_max && r->write_max > r->batch_max) {
+		n = r->count < r->write_max ? r->count : r->write_max;
+		n -= n % r->batch_max;
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		r->batch[i] = r->ring[r->head];
@@ -191,6 +207,8 @@ static size_t take_batch(struct recorder *r)
 	}
 	r->count -= (unsigned)n;
 	r->inflight = (unsigned)n;
+	if (n && r->room_waiters)
+		pthread_cond_broadcast(&r->room);
 	return n;
 }
 
@@ -281,10 +299,16 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 	r->ctx = ctx;
 	r->cap = o.queue_size;
 	r->batch_max = o.batch_size;
+	r->write_max = r->batch_max;
+	if (sink->group_batches > 1) {
+		uint64_t w = (uint64_t)r->batch_max * sink->group_batches;
+
+		r->write_max = w > r->cap ? r->cap : (unsigned)w;
+	}
 	r->interval_ns = (uint64_t)o.flush_interval_ms * NS_PER_MS;
 	r->ring = calloc(r->cap, sizeof(*r->ring));
 	r->ring_ns = calloc(r->cap, sizeof(*r->ring_ns));
-	r->batch = calloc(r->batch_max, sizeof(*r->batch));
+	r->batch = calloc(r->write_max, sizeof(*r->batch));
 	if (!r->ring || !r->ring_ns || !r->batch)
 		goto err_free;
 
@@ -295,6 +319,8 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 	err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	if (!err)
 		err = pthread_cond_init(&r->cond, &ca);
+	if (!err && (err = pthread_cond_init(&r->room, &ca)))
+		pthread_cond_destroy(&r->cond);
 	pthread_condattr_destroy(&ca);
 	if (err)
 		goto err_mutex;
@@ -303,6 +329,7 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 	return r;
 
 err_cond:
+	pthread_cond_destroy(&r->room);
 	pthread_cond_destroy(&r->cond);
 err_mutex:
 	pthread_mutex_destroy(&r->mu);
@@ -367,6 +394,27 @@ size_t recorder__pending(struct recorder *r)
 	return n;
 }
 
+bool recorder__wait_room(struct recorder *r, unsigned timeout_ms)
+{
+	uint64_t until = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+	struct timespec ts = {
+		.tv_sec = (time_t)(until / 1000000000ULL),
+		.tv_nsec = (long)(until % 1000000000ULL),
+	};
+	bool room;
+
+	pthread_mutex_lock(&r->mu);
+	r->room_waiters++;
+	while (!r->closing && r->count >= r->cap && timeout_ms) {
+		if (pthread_cond_timedwait(&r->room, &r->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	r->room_waiters--;
+	room = !r->closing && r->count < r->cap;
+	pthread_mutex_unlock(&r->mu);
+	return room;
+}
+
 int recorder__close(struct recorder *r)
 {
 	return recorder__close_stats(r, NULL);
@@ -382,6 +430,7 @@ int recorder__close_stats(struct recorder *r, struct recorder_stats *final)
 	r->closing = true;
 	r->close_deadline_ns = now_ns() + CLOSE_RETRY_NS;
 	pthread_cond_broadcast(&r->cond);
+	pthread_cond_broadcast(&r->room);
 	pthread_mutex_unlock(&r->mu);
 
 	pthread_join(r->thread, NULL);
@@ -390,6 +439,7 @@ int recorder__close_stats(struct recorder *r, struct recorder_stats *final)
 		recorder__stats(r, final);
 
 	ret = stat_get(&r->lost) ? r->last_err : 0;
+	pthread_cond_destroy(&r->room);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mu);
 	recorder_free(r);

@@ -658,6 +658,9 @@ static const struct sink_ops local_store_ops = {
 	.name = "local",
 	.write = store_write,
 	.close = store_close,
+	/* Under a backlog, up to 16 batches in one transaction (1024 entries
+	 * with the default batch of 64): see "Group commit" in batcher.c. */
+	.group_batches = 16,
 };
 
 struct recorder *local_store__open(const char *path, const struct batch_opts *opts,

@@ -10,6 +10,7 @@
 #ifndef SQLTRACE_RECORDER_H
 #define SQLTRACE_RECORDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,12 @@ struct sink_ops {
 	const char *name;
 	int (*write)(void *ctx, struct st_entry *const *batch, size_t n);
 	void (*close)(void *ctx);  /* after the last write; frees ctx */
+	/* Group commit: when more than one full batch is already queued, the
+	 * writer may hand up to this many batches to one write() (a sink whose
+	 * per-write cost is high and independent of the size, such as a
+	 * database transaction). 0 or 1: always one batch per write (a sink
+	 * whose writes are visible batches, such as HTTP POST bodies). */
+	unsigned group_batches;
 };
 
 /* Creates a recorder around a sink (takes ownership of ctx: sink->close is
@@ -60,6 +67,13 @@ void recorder__stats(struct recorder *r, struct recorder_stats *out);
 
 /* Number of entries queued and not yet written; safe from any thread. */
 size_t recorder__pending(struct recorder *r);
+
+/* Waits until the queue has a free slot (recorder__record would not drop),
+ * at most timeout_ms (0: only looks). The writer wakes waiters each time it
+ * takes entries, so a producer that waits here resumes as soon as there is
+ * room, without polling. Returns true when there is room, false on timeout
+ * or once close has begun. Safe from any thread but the writer's. */
+bool recorder__wait_room(struct recorder *r, unsigned timeout_ms);
 
 /* Drains everything queued, writes it (retrying within the sink's budget),
  * stops the writer thread, closes the sink and frees r. Returns 0, or the

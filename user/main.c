@@ -41,7 +41,6 @@ struct consumers {
 	struct recorder *printer;
 	struct recorder *store;
 	struct recorder *remote;
-	size_t queue_size;
 	int64_t next_report_us;
 	enum slog_level min_level;
 	int64_t slow_us;
@@ -132,14 +131,14 @@ static int start_command(char **cmd, int *go_fd)
 	return pid;
 }
 
-/* Whether the store and the remote sender can take an entry now (the
- * printer may drop: lines are not data). */
-static bool has_room(void *ctx)
+/* Waits (at most timeout_ms for each) until the store and the remote
+ * sender can take an entry (the printer may drop: lines are not data). */
+static bool wait_room(void *ctx, unsigned timeout_ms)
 {
 	struct consumers *c = ctx;
 
-	return (!c->store || recorder__pending(c->store) < c->queue_size) &&
-	       (!c->remote || recorder__pending(c->remote) < c->queue_size);
+	return (!c->store || recorder__wait_room(c->store, timeout_ms)) &&
+	       (!c->remote || recorder__wait_room(c->remote, timeout_ms));
 }
 
 static int64_t mono_us(void)
@@ -247,7 +246,6 @@ int main(int argc, char **argv)
 	cons.min_level = o.min_level;
 	cons.slow_us = o.slow_us;
 	cons.next_report_us = mono_us() + 5000000;
-	cons.queue_size = o.batch.queue_size;
 
 	/* -n without -b: the processes of that name, now. */
 	if (o.nnames && !o.nbinaries) {
@@ -304,7 +302,7 @@ int main(int argc, char **argv)
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
 			.on_tick = on_tick,
-			.has_room = has_room,
+			.wait_room = wait_room,
 			.room_wait_ms = 100,
 			.ctx = &cons,
 		};

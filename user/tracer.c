@@ -99,6 +99,7 @@ struct tracer {
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
 	int64_t room_stuck_until_us;  /* don't wait for room before this */
+	uint64_t room_waited_us;      /* total time waited for room */
 	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
@@ -807,22 +808,18 @@ static int handle_record(void *ctx, void *data, size_t size)
 		if (sn && sn->entries++ == 0)
 			log_verbose("PID %u (%s): first statement", ev->pid, e->process);
 	}
-	if (t->opts.has_room && !t->opts.has_room(t->opts.ctx)) {
+	if (t->opts.wait_room && !t->opts.wait_room(t->opts.ctx, 0)) {
 		/* Wait for room, unless a recent wait timed out: a consumer that
 		 * is stuck (disk full, endpoint down with a full spool) must not
 		 * slow the loop to one entry per wait; then entries drop, counted. */
 		int64_t now = now_us(CLOCK_MONOTONIC);
-		int waited = 0;
 
 		if (now >= t->room_stuck_until_us) {
-			while (!t->opts.has_room(t->opts.ctx) && waited < t->opts.room_wait_ms) {
-				usleep(1000);
-				waited++;
-			}
-			if (waited >= t->opts.room_wait_ms)
+			if (!t->opts.wait_room(t->opts.ctx, (unsigned)t->opts.room_wait_ms))
 				t->room_stuck_until_us = now + 1000000;
+			t->room_waited_us += (uint64_t)(now_us(CLOCK_MONOTONIC) - now);
+			t->stats.waited_ms = t->room_waited_us / 1000;
 		}
-		t->stats.waited_ms += (uint64_t)waited;
 	}
 	t->stats.entries++;
 	t->opts.on_entry(e, t->opts.ctx);

@@ -43,12 +43,13 @@ struct tracer_opts {
 	void *ctx;
 	/* Called on every loop turn (at least every drain_ms), may be NULL. */
 	void (*on_tick)(void *ctx);
-	/* Backpressure, may be NULL: whether on_entry's consumers have room.
+	/* Backpressure, may be NULL: waits at most timeout_ms (0: only looks)
+	 * until on_entry's consumers have room, and says whether they have.
 	 * While they have none, the consumer waits (at most room_wait_ms per
-	 * entry, 1 ms at a time) before calling on_entry, leaving records in the
-	 * ring buffer; past that, on_entry is called anyway (and the consumer
-	 * drops and counts). */
-	bool (*has_room)(void *ctx);
+	 * entry) before calling on_entry, leaving records in the ring buffer;
+	 * past that, on_entry is called anyway (and the consumer drops and
+	 * counts), and for a second it does not wait again. */
+	bool (*wait_room)(void *ctx, unsigned timeout_ms);
 	int room_wait_ms;
 };
 

@@ -76,6 +76,11 @@ static const struct sink_ops fake_ops = {
 	.name = "fake", .write = fake_write, .close = fake_close,
 };
 
+/* The same sink, declaring group commit of up to 4 batches per write. */
+static const struct sink_ops fake_group_ops = {
+	.name = "fake-group", .write = fake_write, .close = fake_close, .group_batches = 4,
+};
+
 static void fake_init(struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -304,6 +309,97 @@ static bool test_full_queue_drops_without_blocking(void)
 	ASSERT_EQ_INT(recorder__close(r), 0);
 	ASSERT_EQ_INT(f.nrows, 12);
 	ASSERT_EQ_STR(f.ids[11], "t11");
+	fake_fini(&f);
+	return true;
+}
+
+/* A grouping sink gets a backlog in writes of whole batches (up to
+ * group_batches of them), in order; without a backlog, one batch. */
+static bool test_group_commit_takes_backlog_in_whole_batches(void)
+{
+	struct batch_opts o = { .queue_size = 64, .batch_size = 4, .flush_interval_ms = 60000 };
+	struct fake f;
+	size_t big = 0;
+
+	fake_init(&f);
+	fake_set_block(&f, true);
+	struct recorder *r = recorder__new(&o, &fake_group_ops, &f);
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
+	ASSERT_TRUE(fake_wait_in_write(&f));
+	for (int i = 4; i < 34; i++)  /* a backlog of 30 behind the blocked write */
+		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
+	fake_set_block(&f, false);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(f.nrows, 34);
+	for (int i = 0; i < 34; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "t%d", i);
+		ASSERT_EQ_STR(f.ids[i], want);
+	}
+	ASSERT_EQ_INT(f.batch_sizes[0], 4);
+	for (size_t i = 0; i < f.nwrites; i++) {
+		ASSERT_TRUE(f.batch_sizes[i] <= 16);
+		if (f.batch_sizes[i] > 4) {
+			ASSERT_EQ_INT(f.batch_sizes[i] % 4, 0);
+			big++;
+		}
+	}
+	ASSERT_TRUE(big > 0);
+	fake_fini(&f);
+	return true;
+}
+
+struct unblock_arg {
+	struct fake *f;
+	unsigned delay_ms;
+};
+
+static void *unblock_later(void *arg)
+{
+	struct unblock_arg *a = arg;
+
+	usleep(a->delay_ms * 1000);
+	fake_set_block(a->f, false);
+	return NULL;
+}
+
+/* recorder__wait_room: false while the queue is full (after waiting at
+ * least its timeout), true as soon as the writer takes entries, false once
+ * close began. */
+static bool test_wait_room(void)
+{
+	struct batch_opts o = { .queue_size = 8, .batch_size = 4, .flush_interval_ms = 60000 };
+	struct unblock_arg ua;
+	pthread_t th;
+	struct fake f;
+
+	fake_init(&f);
+	fake_set_block(&f, true);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	ASSERT_TRUE(recorder__wait_room(r, 0));
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
+	ASSERT_TRUE(fake_wait_in_write(&f));
+	for (int i = 4; i < 12; i++)
+		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
+	ASSERT_TRUE(!recorder__wait_room(r, 0));
+	double t0 = now_s();
+	ASSERT_TRUE(!recorder__wait_room(r, 50));
+	ASSERT_TRUE(now_s() - t0 >= 0.045);
+	ua.f = &f;
+	ua.delay_ms = 50;
+	ASSERT_EQ_INT(pthread_create(&th, NULL, unblock_later, &ua), 0);
+	t0 = now_s();
+	ASSERT_TRUE(recorder__wait_room(r, 10000));
+	ASSERT_TRUE(now_s() - t0 < 5.0);
+	ASSERT_EQ_INT(recorder__record(r, mk(12)), 0);
+	pthread_join(th, NULL);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(f.nrows, 13);
 	fake_fini(&f);
 	return true;
 }
@@ -557,6 +653,8 @@ int main(void)
 	RUN(test_partial_batch_flushed_after_interval);
 	RUN(test_full_queue_drops_without_blocking);
 	RUN(test_close_drains);
+	RUN(test_group_commit_takes_backlog_in_whole_batches);
+	RUN(test_wait_room);
 	RUN(test_record_after_close_began_is_refused);
 	RUN(test_retry_until_sink_recovers);
 	RUN(test_failed_batches_have_bounded_budget);

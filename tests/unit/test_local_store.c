@@ -525,8 +525,9 @@ static bool test_check_missing_file_is_fine_and_creates_nothing(void)
 	return true;
 }
 
-/* 64 entries are one write transaction, 128 are two: counted as commit
- * frames in the WAL, which per-row commits would multiply. */
+/* 64 entries are one write transaction; 128 recorded at once are two, or
+ * one when the writer finds both batches queued (group commit): counted as
+ * commit frames in the WAL, which per-row commits would multiply. */
 static bool test_one_transaction_per_batch(void)
 {
 	struct batch_opts o = { .queue_size = 1024, .batch_size = 64, .flush_interval_ms = 60000 };
@@ -551,7 +552,7 @@ static bool test_one_transaction_per_batch(void)
 		ASSERT_EQ_INT(recorder__record(r, mk("b2", i)), 0);
 	ASSERT_TRUE(wait_stats(r, 5.0, written_at_least, 192));
 	c2 = wal_commits(wal);
-	ASSERT_EQ_INT(c2 - c1, 2);
+	ASSERT_TRUE(c2 - c1 == 1 || c2 - c1 == 2);
 	ASSERT_EQ_INT(q_int(reader, "SELECT count(*) FROM sql_traces"), 192);
 	sqlite3_close(reader);
 	ASSERT_EQ_INT(recorder__close(r), 0);
