@@ -5,7 +5,10 @@
  * Per thread (task storage): the nesting depth of traced API calls, so that
  * statements SQLite runs inside a program's call (schema loading, the
  * statements of sqlite3_exec) are not reported, and the arguments of the
- * outermost call in progress. Per statement (hash keyed by tgid+pointer):
+ * outermost call in progress. By default a prepare is probed at its entry
+ * only (no return probe: one trap fewer per prepare): the statement it
+ * makes is met at its first step, its text read there from the statement,
+ * and a failure is caught inside the prepare, at sqlite3ErrorWithMsg. Per statement (hash keyed by tgid+pointer):
  * when its current execution started, rows so far, the prepare time.
  *
  * The record's SQL text is read from the statement object itself
@@ -22,8 +25,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define SQLITE_ROW  100
-#define SQLITE_DONE 101
+#define SQLITE_SCHEMA      17
+#define SQLITE_ROW         100
+#define SQLITE_DONE        101
+#define SQLITE_ERROR_RETRY 513
 
 /* Ring buffer wakeup: records are submitted without waking the consumer,
  * which drains on a short timer; only when the ring fills past this many
@@ -75,6 +80,16 @@ struct thread_state {
 	__u32 halt_lib;
 	__u64 fin_stmt;      /* being finalized: its state moved here */
 	struct stmt_state fin_state;
+	/* entry-only prepares (cfg->prepare_ret == 0): the program's
+	 * sqlite3LockAndPrepare last entered on this thread */
+	__u64 lap_sp;        /* stack pointer at its entry; 0: none running */
+	__u64 lap_ret;       /* the return address found there */
+	__u64 lap_start;
+	__u64 lap_sql;
+	__u64 lap_db;
+	__s32 lap_nbyte;
+	__u32 lap_lib;
+	__u32 lap_schema;    /* SQLITE_SCHEMA failures seen (SQLite retries one) */
 };
 
 struct stmt_key {
@@ -441,6 +456,22 @@ static __always_inline void submit(struct st_event *ev)
 		count(ST_CNT_EVENTS);
 }
 
+/* Whether the function just entered (probe at its first byte, file offset
+ * fn_off) returns into SQLite's own code, i.e. SQLite calls its API for
+ * itself. */
+static __always_inline bool called_by_sqlite(struct pt_regs *ctx, __u64 fn_off)
+{
+	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
+	__u64 ret = 0, bias;
+
+	if (!cfg || !fn_off || !cfg->text_hi)
+		return false;
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) != 0)
+		return false;
+	bias = PT_REGS_IP(ctx) - fn_off;
+	return ret >= cfg->text_lo + bias && ret < cfg->text_hi + bias;
+}
+
 /* ---- prepare ------------------------------------------------------------ */
 
 /* Entry of an outermost prepare (kind 1) or open (kind 4): saves what its
@@ -498,6 +529,92 @@ int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int 
 	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
 }
 
+/* Whether the prepare noted in ts is still running below stack pointer sp
+ * (a deeper frame), i.e. the return address it was entered with is still
+ * in its slot. Forgets it when not. */
+static __always_inline bool lap_live(struct thread_state *ts, __u64 sp)
+{
+	__u64 v = 0;
+
+	if (!ts->lap_sp)
+		return false;
+	if (sp < ts->lap_sp && bpf_probe_read_user(&v, sizeof(v), (void *)ts->lap_sp) == 0 &&
+	    v == ts->lap_ret)
+		return true;
+	ts->lap_sp = 0;
+	return false;
+}
+
+/* Entry-only prepare: notes what a failure record would need. Nothing is
+ * kept for a success: the statement's first step finds it. */
+static __always_inline int prepare_note(struct pt_regs *ctx, __u64 db, __u64 sql, long nbyte, __u64 cookie)
+{
+	struct thread_state *ts;
+	__u64 sp = PT_REGS_SP(ctx), ret = 0;
+
+	ts = traced_thread();
+	if (!ts || ts->depth > 0)
+		return 0;  /* inside sqlite3_exec or a step: SQLite's own */
+	if (lap_live(ts, sp))
+		return 0;  /* SQLite preparing for itself inside a prepare */
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
+		return 0;
+	ts->lap_sp = sp;
+	ts->lap_ret = ret;
+	ts->lap_start = bpf_ktime_get_ns();
+	ts->lap_sql = sql;
+	ts->lap_db = db;
+	ts->lap_nbyte = nbyte;
+	ts->lap_lib = cookie;
+	ts->lap_schema = 0;
+	return 0;
+}
+
+/* sqlite3ErrorWithMsg(db, rc, zFormat, ...): where a failing prepare leaves
+ * its error on the connection (sqlite3Prepare calls it with "%s" and the
+ * parser's message). Only reached on errors, so probing it costs nothing
+ * while statements succeed. Reported when a program's prepare on the same
+ * connection is running on this thread; SQLite retries a prepare once after
+ * SQLITE_SCHEMA (and after SQLITE_ERROR_RETRY), so those wait for the
+ * outcome of the retry. */
+SEC("uprobe")
+int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg)
+{
+	struct thread_state *ts;
+	struct st_lib_cfg *cfg;
+	struct st_event *ev;
+	char f[3] = {};
+
+	ts = traced_thread();
+	if (!ts || ts->depth > 0 || !lap_live(ts, PT_REGS_SP(ctx)) || (__u64)db != ts->lap_db)
+		return 0;
+	if (rc == SQLITE_ERROR_RETRY || ((rc & 0xff) == SQLITE_SCHEMA && ts->lap_schema++ == 0))
+		return 0;
+	cfg = lib_cfg(ts->lap_lib);
+	ensure_db_name(cfg, ts->lap_db, ts);
+	ev = event_init(ST_EV_PREPARE_FAIL, ts->lap_lib, ts);
+	if (!ev)
+		return 0;
+	ev->duration_ns = ev->end_ns - ts->lap_start;
+	ev->prepare_ns = ev->duration_ns;
+	ev->rc = rc;
+	ev->db = ts->lap_db;
+	read_sql_str(ev, ts->lap_sql, ts->lap_nbyte);
+	/* The message: the argument of a "%s" format (a message SQLite would
+	 * format otherwise is left to user space: sqlite3_errstr(rc)). */
+	if (bpf_probe_read_user(f, sizeof(f), fmt) == 0 && f[0] == '%' && f[1] == 's' && !f[2] && arg) {
+		long n = bpf_probe_read_user_str(ev->err, sizeof(ev->err), arg);
+
+		if (n > 0)
+			ev->err_len = n - 1;
+		else
+			ev->err[0] = 0;
+	}
+	submit(ev);
+	ts->lap_sp = 0;
+	return 0;
+}
+
 /* sqlite3LockAndPrepare(db, zSql, nBytes, prepFlags, pOld, ppStmt, pzTail):
  * SQLite's internal prepare, called by every prepare variant (prepare16 with
  * the text already converted to UTF-8); probed instead of the API when found. */
@@ -505,8 +622,12 @@ SEC("uprobe")
 int BPF_KPROBE(lock_and_prepare, void *db, const char *sql, int nbyte)
 {
 	__u64 ppstmt = ctx->r9;  /* sixth argument */
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct st_lib_cfg *cfg = lib_cfg(cookie);
 
-	return prepare_enter((__u64)db, (__u64)sql, nbyte, ppstmt, 0, bpf_get_attach_cookie(ctx));
+	if (!cfg || cfg->prepare_ret)
+		return prepare_enter((__u64)db, (__u64)sql, nbyte, ppstmt, 0, cookie);
+	return prepare_note(ctx, (__u64)db, (__u64)sql, nbyte, cookie);
 }
 
 SEC("uretprobe")
@@ -617,6 +738,19 @@ int BPF_KPROBE(step_enter, void *pstmt)
 	if (ts->depth++ > 0)
 		return 0;
 	lib_id = bpf_get_attach_cookie(ctx);
+	if (ts->lap_sp) {
+		struct st_lib_cfg *cfg = lib_cfg(lib_id);
+
+		/* Entry-only prepares leave depth at 0 while they run: a step
+		 * SQLite makes inside one (ANALYZE statistics being loaded) is
+		 * told by its caller. A step of the program's own means its
+		 * prepare is over. */
+		if (cfg && called_by_sqlite(ctx, cfg->step_off)) {
+			ts->kind = 0;  /* step_ret only balances depth */
+			return 0;
+		}
+		ts->lap_sp = 0;
+	}
 	ts->kind = 2;
 	ts->a_stmt = stmt;
 	ts->lib_id = lib_id;
@@ -834,25 +968,11 @@ int BPF_KPROBE(finalize_enter, void *stmt)
 
 /* ---- sqlite3_exec ----------------------------------------------------------- */
 
-/* Whether the function just entered (probe at its first byte) returns
- * into SQLite's own code, i.e. SQLite calls its API for itself. */
-static __always_inline bool called_by_sqlite(struct pt_regs *ctx)
-{
-	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
-	__u64 ret = 0, bias;
-
-	if (!cfg || !cfg->exec_off || !cfg->text_hi)
-		return false;
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) != 0)
-		return false;
-	bias = PT_REGS_IP(ctx) - cfg->exec_off;
-	return ret >= cfg->text_lo + bias && ret < cfg->text_hi + bias;
-}
-
 /* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) */
 SEC("uprobe")
 int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
+	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
 	struct thread_state *ts;
 
 	ts = traced_thread();
@@ -860,10 +980,11 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 		return 0;
 	if (ts->depth++ > 0)
 		return 0;  /* nested: the outermost call's state stays */
-	if (called_by_sqlite(ctx)) {
+	if (cfg && called_by_sqlite(ctx, cfg->exec_off)) {
 		ts->kind = 0;  /* SQLite's own, outermost: exec_ret only balances depth */
 		return 0;
 	}
+	ts->lap_sp = 0;  /* the program's call: its last prepare is over */
 	ts->kind = 3;
 	ts->start_ns = bpf_ktime_get_ns();
 	ts->a_db = (__u64)db;

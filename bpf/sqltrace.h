@@ -56,6 +56,13 @@ struct st_lib_cfg {
 	 * SQLite's own (schema parsing inside a step). 0 = unknown. */
 	unsigned long long exec_off;
 	unsigned long long text_lo, text_hi;
+	/* Prepares: 1 when the prepare's return is probed (timed prepares,
+	 * learning, --mode fast, no sqlite3ErrorWithMsg); 0 when only its
+	 * entry is, failures being caught at sqlite3ErrorWithMsg. */
+	unsigned int prepare_ret;
+	/* Where the sqlite3_step probe sits (file offset), for telling
+	 * SQLite's own calls from the program's. */
+	unsigned long long step_off;
 	/* A connection's file name: db->aDb[0].pBt->pBt->pPager->zFilename */
 	int db_adb_off;        /* offsetof(sqlite3, aDb), -1 unknown */
 	int pager_zfile_off;   /* offsetof(Pager, zFilename) */

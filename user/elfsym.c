@@ -232,6 +232,33 @@ int elf_file__find_func(struct elf_file *ef, const char *name, uint64_t *vaddr,
 	return find_sym(ef, name, SYM_FUNC, vaddr, size);
 }
 
+int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, uint64_t *hi)
+{
+	size_t plen;
+	int err;
+
+	if (!ef || !prefix || !lo || !hi)
+		return -EINVAL;
+	err = build_index(ef);
+	if (err)
+		return err;
+	plen = strlen(prefix);
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (size_t i = 0; i < ef->nsyms; i++) {
+		const struct sym_ent *e = &ef->syms[i];
+
+		/* foo.cold and other split-off parts live elsewhere in .text */
+		if (e->cls != SYM_FUNC || strncmp(e->name, prefix, plen) != 0 || strchr(e->name, '.'))
+			continue;
+		if (e->value < *lo)
+			*lo = e->value;
+		if (e->value + e->size > *hi)
+			*hi = e->value + e->size;
+	}
+	return *hi ? 0 : -ENOENT;
+}
+
 int elf_file__find_object(struct elf_file *ef, const char *name, uint64_t *vaddr,
 			  uint64_t *size)
 {

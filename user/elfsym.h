@@ -37,6 +37,13 @@ void elf_file__close(struct elf_file *ef);
 int elf_file__find_func(struct elf_file *ef, const char *name, uint64_t *vaddr,
 			uint64_t *size);
 
+/* The span [*lo, *hi) of virtual addresses covered by the defined function
+ * symbols whose name starts with prefix (e.g. "sqlite3": SQLite's API and,
+ * in an unstripped build, its internal functions). Symbols with a '.' in
+ * their name (GCC's split-off foo.cold parts) are left out. Returns 0, -ENOENT when
+ * there is none, -ENOMEM, -EINVAL. */
+int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, uint64_t *hi);
+
 /* As elf_file__find_func() for a defined data symbol (STT_OBJECT only; TLS
  * and common symbols are not looked at). */
 int elf_file__find_object(struct elf_file *ef, const char *name, uint64_t *vaddr,

@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 			.min_duration_us = o.min_duration_us,
 			.probe_only = o.probe_only,
 			.fast_mode = o.fast_mode,
+			.prepare_time = o.prepare_time,
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
 			.on_tick = on_tick,

@@ -153,6 +153,8 @@ void options__usage(FILE *f)
 "                           row (rows not counted); an execution is timed from\n"
 "                           when its statement was made ready (prepare, reset or\n"
 "                           previous run) to its end; see docs/performance.md\n"
+"      --prepare-time       also time each prepare (the prepare_us field): one\n"
+"                           more probe hit per prepare (its return)\n"
 "      --probe-only         attach the same probes with programs that do nothing\n"
 "                           and capture nothing: measures what the traps alone\n"
 "                           cost the target (the benchmark's floor)\n"
@@ -192,6 +194,7 @@ enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
 	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS, OPT_MODE,
+	OPT_PREPARE_TIME,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -219,6 +222,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "flush-interval", required_argument, NULL, OPT_FLUSH },
 		{ "probe-only", no_argument, NULL, OPT_PROBE_ONLY },
+		{ "prepare-time", no_argument, NULL, OPT_PREPARE_TIME },
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "trace-id-from", required_argument, NULL, OPT_TRACE_ID_FROM },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -404,6 +408,9 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			break;
 		case OPT_PROBE_ONLY:
 			o->probe_only = true;
+			break;
+		case OPT_PREPARE_TIME:
+			o->prepare_time = true;
 			break;
 		case 'v':
 			o->verbose++;

@@ -41,6 +41,7 @@ struct options {
 	int trace_id_from;           /* 1 comment, 2 shim, 3 both (default) */
 	bool probe_only;             /* floor measurement: probes with no-op programs */
 	bool fast_mode;              /* --mode fast */
+	bool prepare_time;           /* --prepare-time: probe each prepare's return */
 	int verbose;
 };
 

@@ -35,6 +35,7 @@ const char *const st_fn_names[ST_FN_MAX] = {
 	[ST_FN_VDBE_EXEC] = "sqlite3VdbeExec",
 	[ST_FN_INIT_ONE] = "sqlite3InitOne",
 	[ST_FN_CLOSE] = "sqlite3_close",
+	[ST_FN_ERROR_WITH_MSG] = "sqlite3ErrorWithMsg",
 };
 
 int target__comm(int pid, char *buf, size_t len)
@@ -163,9 +164,21 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 		find_lock_and_prepare(sym, ef, c);
 	move_entry_probe(sym, ef, c, ST_FN_RESET);
 	move_entry_probe(sym, ef, c, ST_FN_FINALIZE);
-	/* SQLite's code: the span of the SQLite functions we know, which in a
-	 * library or an amalgamation brackets the code that calls back into
-	 * the API (the VM, schema loading). */
+	/* SQLite's code: the span of every function named sqlite3*, which in
+	 * a library or an amalgamation brackets the code that calls back into
+	 * the API (the VM, schema loading, ANALYZE statistics loading); else
+	 * the span of the functions we know. */
+	{
+		uint64_t lo, hi, olo, ohi;
+
+		if (elf_file__func_span(sym, "sqlite3", &lo, &hi) == 0 &&
+		    elf_file__vaddr_to_offset(ef, lo, &olo) == 0 &&
+		    elf_file__vaddr_to_offset(ef, hi - 1, &ohi) == 0 && ohi >= olo) {
+			c->text_lo = olo;
+			c->text_hi = ohi + 1;
+			return 0;
+		}
+	}
 	c->text_lo = UINT64_MAX;
 	c->text_hi = 0;
 	for (i = 0; i < ST_FN_MAX; i++) {

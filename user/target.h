@@ -29,6 +29,7 @@ enum st_fn {
 	ST_FN_VDBE_EXEC,         /* internal: for SQLite's code range only */
 	ST_FN_INIT_ONE,          /* internal (static): for the code range only */
 	ST_FN_CLOSE,             /* for the code range only */
+	ST_FN_ERROR_WITH_MSG,    /* internal: a failing prepare leaves its error */
 	ST_FN_MAX,
 };
 

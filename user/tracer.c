@@ -227,6 +227,16 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 		  l->cfg.vdbe_rc_off >= 0 && l->cfg.vdbe_zerrmsg_off >= 0 && l->cfg.vdbe_zsql_off >= 0;
 	log_verbose("%s: SQLite code at file offsets 0x%llx-0x%llx, sqlite3_exec at 0x%llx", c->path,
 		    l->cfg.text_lo, l->cfg.text_hi, l->cfg.exec_off);
+	l->cfg.step_off = c->fn_off[ST_FN_STEP];
+	/* A prepare's return is probed only when something needs it: timed
+	 * prepares, learning this build's layout, --mode fast, or no
+	 * sqlite3ErrorWithMsg to catch failures at (nor the internal prepare,
+	 * for the API prepares' fallback). */
+	l->cfg.prepare_ret = t->opts.prepare_time || t->opts.fast_mode || l->cfg.learn ||
+			     !c->fn_off[ST_FN_LOCK_AND_PREPARE] || !c->fn_off[ST_FN_ERROR_WITH_MSG] ||
+			     !l->cfg.text_hi || !l->cfg.step_off;
+	log_verbose("%s: prepares probed at %s", c->path,
+		    l->cfg.prepare_ret ? "entry and return" : "entry only (failures at sqlite3ErrorWithMsg)");
 	if (t->opts.fast_mode && !l->fast)
 		log_warn("%s: --mode fast needs sqlite3VdbeHalt, sqlite3VdbeReset and the calibrated "
 			 "layout of this build; using --mode exact for it", c->path);
@@ -296,6 +306,7 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 		{ ST_FN_OPEN_V2, s->progs.open_utf8, s->progs.open_ret },
 		{ ST_FN_OPEN16, s->progs.open_utf16, s->progs.open_ret },
 		{ ST_FN_VDBE_HALT, s->progs.halt_enter, s->progs.halt_ret },
+		{ ST_FN_ERROR_WITH_MSG, s->progs.prepare_error, NULL },
 	};
 	int lib_id = lib_id_for(t, c), e;
 	size_t i;
@@ -319,9 +330,12 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 			continue;
 		if (plan[i].fn == ST_FN_VDBE_HALT && !(t->opts.fast_mode && t->libs[lib_id].fast))
 			continue;
+		/* Entry-only prepares: failures at sqlite3ErrorWithMsg instead. */
+		if (plan[i].fn == ST_FN_ERROR_WITH_MSG && t->libs[lib_id].cfg.prepare_ret)
+			continue;
 		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn,
 			       c->fn_sstep[plan[i].fn], c->fn_moved[plan[i].fn], err, errlen);
-		if (!e && plan[i].ret)
+		if (!e && plan[i].ret && !(plan[i].ret == s->progs.prepare_ret && !t->libs[lib_id].cfg.prepare_ret))
 			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, false, 0, err, errlen);
 		if (e)
 			return e;

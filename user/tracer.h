@@ -36,6 +36,7 @@ struct tracer_opts {
 	int drain_ms;              /* ring buffer drain period; default 20 */
 	bool probe_only;           /* programs do nothing (floor measurement) */
 	bool fast_mode;            /* --mode fast: no per-row probe */
+	bool prepare_time;         /* probe each prepare's return (timed prepares) */
 	enum trace_id_from trace_id_from;  /* 0 means TRACE_ID_FROM_BOTH */
 	/* Receives every entry (takes ownership). Runs on the caller's thread,
 	 * inside tracer__run: it must not block. */

@@ -1,0 +1,93 @@
+"""test_prepare.py — end-to-end tests of how prepares are observed: by
+default at their entry only (the statement is met at its first step, a
+failure at sqlite3ErrorWithMsg), so statements SQLite prepares and runs for
+itself inside a prepare must stay hidden, a prepare SQLite retries after a
+schema change must not show as a failure, and --prepare-time brings back the
+return probe and the prepare_us field."""
+import os
+import tempfile
+
+from harness import PYTHON, TARGETS, check, eq, main, need_bpf, test, trace_target
+
+SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
+
+
+def summary(e):
+    return (e["query"], e["op"], e.get("rows"), e.get("error"))
+
+
+# A file with ANALYZE statistics: a new connection's first prepare loads the
+# schema and sqlite_stat1 (and sqlite_stat4 where built in) with statements
+# of SQLite's own. A second connection's cached schema goes stale when the
+# first creates a table: its next prepare fails with SQLITE_SCHEMA inside
+# SQLite, which retries it and succeeds.
+SCHEMA_SCRIPT = r'''
+import os, sqlite3, sys
+path = sys.argv[1]
+setup = sqlite3.connect(path)
+setup.execute("CREATE TABLE a(x INTEGER, y TEXT)")
+setup.execute("CREATE INDEX ax ON a(x)")
+setup.executemany("INSERT INTO a VALUES (?, ?)", [(i % 50, str(i)) for i in range(500)])
+setup.commit()
+setup.execute("ANALYZE")
+setup.commit()
+setup.close()
+print("ready", os.getpid(), flush=True); sys.stdin.readline()
+c1 = sqlite3.connect(path, isolation_level=None)
+assert len(c1.execute("SELECT y FROM a WHERE x = 7").fetchall()) == 10
+c2 = sqlite3.connect(path, isolation_level=None)
+assert c2.execute("SELECT count(*) FROM a").fetchall() == [(500,)]
+c1.execute("CREATE TABLE b(z)")
+assert c2.execute("SELECT z FROM b").fetchall() == []
+try:
+    c2.execute("SELECT nope FROM b")
+    raise SystemExit("prepare did not fail")
+except sqlite3.OperationalError:
+    pass
+print("done", flush=True); sys.stdin.readline()
+'''
+
+
+@test
+def test_internal_statements_and_schema_retry_stay_hidden():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "t.py")
+        with open(path, "w") as f:
+            f.write(SCHEMA_SCRIPT)
+        entries, tr, out = trace_target([PYTHON, path, os.path.join(d, "a.db")], ["-v"])
+    check("prepares probed at entry only" in tr.stderr,
+          "default placement not reported by -v: %s" % tr.stderr[-2000:])
+    eq([summary(e) for e in entries], [
+        ("SELECT y FROM a WHERE x = 7", "Query", 10, None),
+        ("SELECT count(*) FROM a", "Query", 1, None),
+        ("CREATE TABLE b(z)", "Exec", 0, None),
+        ("SELECT z FROM b", "Query", 0, None),
+        ("SELECT nope FROM b", "Query", 0, "no such column: nope"),
+    ], "entries: SQLite's own statements hidden, the retried prepare not a failure")
+    failed = entries[-1]
+    check(failed["duration"] >= 0 and "prepare" in failed, "a failed prepare is timed: %r" % failed)
+    check(all("prepare" not in e for e in entries[:-1]), "no prepare time by default")
+
+
+@test
+def test_prepare_time_option_probes_the_return():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")],
+                                        ["--prepare-time", "-v"])
+    check("prepares probed at entry and return" in tr.stderr, "placement with --prepare-time")
+    check(any("sqlite3ErrorWithMsg" in l for l in tr.stderr.splitlines()) is False,
+          "sqlite3ErrorWithMsg probed although the return is")
+    inserts = [e for e in entries if e["query"].startswith("INSERT INTO t(id, name) VALUES (?1")]
+    eq(len(inserts), 5, "inserts")
+    check("prepare" in inserts[0] and all("prepare" not in e for e in inserts[1:]),
+          "prepare time must come with the first execution only")
+    check("prepare" not in entries[-3], "a statement prepared before attach has no prepare time")
+    errs = [summary(e) for e in entries if e.get("error")]
+    eq(errs, [("INSERT INTO t(id, name) VALUES (1, 'dup')", "Exec", 0, "UNIQUE constraint failed: t.id"),
+              ("SELEC * FROM t", "Exec", 0, 'near "SELEC": syntax error')], "failures")
+
+
+if __name__ == "__main__":
+    main()
