@@ -59,7 +59,10 @@ struct stmt_state {
 	__u64 prev_ready_ns; /* fast mode: ready_ns before the last reset */
 };
 
+enum { TS_UNKNOWN = 0, TS_TRACED = 1, TS_IGNORED = 2 };
+
 struct thread_state {
+	__u32 traced;        /* TS_*: whether this thread's process is traced */
 	__u32 depth;         /* traced API calls in progress on this thread */
 	__u32 kind;          /* outermost call: 1 prepare, 2 step, 3 exec */
 	__u64 start_ns;
@@ -106,8 +109,11 @@ struct {
 	__type(value, struct thread_state);
 } threads SEC(".maps");
 
+/* Statement states. An LRU: in exact mode a finalized statement's state is
+ * kept for the next statement at that address (see end_early), and the
+ * least recently used states make room when the map is full. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ST_MAX_STMTS);
 	__type(key, struct stmt_key);
 	__type(value, struct stmt_state);
@@ -243,9 +249,18 @@ static __always_inline bool traced(void)
  * program. */
 static __always_inline struct thread_state *traced_thread(void)
 {
-	if (probe_only || !traced())
+	struct thread_state *ts;
+
+	if (probe_only)
 		return NULL;
-	return thread_get();
+	ts = thread_get();
+	if (!ts)
+		return NULL;
+	/* The answer is kept per thread (the filters are per process): later
+	 * hits skip the lookups. proc_exec forgets it when the thread execs. */
+	if (!ts->traced)
+		ts->traced = traced() ? TS_TRACED : TS_IGNORED;
+	return ts->traced == TS_TRACED ? ts : NULL;
 }
 
 static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, struct thread_state *ts)
@@ -759,12 +774,10 @@ int BPF_KPROBE(step_enter, void *pstmt)
 
 	st = bpf_map_lookup_elem(&stmts, &key);
 	if (!st) {
-		/* Prepared before we attached (or by a call we ignored). */
-		struct st_lib_cfg *cfg = lib_cfg(lib_id);
+		/* First seen: prepared by an entry-only prepare, or before we
+		 * attached. Its connection is read below. */
 		struct stmt_state fresh = {};
 
-		if (cfg)
-			fresh.db = read_field(stmt, cfg->vdbe_db_off);
 		if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0) {
 			count(ST_CNT_STMT_FULL);
 			return 0;
@@ -774,6 +787,12 @@ int BPF_KPROBE(step_enter, void *pstmt)
 			return 0;
 	}
 	if (st->start_ns == 0) {
+		if (!st->db) {
+			struct st_lib_cfg *cfg = lib_cfg(lib_id);
+
+			if (cfg)
+				st->db = read_field(stmt, cfg->vdbe_db_off);
+		}
 		st->start_ns = bpf_ktime_get_ns();
 		st->rows = 0;
 	}
@@ -849,8 +868,13 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 		return 0;
 	if (st->start_ns != 0)
 		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx), ts);
+	/* A finalized statement's state stays, marked: SQLite's allocator
+	 * hands the same address to the next statement more often than not
+	 * (a program preparing one statement at a time), which then finds its
+	 * state ready and costs no map update; db is read again for it. The
+	 * map is an LRU: states nobody uses go first. */
 	if (end == ST_END_FINALIZE)
-		bpf_map_delete_elem(&stmts, &key);
+		st->db = 0;
 	return 0;
 }
 
@@ -1139,7 +1163,10 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct thread_state *ts = bpf_task_storage_get(&threads, task, 0, 0);
 
+	if (ts)
+		ts->traced = TS_UNKNOWN;  /* a new program, maybe a new name: ask again */
 	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);

@@ -89,5 +89,18 @@ def test_prepare_time_option_probes_the_return():
               ("SELEC * FROM t", "Exec", 0, 'near "SELEC": syntax error')], "failures")
 
 
+@test
+def test_statement_address_reused_on_another_connection():
+    """A finalized statement's state is kept for the next statement at its
+    address: the connection (db_file) must be the new statement's."""
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        a, b = os.path.join(d, "a.db"), os.path.join(d, "b.db")
+        entries, tr, out = trace_target([SCRIPT_TARGET, "twodb", a, b])
+    eq([e["query"] for e in entries], ["SELECT 'on-%d'" % k for k in range(6)], "statements")
+    for k, e in enumerate(entries):
+        eq(e.get("db"), a if k % 2 == 0 else b, "connection of %r" % e["query"])
+
+
 if __name__ == "__main__":
     main()

@@ -8,6 +8,10 @@
  *        script_target idle            SQLite loaded, no statement
  *        script_target once N [DB]     runs "SELECT 'short-N'" at once and exits
  *                                      (no handshake: for many short-lived runs)
+ *        script_target twodb DB1 DB2   "SELECT 'on-K'" K = 0..5, prepared, run and
+ *                                      finalized one at a time, on DB1 for even K
+ *                                      and DB2 for odd K (statements that reuse
+ *                                      one address across connections)
  * Protocol: prints "ready PID" on stdout, waits for a line on stdin, runs,
  * prints "done", then waits for a second line (or EOF) and exits 0. A
  * statement is prepared before the "ready" line and executed after it. */
@@ -200,8 +204,32 @@ static int run_threads(void)
 	return 0;
 }
 
+static int run_twodb(const char *p1, const char *p2)
+{
+	sqlite3 *db[2];
+	char sql[32];
+
+	if (sqlite3_open(p1, &db[0]) != SQLITE_OK || sqlite3_open(p2, &db[1]) != SQLITE_OK)
+		die(NULL, "open");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	wait_line();
+	for (int k = 0; k < 6; k++) {
+		snprintf(sql, sizeof(sql), "SELECT 'on-%d'", k);
+		run_all(db[k % 2], sql);
+	}
+	printf("done\n");
+	fflush(stdout);
+	wait_line();
+	sqlite3_close(db[0]);
+	sqlite3_close(db[1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "twodb") == 0)
+		return run_twodb(argv[2], argv[3]);
 	if (argc >= 3 && strcmp(argv[1], "script") == 0)
 		return run_script(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "threads") == 0)
@@ -223,6 +251,6 @@ int main(int argc, char **argv)
 		wait_line();
 		return 0;
 	}
-	fprintf(stderr, "usage: script_target script DBFILE | threads | idle | once N [DB]\n");
+	fprintf(stderr, "usage: script_target script DBFILE | threads | idle | once N [DB] | twodb DB1 DB2\n");
 	return 2;
 }
