@@ -116,7 +116,7 @@ static uint64_t produce(struct recorder *r, int sustained, uint64_t n,
 		}
 		e->timestamp_us = (int64_t)(t0 / 1000 + i);
 		if (sustained) {
-			while (!recorder__wait_room(r, ROOM_WAIT_MS))
+			while (!recorder__wait_room(r, 1, ROOM_WAIT_MS))
 				;
 		}
 		a = now_ns();

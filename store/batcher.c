@@ -394,7 +394,7 @@ size_t recorder__pending(struct recorder *r)
 	return n;
 }
 
-bool recorder__wait_room(struct recorder *r, unsigned timeout_ms)
+bool recorder__wait_room(struct recorder *r, size_t n, unsigned timeout_ms)
 {
 	uint64_t until = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
 	struct timespec ts = {
@@ -405,12 +405,12 @@ bool recorder__wait_room(struct recorder *r, unsigned timeout_ms)
 
 	pthread_mutex_lock(&r->mu);
 	r->room_waiters++;
-	while (!r->closing && r->count >= r->cap && timeout_ms) {
+	while (!r->closing && r->count + n > r->cap && timeout_ms) {
 		if (pthread_cond_timedwait(&r->room, &r->mu, &ts) == ETIMEDOUT)
 			break;
 	}
 	r->room_waiters--;
-	room = !r->closing && r->count < r->cap;
+	room = !r->closing && r->count + n <= r->cap;
 	pthread_mutex_unlock(&r->mu);
 	return room;
 }

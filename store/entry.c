@@ -1,7 +1,11 @@
-/* entry.c — allocation, copy and release of trace entries (see entry.h). */
+/* entry.c — allocation, copy and release of trace entries (see entry.h):
+ * separate entries (one heap block per string, for producers that fill them
+ * in steps) and packed ones (struct and strings in one block, for copies
+ * that cross threads: one malloc, one free). */
 #include "entry.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,14 +41,16 @@ void entry__free(struct st_entry *e)
 {
 	if (!e)
 		return;
-	free(e->trace_id);
-	free(e->op);
-	free(e->query);
-	free(e->error);
-	free(e->process);
-	free(e->lib);
-	free(e->db_file);
-	free(e->parent_span_id);
+	if (!e->packed_size) {
+		free(e->trace_id);
+		free(e->op);
+		free(e->query);
+		free(e->error);
+		free(e->process);
+		free(e->lib);
+		free(e->db_file);
+		free(e->parent_span_id);
+	}
 	free(e);
 }
 
@@ -66,31 +72,52 @@ int entry__set_str(char **slot, const char *s)
 	return entry__set_strn(slot, s, strlen(s));
 }
 
-static int copy_opt(char **dst, const char *src)
+/* The string slots, seed strings first. */
+static const size_t str_off[] = {
+	offsetof(struct st_entry, trace_id), offsetof(struct st_entry, op),
+	offsetof(struct st_entry, query),    offsetof(struct st_entry, error),
+	offsetof(struct st_entry, process),  offsetof(struct st_entry, lib),
+	offsetof(struct st_entry, db_file),  offsetof(struct st_entry, parent_span_id),
+};
+#define NSTR (sizeof(str_off) / sizeof(str_off[0]))
+#define NSEED 4
+
+static const char *str_at(const struct st_entry *e, size_t i)
 {
-	*dst = NULL;
-	if (!src)
-		return 0;
-	return entry__set_str(dst, src);
+	return *(char *const *)((const char *)e + str_off[i]);
 }
 
+/* One block: the struct, then every string that is not NULL (a NULL seed
+ * string becomes ""), each NUL-terminated. */
 struct st_entry *entry__clone(const struct st_entry *e)
 {
-	struct st_entry *c = calloc(1, sizeof(*c));
+	size_t len[NSTR], size = sizeof(*e);
+	struct st_entry *c;
+	char *o;
 
-	if (!c)
-		return NULL;
-	*c = *e;
-	c->trace_id = c->op = c->query = c->error = NULL;
-	c->process = c->lib = c->db_file = c->parent_span_id = NULL;
-	if (copy_opt(&c->trace_id, e->trace_id) || copy_opt(&c->op, e->op) ||
-	    copy_opt(&c->query, e->query) || copy_opt(&c->error, e->error) ||
-	    copy_opt(&c->process, e->process) || copy_opt(&c->lib, e->lib) ||
-	    copy_opt(&c->db_file, e->db_file) ||
-	    copy_opt(&c->parent_span_id, e->parent_span_id)) {
-		entry__free(c);
+	for (size_t i = 0; i < NSTR; i++) {
+		const char *s = str_at(e, i);
+
+		len[i] = s ? strlen(s) : 0;
+		size += s || i < NSEED ? len[i] + 1 : 0;
+	}
+	c = malloc(size);
+	if (!c) {
 		errno = ENOMEM;
 		return NULL;
+	}
+	*c = *e;
+	c->packed_size = size;
+	o = (char *)(c + 1);
+	for (size_t i = 0; i < NSTR; i++) {
+		const char *s = str_at(e, i);
+
+		if (!s && i >= NSEED)
+			continue; /* an unknown extra stays NULL */
+		*(char **)((char *)c + str_off[i]) = o;
+		memcpy(o, s ? s : "", len[i]);
+		o[len[i]] = '\0';
+		o += len[i] + 1;
 	}
 	return c;
 }

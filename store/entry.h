@@ -6,9 +6,21 @@
  * its meaning exactly; the rest are sqltrace-bpf's extra fields, stored in
  * extra nullable columns and sent under their own JSON keys.
  *
- * Ownership: every string is owned by the entry (heap-allocated, freed by
- * entry__free). The seed strings are never NULL ("" when empty); the extra
+ * Ownership: every string is owned by the entry and released with it by
+ * entry__free. The seed strings are never NULL ("" when empty); the extra
  * strings may be NULL when unknown. Integer extras use -1 for "unknown".
+ *
+ * Two layouts, the same to every reader:
+ *   - separate (entry__new): each string is its own heap block. A string may
+ *     be replaced with entry__set_str(n), or free()d and replaced by another
+ *     malloc'd string.
+ *   - packed (entry__clone, hence json__decode_batch's entries): the entry
+ *     and its strings are one heap block (one malloc, one free: cheap to pass
+ *     between threads). Its strings are read-only: never free() one, assign
+ *     a slot, or pass a slot to entry__set_str(n); to change one, modify a
+ *     separate entry (entry__new) instead.
+ * Every user today complies: only the producers of separate entries
+ * (user/event.c, user/tracer.c, tests) change strings, before recording.
  */
 #ifndef SQLTRACE_ENTRY_H
 #define SQLTRACE_ENTRY_H
@@ -37,20 +49,27 @@ struct st_entry {
 	char *lib;             /* Lib / lib: SQLite copy it came from (path) */
 	char *db_file;         /* DbFile / db_file: database file name */
 	char *parent_span_id;  /* ParentSpanID / parent_span_id: from traceparent */
+
+	/* --- private to entry.c: 0 for a separate entry, else the size of the
+	 * packed entry's one block (struct and strings) */
+	size_t packed_size;
 };
 
-/* Allocates a zeroed entry with seed strings set to "" and integer extras to
- * -1. On error, NULL is returned (errno ENOMEM). */
+/* Allocates a separate entry, zeroed, with seed strings set to "" and
+ * integer extras to -1. On error, NULL is returned (errno ENOMEM). */
 struct st_entry *entry__new(void);
 
 /* Frees the entry and every string it owns. NULL is a no-op. */
 void entry__free(struct st_entry *e);
 
-/* Deep copy. On error, NULL is returned (errno ENOMEM). */
+/* Deep copy of a separate or packed entry (or of a struct on the stack whose
+ * string slots point anywhere, NULL seed strings being copied as ""), as a
+ * packed entry. On error, NULL is returned (errno ENOMEM). */
 struct st_entry *entry__clone(const struct st_entry *e);
 
-/* Replaces *slot with a copy of the first n bytes of s (NUL-terminated).
- * Returns 0, or -ENOMEM leaving *slot unchanged. */
+/* Replaces *slot, a string of a separate entry (or NULL), with a copy of
+ * the first n bytes of s (NUL-terminated); frees the old string. Returns 0,
+ * or -ENOMEM leaving *slot unchanged. */
 int entry__set_strn(char **slot, const char *s, size_t n);
 
 /* Same with the whole NUL-terminated string s. */

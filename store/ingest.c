@@ -18,11 +18,9 @@
  *
  * All or nothing. A batch is queued only when it fits whole: under qmu (so
  * two requests never both count the same free room) the handler waits up to
- * queue_wait_ms for recorder__pending() + n <= queue_size, polling every
- * millisecond, and answers 503 if it does not. The recorder's writer only
- * ever lowers pending, so the room seen stays there. recorder__pending()
- * also counts the batch being written, so the room is underestimated by at
- * most one batch: never an entry dropped, at worst a short wait.
+ * queue_wait_ms in recorder__wait_room() for n free slots (woken as soon as
+ * the writer takes entries), and answers 503 if they do not come. The
+ * recorder's writer only ever frees slots, so the room seen stays there.
  *
  * Stop. MHD_quiesce_daemon() closes the listening socket, requests in
  * progress get up to 2 s, then MHD_stop_daemon() closes what is left and
@@ -264,20 +262,13 @@ static bool auth_ok(const struct ingest_server *s, const char *hdr)
 static unsigned queue_batch(struct ingest_server *s, struct st_entry **v, size_t n,
 			    const char **reason)
 {
-	uint64_t deadline = now_ns() + (uint64_t)s->queue_wait_ms * 1000000ULL;
 	size_t i, queued = 0;
 	unsigned status = 204;
 
 	pthread_mutex_lock(&s->qmu);
-	while (recorder__pending(s->rec) + n > s->queue_size) {
-		struct timespec ms = { 0, 1000000 };
-
-		if (now_ns() >= deadline) {
-			*reason = "trace store queue full, retry later";
-			status = 503;
-			break;
-		}
-		nanosleep(&ms, NULL);
+	if (!recorder__wait_room(s->rec, n, s->queue_wait_ms)) {
+		*reason = "trace store queue full, retry later";
+		status = 503;
 	}
 	for (i = 0; status == 204 && i < n; i++) {
 		int err = recorder__record(s->rec, v[i]); /* takes v[i] in every case */

@@ -57,11 +57,15 @@ long json__encode_batch(struct json_buf *b, struct st_entry *const *batch, size_
  *     characters in strings, no leading zeros or '+', nothing after the
  *     value but whitespace); nesting deeper than 1000 is refused (Go: 10000).
  * On success returns 0 with *out a malloc'd array of *n entries (NULL when
- * *n is 0) to release with json__free_batch. On a bad payload returns
+ * *n is 0) to release with json__free_batch; the entries are packed
+ * (entry.h: their strings are read-only). On a bad payload returns
  * -EINVAL with a short reason in err ("element 2: DurationUs: number 1.5 is
  * not an int64"); -ENOMEM when memory ran out. Nothing is returned on error.
- * Thread-safe. Sets cJSON's allocation hooks to malloc/free on first use:
- * nothing else in the program may call cJSON_InitHooks. */
+ * Thread-safe. Sets cJSON's allocation hooks on first use (plain
+ * malloc/free, except inside this function, where cJSON allocates from a
+ * per-thread arena): nothing else in the program may call cJSON_InitHooks.
+ * A thread that has decoded keeps up to 4 MiB of that arena for its next
+ * call, freed when the thread exits. */
 int json__decode_batch(const char *buf, size_t len, struct st_entry ***out, size_t *n,
 		       char *err, size_t errlen);
 

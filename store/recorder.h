@@ -68,12 +68,13 @@ void recorder__stats(struct recorder *r, struct recorder_stats *out);
 /* Number of entries queued and not yet written; safe from any thread. */
 size_t recorder__pending(struct recorder *r);
 
-/* Waits until the queue has a free slot (recorder__record would not drop),
- * at most timeout_ms (0: only looks). The writer wakes waiters each time it
+/* Waits until the queue has n free slots (n recorder__record calls would
+ * not drop, if nobody else records meanwhile), at most timeout_ms (0: only
+ * looks); n larger than the queue never fits. The writer wakes waiters each time it
  * takes entries, so a producer that waits here resumes as soon as there is
  * room, without polling. Returns true when there is room, false on timeout
  * or once close has begun. Safe from any thread but the writer's. */
-bool recorder__wait_room(struct recorder *r, unsigned timeout_ms);
+bool recorder__wait_room(struct recorder *r, size_t n, unsigned timeout_ms);
 
 /* Drains everything queued, writes it (retrying within the sink's budget),
  * stops the writer thread, closes the sink and frees r. Returns 0, or the

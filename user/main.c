@@ -137,8 +137,8 @@ static bool wait_room(void *ctx, unsigned timeout_ms)
 {
 	struct consumers *c = ctx;
 
-	return (!c->store || recorder__wait_room(c->store, timeout_ms)) &&
-	       (!c->remote || recorder__wait_room(c->remote, timeout_ms));
+	return (!c->store || recorder__wait_room(c->store, 1, timeout_ms)) &&
+	       (!c->remote || recorder__wait_room(c->remote, 1, timeout_ms));
 }
 
 static int64_t mono_us(void)

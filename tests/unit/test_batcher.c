@@ -380,21 +380,23 @@ static bool test_wait_room(void)
 	fake_set_block(&f, true);
 	struct recorder *r = recorder__new(&o, &fake_ops, &f);
 	ASSERT_TRUE(r);
-	ASSERT_TRUE(recorder__wait_room(r, 0));
+	ASSERT_TRUE(recorder__wait_room(r, 1, 0));
+	ASSERT_TRUE(recorder__wait_room(r, 8, 0));
+	ASSERT_TRUE(!recorder__wait_room(r, 9, 0));
 	for (int i = 0; i < 4; i++)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
 	ASSERT_TRUE(fake_wait_in_write(&f));
 	for (int i = 4; i < 12; i++)
 		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
-	ASSERT_TRUE(!recorder__wait_room(r, 0));
+	ASSERT_TRUE(!recorder__wait_room(r, 1, 0));
 	double t0 = now_s();
-	ASSERT_TRUE(!recorder__wait_room(r, 50));
+	ASSERT_TRUE(!recorder__wait_room(r, 1, 50));
 	ASSERT_TRUE(now_s() - t0 >= 0.045);
 	ua.f = &f;
 	ua.delay_ms = 50;
 	ASSERT_EQ_INT(pthread_create(&th, NULL, unblock_later, &ua), 0);
 	t0 = now_s();
-	ASSERT_TRUE(recorder__wait_room(r, 10000));
+	ASSERT_TRUE(recorder__wait_room(r, 1, 10000));
 	ASSERT_TRUE(now_s() - t0 < 5.0);
 	ASSERT_EQ_INT(recorder__record(r, mk(12)), 0);
 	pthread_join(th, NULL);

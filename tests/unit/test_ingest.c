@@ -370,9 +370,10 @@ static bool test_queue_full_is_503_and_nothing_queued(void)
 	/* three entries fit; the writer takes one and blocks in the sink */
 	ok = request("POST", ingest_server__port(srv), "/api/internal/traces",
 		     "[{\"Op\":\"a\"},{\"Op\":\"b\"},{\"Op\":\"c\"}]", 0, NULL, &r1) &&
-	     /* two more would make five: refused whole */
+	     /* two are queued (one is in the sink): three more would make
+	      * five in a queue of four: refused whole */
 	     request("POST", ingest_server__port(srv), "/api/internal/traces",
-		     "[{\"Op\":\"d\"},{\"Op\":\"e\"}]", 0, NULL, &r2) &&
+		     "[{\"Op\":\"d\"},{\"Op\":\"e\"},{\"Op\":\"f\"}]", 0, NULL, &r2) &&
 	     /* more entries than the queue can ever hold */
 	     request("POST", ingest_server__port(srv), "/api/internal/traces",
 		     "[{},{},{},{},{}]", 0, NULL, &r3);

@@ -1,11 +1,14 @@
 /* test_json.c — unit tests of store/json.c: the exact bytes of encoded
  * batches (Go's json.Marshal output for the same strings), and decoding as
  * Go's encoding/json would into []*Entry: key folding, unknown keys, nulls,
- * type errors, int64 rules, strict syntax and string repairs. */
+ * type errors, int64 rules, strict syntax and string repairs; the eight-
+ * bytes-at-a-time scans with the special byte at every offset; the decoder's
+ * per-thread arena (large inputs, two threads at once). */
 #include "harness.h"
 #include "json.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -397,6 +400,203 @@ static bool test_decode_error_reason(void)
 	return true;
 }
 
+/* Every special byte or rune at every offset of a string (the scans go
+ * eight bytes at a time, then byte by byte). */
+static const struct { const char *in, *json; } enc_specials[] = {
+	{ "\"", "\\\"" }, { "\\", "\\\\" }, { "<", "\\u003c" }, { ">", "\\u003e" },
+	{ "&", "\\u0026" }, { "\n", "\\n" }, { "\x01", "\\u0001" }, { "\x1f", "\\u001f" },
+	{ "\x7f", "\x7f" }, { " ", " " }, { "~", "~" }, { "\xc3\xa9", "\xc3\xa9" },
+	{ "\xff", "\\ufffd" }, { "\xe2\x80\xa8", "\\u2028" },
+	{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+};
+
+static bool test_encode_special_at_every_offset(void)
+{
+	char q[64], want[256];
+
+	for (size_t k = 0; k < sizeof(enc_specials) / sizeof(enc_specials[0]); k++) {
+		for (int p = 0; p <= 20; p++) {
+			snprintf(q, sizeof(q), "%.*s%s%.*s", p, "aaaaaaaaaaaaaaaaaaaaa",
+				 enc_specials[k].in, 20 - p, "bbbbbbbbbbbbbbbbbbbbb");
+			snprintf(want, sizeof(want), "[{\"TraceID\":\"\",\"Op\":\"\",\"Query\":"
+				 "\"%.*s%s%.*s\",\"DurationUs\":0,\"Error\":\"\",\"Timestamp\":0}]",
+				 p, "aaaaaaaaaaaaaaaaaaaaa", enc_specials[k].json, 20 - p,
+				 "bbbbbbbbbbbbbbbbbbbbb");
+			if (!encodes_to(mk("", "", q, 0, "", 0), want)) {
+				printf("    special %zu at offset %d\n", k, p);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool test_encode_int_edges(void)
+{
+	static const int64_t v[] = { 0, 7, 10, 99, 100, 12345, 1700000000000001, -1, -10,
+				     INT64_MAX, INT64_MIN };
+	char want[256];
+
+	for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+		int64_t ts = v[k] == INT64_MIN ? 0 : -v[k];
+
+		snprintf(want, sizeof(want), "[{\"TraceID\":\"\",\"Op\":\"\",\"Query\":\"\","
+			 "\"DurationUs\":%lld,\"Error\":\"\",\"Timestamp\":%lld}]",
+			 (long long)v[k], (long long)ts);
+		if (!encodes_to(mk("", "", "", v[k], "", ts), want))
+			return false;
+	}
+	return true;
+}
+
+static const struct { const char *json, *text; } dec_specials[] = {
+	{ "\\\"", "\"" }, { "\\\\", "\\" }, { "\\/", "/" }, { "\\n", "\n" },
+	{ "\\u00e9", "\xc3\xa9" }, { "\\ud83d\\ude00", "\xf0\x9f\x98\x80" },
+	{ "\\udc00", FFFD }, { "\x7f", "\x7f" }, { "\xc3\xa9", "\xc3\xa9" }, { "\xff", FFFD },
+	{ "<", "<" }, { "\x01", NULL }, { "\x1f", NULL }, { "\\x", NULL },
+};
+
+static bool test_decode_special_at_every_offset(void)
+{
+	char json[128], want[64];
+
+	for (size_t k = 0; k < sizeof(dec_specials) / sizeof(dec_specials[0]); k++) {
+		for (int p = 0; p <= 20; p++) {
+			struct st_entry *e;
+
+			snprintf(json, sizeof(json), "[{\"Query\":\"%.*s%s%.*s\"}]", p,
+				 "aaaaaaaaaaaaaaaaaaaaa", dec_specials[k].json, 20 - p,
+				 "bbbbbbbbbbbbbbbbbbbbb");
+			if (!dec_specials[k].text) {
+				if (!rejects(json))
+					return false;
+				continue;
+			}
+			snprintf(want, sizeof(want), "%.*s%s%.*s", p, "aaaaaaaaaaaaaaaaaaaaa",
+				 dec_specials[k].text, 20 - p, "bbbbbbbbbbbbbbbbbbbbb");
+			e = dec1(json);
+			ASSERT_TRUE(e);
+			if (strcmp(e->query, want) != 0) {
+				printf("    special %zu at offset %d: got %s\n", k, p, e->query);
+				entry__free(e);
+				return false;
+			}
+			entry__free(e);
+		}
+	}
+	return true;
+}
+
+/* An input whose tree needs far more than the arena a thread keeps (many
+ * blocks, all dropped), then a normal batch on the same thread. */
+static bool test_decode_large_tree_then_small(void)
+{
+	size_t n = 300000, len = 0;
+	char *big = malloc(3 * n + 2), err[160];
+	struct st_entry **v;
+	size_t k;
+	struct st_entry *e;
+
+	ASSERT_TRUE(big);
+	big[len++] = '[';
+	for (k = 0; k < n; k++) {
+		memcpy(big + len, "{},", 3);
+		len += 3 - (k + 1 == n);
+	}
+	big[len++] = ']';
+	ASSERT_EQ_INT(json__decode_batch(big, len, &v, &k, err, sizeof(err)), 0);
+	free(big);
+	ASSERT_EQ_INT(k, n);
+	ASSERT_EQ_STR(v[n - 1]->query, "");
+	json__free_batch(v, k);
+	e = dec1("[{\"Query\":\"SELECT 1\",\"Timestamp\":1700000000000001}]");
+	ASSERT_TRUE(e);
+	ASSERT_EQ_STR(e->query, "SELECT 1");
+	ASSERT_EQ_INT(e->timestamp_us, 1700000000000001);
+	entry__free(e);
+	return true;
+}
+
+/* Two threads decoding at once, each its own batch, many times: every
+ * result is its own (each thread has its own arena). */
+struct dec_job {
+	const char *json;
+	const char *query;
+	int64_t ts;
+	bool ok;
+};
+
+static void *dec_thread(void *arg)
+{
+	struct dec_job *j = arg;
+
+	j->ok = true;
+	for (int r = 0; r < 300 && j->ok; r++) {
+		struct st_entry **v;
+		size_t n;
+		char err[160];
+
+		if (json__decode_batch(j->json, strlen(j->json), &v, &n, err, sizeof(err)) ||
+		    n != 64) {
+			j->ok = false;
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			j->ok = j->ok && strcmp(v[i]->query, j->query) == 0 &&
+				v[i]->timestamp_us == j->ts + (int64_t)i;
+		json__free_batch(v, n);
+	}
+	return NULL;
+}
+
+static bool test_decode_two_threads(void)
+{
+	struct dec_job jobs[2] = { { .query = "SELECT a FROM t", .ts = 1000 },
+				   { .query = "UPDATE u SET b = 2", .ts = 5000000 } };
+	struct json_buf b[2] = { { 0 }, { 0 } };
+	pthread_t th[2];
+
+	for (int t = 0; t < 2; t++) {
+		struct st_entry *batch[64];
+
+		for (int i = 0; i < 64; i++) {
+			batch[i] = mk("", "Exec", jobs[t].query, 1, "", jobs[t].ts + i);
+			ASSERT_TRUE(batch[i]);
+		}
+		ASSERT_EQ_INT(json__encode_batch(&b[t], batch, 64, 0), 64);
+		for (int i = 0; i < 64; i++)
+			entry__free(batch[i]);
+		ASSERT_TRUE(b[t].p = realloc(b[t].p, b[t].len + 1));
+		b[t].p[b[t].len] = '\0';
+		jobs[t].json = b[t].p;
+	}
+	for (int t = 0; t < 2; t++)
+		ASSERT_EQ_INT(pthread_create(&th[t], NULL, dec_thread, &jobs[t]), 0);
+	for (int t = 0; t < 2; t++)
+		pthread_join(th[t], NULL);
+	json_buf__free(&b[0]);
+	json_buf__free(&b[1]);
+	ASSERT_TRUE(jobs[0].ok && jobs[1].ok);
+	return true;
+}
+
+/* cJSON used directly by other code (plain malloc/free through the hooks
+ * this decoder installs), before and after a decode. */
+static bool test_other_cjson_users_unaffected(void)
+{
+	cJSON *a = cJSON_Parse("{\"k\":[1,\"two\"]}"), *b;
+	struct st_entry *e = dec1("[{\"Op\":\"Exec\"}]");
+
+	b = cJSON_Parse("[\"x\"]");
+	ASSERT_TRUE(a && b && e);
+	ASSERT_EQ_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "k"), 1)->valuestring, "two");
+	ASSERT_EQ_STR(cJSON_GetArrayItem(b, 0)->valuestring, "x");
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	entry__free(e);
+	return true;
+}
+
 int main(void)
 {
 	/* harness.h: with no SKIP() in this file, gcc -O2 sees the reason as
@@ -419,5 +619,11 @@ int main(void)
 	RUN(test_decode_string_repairs);
 	RUN(test_decode_nesting_limit);
 	RUN(test_decode_error_reason);
+	RUN(test_encode_special_at_every_offset);
+	RUN(test_encode_int_edges);
+	RUN(test_decode_special_at_every_offset);
+	RUN(test_decode_large_tree_then_small);
+	RUN(test_decode_two_threads);
+	RUN(test_other_cjson_users_unaffected);
 	return harness_done();
 }
