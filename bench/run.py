@@ -678,6 +678,78 @@ def md_table(head, rows):
 
 
 # ---------------------------------------------------------------- pipeline
+def run_both_cores(paths, tmp, n):
+    """W2 in two processes at once (one per core), both traced by one
+    sqltrace-bpf storing into a local store with the default queue settings:
+    the highest entry rate W2 reaches on this machine, and whether anything
+    was dropped on the way. Returns a dict ('error' set on failure)."""
+    res = {}
+    store = os.path.join(tmp, "both-cores.db")
+    wls, tracer = [], None
+    try:
+        for _ in range(2):
+            wl = subprocess.Popen([paths["workload"], "W2", "mem", "-n", str(n), "-w", str(max(1, n // 10))],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            wls.append((wl, Lines(wl.stdout), Lines(wl.stderr)))
+        pids = []
+        for wl, out, err in wls:
+            ready = out.wait_for(lambda l: l.startswith("ready "), READY_TIMEOUT_S)
+            if not ready:
+                return {"error": "workload did not start: " + " | ".join(err.join(2)[-3:])}
+            pids.append(int(ready.split()[1]))
+        argv = [paths["tool"]]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        tracer = subprocess.Popen(argv + ["-o", store, "-q"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        terr = Lines(tracer.stderr)
+        ok = terr.wait_for(lambda l: l.startswith("sqltrace-bpf: tracing") or "error" in l, READY_TIMEOUT_S)
+        if not ok or not ok.startswith("sqltrace-bpf: tracing"):
+            return {"error": "tracer did not attach: " + (ok or "no output")}
+        for wl, _, _ in wls:
+            wl.stdin.write(b"go\n")
+            wl.stdin.flush()
+        kvs = []
+        for wl, out, err in wls:
+            line = out.wait_for(lambda l: l.startswith("W2 "), READY_TIMEOUT_S * 5)
+            if not line:
+                return {"error": "workload failed: " + " | ".join(err.join(2)[-3:])}
+            kvs.append(parse_kv(line))
+        for wl, _, _ in wls:
+            wl.stdin.close()
+            wl.wait()
+        reap(tracer, 30.0)
+        if tracer.returncode is None:
+            reap(tracer, 10.0, signal.SIGINT)
+        lines = terr.join()
+        m = next((SUMMARY_RE.search(l) for l in lines if SUMMARY_RE.search(l)), None)
+        if not m:
+            return {"error": "no tracer summary: " + " | ".join(lines[-3:])}
+        res["entries"] = int(m.group(1))
+        res["stored"] = int(m.group(2) or 0)
+        res["drops"] = int(m.group(5)) + int(m.group(3) or 0) + int(m.group(4) or 0)
+        res["statements"] = sum(int(kv["total_statements"]) for kv in kvs)
+        res["rate"] = sum(int(kv["statements"]) * 1e9 / int(kv["elapsed_ns"]) for kv in kvs)
+        return res
+    finally:
+        for wl, _, _ in wls:
+            if wl.poll() is None:
+                wl.kill()
+                wl.wait()
+        if tracer is not None and tracer.poll() is None:
+            reap(tracer, 5.0, signal.SIGKILL)
+        rm_db(store)
+
+
+def both_cores_finding(res):
+    if "error" in res:
+        return f"W2 on both cores (two processes, one tracer, default queue): failed: {res['error']}"
+    return (f"W2 on both cores (two processes, one tracer storing with the default queue 1024 / "
+            f"batch 64): {res['rate'] / 1000:.0f}k executions/s traced in all; "
+            f"{res['entries']}/{res['statements']} captured, {res['stored']} stored, "
+            f"{res['drops']} dropped (target 0: {'met' if res['drops'] == 0 else 'not met'})")
+
+
 def run_pipeline(paths, n, tmp):
     r = subprocess.run([paths["pipeline"], "-n", str(n), "-d", tmp], capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("pipeline")]
@@ -1098,6 +1170,10 @@ def main():
                     break
         for th in finishers:
             th.join()
+        both = None
+        if "W2" in workloads and "mem" in dbs:
+            print("  W2 on both cores: two processes, one tracer with the store", flush=True)
+            both = run_both_cores(paths, tmp, args.iters["W2"] * 3)
         pipe_lines = [] if args.no_pipeline else run_pipeline(paths, 30000 if args.quick else 300000, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1116,6 +1192,8 @@ def main():
         for o in ptab[2]:
             print(o)
     found = findings(agg, cfgs, cells, floor_note, pipe_lines, results)
+    if both is not None:
+        found.append(both_cores_finding(both))
     print()
     for f in found:
         print("* " + f)
