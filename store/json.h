@@ -12,6 +12,12 @@
  *
  * Decoding accepts what Go's encoding/json accepts into []*Entry, with the
  * same results (details at json__decode_batch).
+ *
+ * Implemented by json_encode.c (json_buf__free, json__encode_batch) and
+ * json_decode.c (json__decode_batch, json__free_batch), with two internal
+ * headers: json_text.h (UTF-8 and eight-bytes-at-a-time helpers both use)
+ * and json_arena.h (the decoder's per-thread arena and cJSON hooks,
+ * json_arena.c).
  */
 #ifndef SQLTRACE_JSON_H
 #define SQLTRACE_JSON_H

@@ -20,12 +20,12 @@
 
 FUZZ_DIR    := $(BUILD)/fuzz
 FUZZ_BIN    := $(FUZZ_DIR)/fuzz_ingest_decode
-FUZZ_SRCS   := store/json.c store/entry.c
+FUZZ_SRCS   := store/json_encode.c store/json_decode.c store/json_arena.c store/entry.c
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TIME   ?= 60
 FUZZ_ARGS   ?=
 
-$(FUZZ_BIN): tests/fuzz/fuzz_ingest_decode.c $(FUZZ_SRCS) store/json.h store/entry.h
+$(FUZZ_BIN): tests/fuzz/fuzz_ingest_decode.c $(FUZZ_SRCS) $(wildcard store/json*.h) store/entry.h
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) $(WARN) $< $(FUZZ_SRCS) -lcjson -o $@

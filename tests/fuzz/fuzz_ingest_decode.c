@@ -1,5 +1,5 @@
 /* fuzz_ingest_decode.c — libFuzzer target for the ingest decoder
- * (json__decode_batch, store/json.c), the code that parses what any client
+ * (json__decode_batch, store/json_decode.c), the code that parses what any client
  * POSTs to `sqltrace-bpf ingest`. Build and run: `make fuzz-run` (see
  * store/module.mk); tests/unit/test_fuzz_corpus.c runs the same checks
  * over the corpus on every `make unit`.

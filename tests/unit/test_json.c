@@ -1,4 +1,4 @@
-/* test_json.c — unit tests of store/json.c: the exact bytes of encoded
+/* test_json.c — unit tests of store/json_encode.c and store/json_decode.c: the exact bytes of encoded
  * batches (Go's json.Marshal output for the same strings), and decoding as
  * Go's encoding/json would into []*Entry: key folding, unknown keys, nulls,
  * type errors, int64 rules, strict syntax and string repairs; the eight-

@@ -1,8 +1,5 @@
-/* json.c — trace entries to and from JSON (see json.h for the contract).
- *
- * Encoding is hand-written into one growing buffer: one reservation per
- * entry for the worst case (every byte escaped to six), then plain stores;
- * runs of bytes that need no escape are copied eight at a time.
+/* json_decode.c — JSON batches back into trace entries: json__decode_batch
+ * and json__free_batch (see json.h for the contract).
  *
  * Decoding is three steps, because cJSON alone is laxer than Go and loses
  * the text of numbers:
@@ -24,11 +21,10 @@
  *      document order, so int64 fields are parsed exactly, as
  *      strconv.ParseInt does.
  * Memory: everything but the entries and their array comes from a
- * per-thread arena (see "the per-thread arena"), cJSON's tree included, and
- * is dropped in one go: a decode costs one malloc per entry.
- * Cost (2 vCPU VM, batches of 64 typical entries): decoding ~1.0 us an
- * entry, most of it in cJSON (it was ~1.9 us with malloc'd trees and
- * entries); encoding ~0.12 us an entry.
+ * per-thread arena (json_arena.c), cJSON's tree included, and is dropped in
+ * one go: a decode costs one malloc per entry.
+ * Cost (2 vCPU VM, batches of 64 typical entries): ~1.0 us an entry, most
+ * of it in cJSON (it was ~1.9 us with malloc'd trees and entries).
  */
 #include "json.h"
 
@@ -42,504 +38,11 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <sanitizer/asan_interface.h> /* no-op macros without ASan */
+
+#include "json_arena.h"
+#include "json_text.h"
 
 #define MAX_DEPTH 1000       /* cJSON's CJSON_NESTING_LIMIT */
-
-/* ---- UTF-8 ------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes available, s[0] >=
- * 0x80) with its code point in *cp, or 0 when s[0] is an invalid byte. The
- * rules are Go's utf8.DecodeRune: no overlong forms, no surrogates, nothing
- * above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned c = s[0], lo = 0x80, hi = 0xBF;
-
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	if (c < 0xE0) {
-		if (n < 2 || (s[1] & 0xC0) != 0x80)
-			return 0;
-		*cp = ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
-		return 2;
-	}
-	if (c == 0xE0)
-		lo = 0xA0;
-	else if (c == 0xED)
-		hi = 0x9F;
-	else if (c == 0xF0)
-		lo = 0x90;
-	else if (c == 0xF4)
-		hi = 0x8F;
-	if (n < 3 || s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80)
-		return 0;
-	if (c < 0xF0) {
-		*cp = ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-		return 3;
-	}
-	if (n < 4 || (s[3] & 0xC0) != 0x80)
-		return 0;
-	*cp = ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) |
-	      (s[3] & 0x3Fu);
-	return 4;
-}
-
-/* ---- eight bytes at a time -------------------------------------------- */
-
-/* Bit tricks over a uint64_t holding eight bytes of text (loaded with
- * memcpy). Each test is exact as a whole: non-zero iff some byte matches
- * (a borrow can only set extra bits above a byte that truly matches). */
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Some byte of w equals c. */
-static inline uint64_t has_byte(uint64_t w, unsigned char c)
-{
-	uint64_t x = w ^ (ONES * c);
-
-	return (x - ONES) & ~x & HIGHS;
-}
-
-/* Some byte of w is below 0x20: bytes >= 0x80 have their high bit cleared
- * first (no carry into the next byte) and are masked out at the end. */
-static inline uint64_t has_control(uint64_t w)
-{
-	return ~((w & ~HIGHS) + ONES * (0x80 - 0x20)) & ~w & HIGHS;
-}
-
-/* ---- encoding ---------------------------------------------------------- */
-
-void json_buf__free(struct json_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/* Makes room for extra more bytes. Returns 0 or -ENOMEM (b unchanged). */
-static int reserve(struct json_buf *b, size_t extra)
-{
-	size_t cap = b->cap ? b->cap : 4096;
-	char *p;
-
-	if (b->cap - b->len >= extra)
-		return 0;
-	while (cap - b->len < extra) {
-		if (cap > SIZE_MAX / 2)
-			return -ENOMEM;
-		cap *= 2;
-	}
-	p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* Bytes written as they are: printable ASCII except " \ < > & (Go's
- * htmlSafeSet, which keeps DEL as it is). */
-static bool byte_is_safe(unsigned char c)
-{
-	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' &&
-	       c != '&';
-}
-
-static const char hexdig[] = "0123456789abcdef";
-
-/* Whether some byte of w is not byte_is_safe(). */
-static bool word_unsafe(uint64_t w)
-{
-	return (w & HIGHS) | has_control(w) | has_byte(w, '"') | has_byte(w, '\\') |
-	       has_byte(w, '<') | has_byte(w, '>') | has_byte(w, '&');
-}
-
-/* Writes the byte or rune at s[*ip] (of n bytes in all) at o, escaped as
- * Go does; advances *ip. Returns the new end. */
-static char *put_char(char *o, const unsigned char *s, size_t n, size_t *ip)
-{
-	unsigned char c = s[*ip];
-	uint32_t cp;
-	size_t l;
-
-	if (byte_is_safe(c)) {
-		*o++ = (char)c;
-		(*ip)++;
-		return o;
-	}
-	if (c < 0x80) {
-		*o++ = '\\';
-		switch (c) {
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '\n': *o++ = 'n'; break;
-		case '\r': *o++ = 'r'; break;
-		case '\t': *o++ = 't'; break;
-		default:
-			memcpy(o, "u00", 3);
-			o[3] = hexdig[c >> 4];
-			o[4] = hexdig[c & 15];
-			o += 5;
-		}
-		(*ip)++;
-		return o;
-	}
-	l = utf8_len(s + *ip, n - *ip, &cp);
-	if (l == 0) {
-		memcpy(o, "\\ufffd", 6);
-		o += 6;
-		(*ip)++;
-	} else if (cp == 0x2028 || cp == 0x2029) {
-		memcpy(o, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
-		o += 6;
-		*ip += l;
-	} else {
-		memcpy(o, s + *ip, l);
-		o += l;
-		*ip += l;
-	}
-	return o;
-}
-
-/* Writes s (n bytes) as a quoted JSON string at o, which has room for
- * 6 * n + 2 bytes. Returns the new end. */
-static char *put_str(char *o, const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, stop;
-	uint64_t w;
-
-	*o++ = '"';
-	while (i < n) {
-		/* eight safe bytes are copied at once; else byte by byte up to
-		 * the end of those eight (a rune may run past it) */
-		if (i + 8 <= n) {
-			memcpy(&w, s + i, 8);
-			if (!word_unsafe(w)) {
-				memcpy(o, &w, 8);
-				o += 8;
-				i += 8;
-				continue;
-			}
-			stop = i + 8;
-		} else {
-			stop = n;
-		}
-		while (i < stop)
-			o = put_char(o, s, n, &i);
-	}
-	*o++ = '"';
-	return o;
-}
-
-static const char two_digits[201] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-	"8081828384858687888990919293949596979899";
-
-/* Writes v in decimal at o (room for 20 bytes), two digits per step.
- * Returns the new end. */
-static char *put_int(char *o, int64_t v)
-{
-	char tmp[20];
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	int k = sizeof(tmp);
-
-	if (v < 0)
-		*o++ = '-';
-	while (u >= 100) {
-		k -= 2;
-		memcpy(tmp + k, two_digits + 2 * (u % 100), 2);
-		u /= 100;
-	}
-	if (u >= 10) {
-		k -= 2;
-		memcpy(tmp + k, two_digits + 2 * u, 2);
-	} else {
-		tmp[--k] = (char)('0' + u);
-	}
-	memcpy(o, tmp + k, sizeof(tmp) - (size_t)k);
-	return o + sizeof(tmp) - k;
-}
-
-#define PUT_KEY(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) + sizeof(lit) - 1)
-
-static size_t slen(const char *s)
-{
-	return s ? strlen(s) : 0;
-}
-
-/* Appends one entry object to b. Returns 0 or -ENOMEM. */
-static int put_entry(struct json_buf *b, const struct st_entry *e)
-{
-	const char *strs[] = { e->trace_id, e->op, e->query, e->error,
-			       e->process, e->lib, e->db_file, e->parent_span_id };
-	size_t lens[8], need = 256 + 6 * 20;
-	char *o;
-
-	for (int i = 0; i < 8; i++) {
-		lens[i] = slen(strs[i]);
-		need += 6 * lens[i] + 2;
-	}
-	if (reserve(b, need))
-		return -ENOMEM;
-	o = b->p + b->len;
-	o = PUT_KEY(o, "{\"TraceID\":");
-	o = put_str(o, e->trace_id ? e->trace_id : "", lens[0]);
-	o = PUT_KEY(o, ",\"Op\":");
-	o = put_str(o, e->op ? e->op : "", lens[1]);
-	o = PUT_KEY(o, ",\"Query\":");
-	o = put_str(o, e->query ? e->query : "", lens[2]);
-	o = PUT_KEY(o, ",\"DurationUs\":");
-	o = put_int(o, e->duration_us);
-	o = PUT_KEY(o, ",\"Error\":");
-	o = put_str(o, e->error ? e->error : "", lens[3]);
-	o = PUT_KEY(o, ",\"Timestamp\":");
-	o = put_int(o, e->timestamp_us);
-	if (e->pid != -1) {
-		o = PUT_KEY(o, ",\"Pid\":");
-		o = put_int(o, e->pid);
-	}
-	if (e->tid != -1) {
-		o = PUT_KEY(o, ",\"Tid\":");
-		o = put_int(o, e->tid);
-	}
-	if (e->process) {
-		o = PUT_KEY(o, ",\"Process\":");
-		o = put_str(o, e->process, lens[4]);
-	}
-	if (e->rows != -1) {
-		o = PUT_KEY(o, ",\"Rows\":");
-		o = put_int(o, e->rows);
-	}
-	if (e->prepare_us != -1) {
-		o = PUT_KEY(o, ",\"PrepareUs\":");
-		o = put_int(o, e->prepare_us);
-	}
-	if (e->query_len != -1) {
-		o = PUT_KEY(o, ",\"QueryLen\":");
-		o = put_int(o, e->query_len);
-	}
-	if (e->lib) {
-		o = PUT_KEY(o, ",\"Lib\":");
-		o = put_str(o, e->lib, lens[5]);
-	}
-	if (e->db_file) {
-		o = PUT_KEY(o, ",\"DbFile\":");
-		o = put_str(o, e->db_file, lens[6]);
-	}
-	if (e->parent_span_id) {
-		o = PUT_KEY(o, ",\"ParentSpanID\":");
-		o = put_str(o, e->parent_span_id, lens[7]);
-	}
-	*o++ = '}';
-	b->len = (size_t)(o - b->p);
-	return 0;
-}
-
-long json__encode_batch(struct json_buf *b, struct st_entry *const *batch, size_t n,
-			size_t max_bytes)
-{
-	size_t i;
-
-	b->len = 0;
-	if (reserve(b, 2))
-		return -ENOMEM;
-	b->p[b->len++] = '[';
-	for (i = 0; i < n; i++) {
-		size_t mark = b->len;
-
-		if (i) {
-			if (reserve(b, 1))
-				goto oom;
-			b->p[b->len++] = ',';
-		}
-		if (put_entry(b, batch[i]))
-			goto oom;
-		/* +1 for the closing bracket */
-		if (max_bytes && i > 0 && b->len + 1 > max_bytes) {
-			b->len = mark;
-			break;
-		}
-	}
-	if (reserve(b, 1))
-		goto oom;
-	b->p[b->len++] = ']';
-	return (long)i;
-oom:
-	b->len = 0;
-	return -ENOMEM;
-}
-
-/* ---- decoding: the per-thread arena ----------------------------------- */
-
-/* Everything a decode allocates and drops by its end (the check's arrays,
- * the patched copy, cJSON's whole tree) comes from a bump arena of the
- * calling thread: no free() per node, and the tree is dropped in one go
- * instead of walked by cJSON_Delete. cJSON reaches it through its global
- * hooks (see init_hooks): while this thread's arena is active they allocate
- * from it and ignore frees of its memory; otherwise, and for any other
- * pointer, they are malloc/free. Only the entries and their array, which
- * outlive the decode, are malloc'd.
- *
- * Blocks double in size as a decode needs more. Between decodes a thread
- * keeps its newest (largest) block for the next one, unless it is larger
- * than ARENA_KEEP; that block is freed when the thread exits (a pthread key
- * destructor). Under ASan the unused space and a redzone after every
- * allocation are poisoned, so overruns are still caught. */
-#define ARENA_FIRST ((size_t)64 << 10)
-#define ARENA_KEEP ((size_t)4 << 20)
-#define ARENA_ALIGN 8          /* cJSON nodes hold pointers and doubles */
-#if defined(__SANITIZE_ADDRESS__)
-#define ARENA_REDZONE 16
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ARENA_REDZONE 16
-#endif
-#endif
-#ifndef ARENA_REDZONE
-#define ARENA_REDZONE 0
-#endif
-
-struct arena_block {
-	struct arena_block *next;   /* older blocks of the same decode */
-	size_t cap, used;           /* bytes of data[] */
-	_Alignas(16) char data[];
-};
-
-struct arena {
-	struct arena_block *head;   /* the block being filled, newest first */
-	struct arena_block *kept;   /* what the thread-exit key holds */
-	bool active;
-};
-
-static __thread struct arena tl_arena;
-static pthread_key_t arena_key;     /* value: the thread's kept block */
-static bool arena_key_ok;
-
-static void arena_block_free(struct arena_block *b)
-{
-	ASAN_UNPOISON_MEMORY_REGION(b->data, b->cap);
-	free(b);
-}
-
-static void arena_thread_exit(void *kept)
-{
-	arena_block_free(kept);
-}
-
-static struct arena_block *arena_block_new(size_t cap)
-{
-	struct arena_block *b = malloc(sizeof(*b) + cap);
-
-	if (!b)
-		return NULL;
-	b->next = NULL;
-	b->cap = cap;
-	b->used = 0;
-	ASAN_POISON_MEMORY_REGION(b->data, cap);
-	return b;
-}
-
-/* n bytes from this thread's arena, or NULL when out of memory. */
-static void *arena_alloc(size_t n)
-{
-	struct arena *a = &tl_arena;
-	struct arena_block *b = a->head;
-	size_t need = (n + ARENA_REDZONE + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-	void *p;
-
-	if (need < n || need > SIZE_MAX / 4)
-		return NULL;
-	if (!b || b->cap - b->used < need) {
-		size_t cap = b ? b->cap * 2 : ARENA_FIRST;
-
-		while (cap < need)
-			cap *= 2;
-		if (cap > SIZE_MAX - sizeof(*b))
-			return NULL;
-		b = arena_block_new(cap);
-		if (!b)
-			return NULL;
-		b->next = a->head;
-		a->head = b;
-	}
-	p = b->data + b->used;
-	b->used += need;
-	ASAN_UNPOISON_MEMORY_REGION(p, n);
-	return p;
-}
-
-static bool arena_owns(const void *p)
-{
-	for (const struct arena_block *b = tl_arena.head; b; b = b->next)
-		if ((const char *)p >= b->data && (const char *)p < b->data + b->cap)
-			return true;
-	return false;
-}
-
-static void arena_begin(void)
-{
-	tl_arena.active = true;
-}
-
-/* Drops everything allocated since arena_begin(), keeping the newest (the
- * largest) block for the next decode when it is not too large. */
-static void arena_end(void)
-{
-	struct arena_block *keep = tl_arena.head, *b, *next;
-
-	tl_arena.active = false;
-	if (!keep)
-		return;
-	for (b = keep->next; b; b = next) {
-		next = b->next;
-		arena_block_free(b);
-	}
-	keep->next = NULL;
-	if (keep->cap > ARENA_KEEP || !arena_key_ok ||
-	    (keep != tl_arena.kept && pthread_setspecific(arena_key, keep) != 0)) {
-		arena_block_free(keep);
-		keep = NULL;
-		if (arena_key_ok)
-			pthread_setspecific(arena_key, NULL);
-	} else {
-		keep->used = 0;
-		ASAN_POISON_MEMORY_REGION(keep->data, keep->cap);
-	}
-	tl_arena.head = tl_arena.kept = keep;
-}
-
-static void *hook_malloc(size_t n)
-{
-	return tl_arena.active ? arena_alloc(n) : malloc(n);
-}
-
-static void hook_free(void *p)
-{
-	if (tl_arena.active && arena_owns(p))
-		return;
-	free(p);
-}
-
-/* cJSON allocates with its global hooks: they are set here, once, to the
- * arena hooks above. Nothing else in sqltrace-bpf may call cJSON_InitHooks
- * (anyone else's cJSON calls get plain malloc/free through them). */
-static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
-
-static void index_fields(void);
-
-/* Once per process: the hooks, the arena's thread-exit key, the field
- * index. */
-static void init_hooks(void)
-{
-	cJSON_Hooks h = { .malloc_fn = hook_malloc, .free_fn = hook_free };
-
-	arena_key_ok = pthread_key_create(&arena_key, arena_thread_exit) == 0;
-	cJSON_InitHooks(&h);
-	index_fields();
-}
 
 /* ---- decoding, step 1: strict syntax check ------------------------------ */
 
@@ -582,7 +85,7 @@ static bool push(struct check *c, void **v, size_t *n, size_t *cap, size_t sz,
 {
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 64;
-		void *p = arena_alloc(ncap * sz);
+		void *p = json_arena__alloc(ncap * sz);
 
 		if (!p) {
 			c->oom = 1;
@@ -845,7 +348,7 @@ static char *patched_copy(const struct check *c, const char *buf, size_t len)
 
 	if (!c->npatches && !c->nlong)
 		return (char *)buf;
-	p = arena_alloc(len + 1);
+	p = json_arena__alloc(len + 1);
 	if (!p)
 		return NULL;
 	memcpy(p, buf, len);
@@ -997,7 +500,7 @@ static int take_utf8(char **slot, const cJSON *v)
 		*slot = (char *)s;
 		return 0;
 	}
-	p = arena_alloc(n + 2 * bad + 1);
+	p = json_arena__alloc(n + 2 * bad + 1);
 	if (!p)
 		return -ENOMEM;
 	for (i = 0; i < n;) {
@@ -1212,6 +715,16 @@ err:
 	return ret;
 }
 
+/* Once per process: cJSON's hooks and the arena's thread-exit key
+ * (json_arena__init), the field index. */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void)
+{
+	json_arena__init();
+	index_fields();
+}
+
 int json__decode_batch(const char *buf, size_t len, struct st_entry ***out, size_t *n,
 		       char *err, size_t errlen)
 {
@@ -1226,8 +739,8 @@ int json__decode_batch(const char *buf, size_t len, struct st_entry ***out, size
 	*n = 0;
 	if (err && errlen)
 		err[0] = '\0';
-	pthread_once(&hooks_once, init_hooks);
-	arena_begin();
+	pthread_once(&init_once, init);
+	json_arena__begin();
 	if (!check_document(&c)) {
 		ret = c.oom ? -ENOMEM : -EINVAL;
 		goto out;
@@ -1250,6 +763,6 @@ int json__decode_batch(const char *buf, size_t len, struct st_entry ***out, size
 out:
 	if (ret == -ENOMEM && err && errlen)
 		snprintf(err, errlen, "out of memory decoding %zu bytes", len);
-	arena_end(); /* the tree, the patched copy, the check's arrays */
+	json_arena__end(); /* the tree, the patched copy, the check's arrays */
 	return ret;
 }
