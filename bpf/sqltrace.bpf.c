@@ -86,7 +86,10 @@ struct thread_state {
 	/* entry-only prepares (cfg->prepare_ret == 0): the program's
 	 * sqlite3LockAndPrepare last entered on this thread */
 	__u64 lap_sp;        /* stack pointer at its entry; 0: none running */
-	__u64 lap_ret;       /* the return address found there */
+	__u64 lap_sig[4];    /* the 4 words found there (return address, stack
+	                      * arguments, the wrapper's frame): still in place
+	                      * while it runs */
+	__u64 lap_inner_sp;  /* a nested prepare (SQLite's own) seen inside it */
 	__u64 lap_start;
 	__u64 lap_sql;
 	__u64 lap_db;
@@ -209,17 +212,19 @@ static __always_inline struct st_lib_cfg *lib_cfg(__u32 lib_id)
 	return bpf_map_lookup_elem(&libs, &lib_id);
 }
 
-/* Whether the current process is traced (filters of -b) and known in
- * `procs` (registering it on first sight). */
-static __always_inline bool traced(void)
+/* Whether the current process is traced: TS_IGNORED when the filters of -b
+ * (or being the tracer) rule it out, TS_TRACED when it is known in `procs`
+ * (registered on first sight), TS_UNKNOWN when `procs` is full (asked again
+ * next time: room may come). */
+static __always_inline __u32 traced(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 one = 1;
 
 	if (tgid == self_tgid)
-		return false;
+		return TS_IGNORED;
 	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
-		return false;
+		return TS_IGNORED;
 	if (filter_comm[0]) {
 		char comm[ST_COMM_LEN];
 		struct task_struct *task = bpf_get_current_task_btf();
@@ -228,20 +233,20 @@ static __always_inline bool traced(void)
 		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
 		for (i = 0; i < ST_COMM_LEN; i++) {
 			if (comm[i] != filter_comm[i])
-				return false;
+				return TS_IGNORED;
 			if (!comm[i])
 				break;
 		}
 	}
 	if (bpf_map_lookup_elem(&procs, &tgid))
-		return true;
+		return TS_TRACED;
 	if (bpf_map_update_elem(&procs, &tgid, &one, BPF_NOEXIST) != 0 &&
 	    !bpf_map_lookup_elem(&procs, &tgid)) {
 		if (bpf_map_update_elem(&refused, &tgid, &one, BPF_NOEXIST) == 0)
 			count(ST_CNT_PROCS_FULL);
-		return false;
+		return TS_UNKNOWN;
 	}
-	return true;
+	return TS_TRACED;
 }
 
 /* The calling thread's state when this process is traced (and programs
@@ -258,8 +263,8 @@ static __always_inline struct thread_state *traced_thread(void)
 		return NULL;
 	/* The answer is kept per thread (the filters are per process): later
 	 * hits skip the lookups. proc_exec forgets it when the thread execs. */
-	if (!ts->traced)
-		ts->traced = traced() ? TS_TRACED : TS_IGNORED;
+	if (ts->traced == TS_UNKNOWN)
+		ts->traced = traced();
 	return ts->traced == TS_TRACED ? ts : NULL;
 }
 
@@ -545,16 +550,18 @@ int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int 
 }
 
 /* Whether the prepare noted in ts is still running below stack pointer sp
- * (a deeper frame), i.e. the return address it was entered with is still
- * in its slot. Forgets it when not. */
+ * (a deeper frame): the words it was entered with (its return address, its
+ * stack arguments and its caller's frame) are all still in place. Forgets it
+ * when not. */
 static __always_inline bool lap_live(struct thread_state *ts, __u64 sp)
 {
-	__u64 v = 0;
+	__u64 v[4] = {};
 
 	if (!ts->lap_sp)
 		return false;
-	if (sp < ts->lap_sp && bpf_probe_read_user(&v, sizeof(v), (void *)ts->lap_sp) == 0 &&
-	    v == ts->lap_ret)
+	if (sp < ts->lap_sp && bpf_probe_read_user(v, sizeof(v), (void *)ts->lap_sp) == 0 &&
+	    v[0] == ts->lap_sig[0] && v[1] == ts->lap_sig[1] && v[2] == ts->lap_sig[2] &&
+	    v[3] == ts->lap_sig[3])
 		return true;
 	ts->lap_sp = 0;
 	return false;
@@ -565,17 +572,19 @@ static __always_inline bool lap_live(struct thread_state *ts, __u64 sp)
 static __always_inline int prepare_note(struct pt_regs *ctx, __u64 db, __u64 sql, long nbyte, __u64 cookie)
 {
 	struct thread_state *ts;
-	__u64 sp = PT_REGS_SP(ctx), ret = 0;
+	__u64 sp = PT_REGS_SP(ctx);
 
 	ts = traced_thread();
 	if (!ts || ts->depth > 0)
 		return 0;  /* inside sqlite3_exec or a step: SQLite's own */
-	if (lap_live(ts, sp))
-		return 0;  /* SQLite preparing for itself inside a prepare */
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
+	if (lap_live(ts, sp)) {
+		ts->lap_inner_sp = sp;  /* SQLite preparing for itself inside a prepare */
+		return 0;
+	}
+	if (bpf_probe_read_user(ts->lap_sig, sizeof(ts->lap_sig), (void *)sp) != 0)
 		return 0;
 	ts->lap_sp = sp;
-	ts->lap_ret = ret;
+	ts->lap_inner_sp = 0;
 	ts->lap_start = bpf_ktime_get_ns();
 	ts->lap_sql = sql;
 	ts->lap_db = db;
@@ -586,26 +595,37 @@ static __always_inline int prepare_note(struct pt_regs *ctx, __u64 db, __u64 sql
 }
 
 /* sqlite3ErrorWithMsg(db, rc, zFormat, ...): where a failing prepare leaves
- * its error on the connection (sqlite3Prepare calls it with "%s" and the
- * parser's message). Only reached on errors, so probing it costs nothing
- * while statements succeed. Reported when a program's prepare on the same
- * connection is running on this thread; SQLite retries a prepare once after
- * SQLITE_SCHEMA (and after SQLITE_ERROR_RETRY), so those wait for the
- * outcome of the retry. */
+ * its error on the connection: sqlite3Prepare calls it with "%s" and its
+ * Parse's zErrMsg, the Parse db->pParse points to. Only reached on errors,
+ * so probing it costs nothing while statements succeed. Other callers
+ * (sqlite3_table_column_metadata, which the rtree module calls inside a
+ * prepare, for one) pass another message and are not a prepare's failure.
+ * Reported when the program's own prepare on that connection is running on
+ * this thread and no nested prepare of SQLite's is; SQLite retries a prepare
+ * once after SQLITE_SCHEMA (and after SQLITE_ERROR_RETRY), so those wait for
+ * the outcome of the retry. */
 SEC("uprobe")
 int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg)
 {
+	__u64 sp = PT_REGS_SP(ctx), pparse;
 	struct thread_state *ts;
 	struct st_lib_cfg *cfg;
 	struct st_event *ev;
 	char f[3] = {};
 
 	ts = traced_thread();
-	if (!ts || ts->depth > 0 || !lap_live(ts, PT_REGS_SP(ctx)) || (__u64)db != ts->lap_db)
-		return 0;
-	if (rc == SQLITE_ERROR_RETRY || ((rc & 0xff) == SQLITE_SCHEMA && ts->lap_schema++ == 0))
+	if (!ts || ts->depth > 0 || rc == 0 || !lap_live(ts, sp) || (__u64)db != ts->lap_db)
 		return 0;
 	cfg = lib_cfg(ts->lap_lib);
+	if (!cfg || bpf_probe_read_user(f, sizeof(f), fmt) != 0 || f[0] != '%' || f[1] != 's' || f[2])
+		return 0;
+	pparse = read_field((__u64)db, cfg->db_pparse_off);
+	if (!pparse || read_field(pparse, 8) != (__u64)arg)
+		return 0;  /* not sqlite3Prepare's own report */
+	if (ts->lap_inner_sp && sp < ts->lap_inner_sp)
+		return 0;  /* the failure of a nested prepare of SQLite's */
+	if (rc == SQLITE_ERROR_RETRY || ((rc & 0xff) == SQLITE_SCHEMA && ts->lap_schema++ == 0))
+		return 0;
 	ensure_db_name(cfg, ts->lap_db, ts);
 	ev = event_init(ST_EV_PREPARE_FAIL, ts->lap_lib, ts);
 	if (!ev)
@@ -615,9 +635,7 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 	ev->rc = rc;
 	ev->db = ts->lap_db;
 	read_sql_str(ev, ts->lap_sql, ts->lap_nbyte);
-	/* The message: the argument of a "%s" format (a message SQLite would
-	 * format otherwise is left to user space: sqlite3_errstr(rc)). */
-	if (bpf_probe_read_user(f, sizeof(f), fmt) == 0 && f[0] == '%' && f[1] == 's' && !f[2] && arg) {
+	{
 		long n = bpf_probe_read_user_str(ev->err, sizeof(ev->err), arg);
 
 		if (n > 0)
@@ -753,18 +771,16 @@ int BPF_KPROBE(step_enter, void *pstmt)
 	if (ts->depth++ > 0)
 		return 0;
 	lib_id = bpf_get_attach_cookie(ctx);
-	if (ts->lap_sp) {
+	if (ts->lap_sp && lap_live(ts, PT_REGS_SP(ctx))) {
 		struct st_lib_cfg *cfg = lib_cfg(lib_id);
 
 		/* Entry-only prepares leave depth at 0 while they run: a step
-		 * SQLite makes inside one (ANALYZE statistics being loaded) is
-		 * told by its caller. A step of the program's own means its
-		 * prepare is over. */
+		 * SQLite makes inside one (STAT4 statistics being loaded) is
+		 * told by its caller. (A program's callback may step too.) */
 		if (cfg && called_by_sqlite(ctx, cfg->step_off)) {
 			ts->kind = 0;  /* step_ret only balances depth */
 			return 0;
 		}
-		ts->lap_sp = 0;
 	}
 	ts->kind = 2;
 	ts->a_stmt = stmt;
@@ -815,7 +831,11 @@ int BPF_KRETPROBE(step_ret, int rc)
 	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = ts->a_stmt };
 
 	st = bpf_map_lookup_elem(&stmts, &key);
-	if (!st || st->start_ns == 0)
+	if (!st) {
+		count(ST_CNT_STMT_FULL);  /* evicted while running: lost */
+		return 0;
+	}
+	if (st->start_ns == 0)
 		return 0;
 	if ((rc & 0xff) == SQLITE_ROW) {
 		st->rows++;
@@ -831,12 +851,24 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	struct stmt_state *st;
 
 	ts = traced_thread();
-	if (!ts || ts->depth > 0 || !stmt)
-		return 0;  /* SQLite cleaning up its own statement */
+	if (!ts || !stmt)
+		return 0;
 
 	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
 
 	st = bpf_map_lookup_elem(&stmts, &key);
+	if (ts->depth > 0) {
+		/* SQLite cleaning up its own statement, or a callback of the
+		 * program's finalizing: no record, but a finalized statement's
+		 * state must not carry over to the next one at its address. */
+		if (end == ST_END_FINALIZE && st && !fast_mode) {
+			st->start_ns = 0;
+			st->rows = 0;
+			st->prepare_ns = 0;
+			st->db = 0;
+		}
+		return 0;
+	}
 	if (fast_mode) {
 		__u64 now = bpf_ktime_get_ns();
 
@@ -873,8 +905,10 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 	 * (a program preparing one statement at a time), which then finds its
 	 * state ready and costs no map update; db is read again for it. The
 	 * map is an LRU: states nobody uses go first. */
-	if (end == ST_END_FINALIZE)
+	if (end == ST_END_FINALIZE) {
 		st->db = 0;
+		st->prepare_ns = 0;
+	}
 	return 0;
 }
 
@@ -1008,7 +1042,6 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 		ts->kind = 0;  /* SQLite's own, outermost: exec_ret only balances depth */
 		return 0;
 	}
-	ts->lap_sp = 0;  /* the program's call: its last prepare is over */
 	ts->kind = 3;
 	ts->start_ns = bpf_ktime_get_ns();
 	ts->a_db = (__u64)db;
@@ -1163,10 +1196,9 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(proc_exec, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct thread_state *ts = bpf_task_storage_get(&threads, task, 0, 0);
-
-	if (ts)
-		ts->traced = TS_UNKNOWN;  /* a new program, maybe a new name: ask again */
+	/* A new program: nothing of the thread's state holds (calls in
+	 * progress, trace id, whether traced: maybe another name). */
+	bpf_task_storage_delete(&threads, task);
 	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);

@@ -60,6 +60,10 @@ struct st_lib_cfg {
 	 * learning, --mode fast, no sqlite3ErrorWithMsg); 0 when only its
 	 * entry is, failures being caught at sqlite3ErrorWithMsg. */
 	unsigned int prepare_ret;
+	/* offsetof(sqlite3, pParse): the Parse of the prepare in progress,
+	 * whose second field is zErrMsg (the message sqlite3Prepare hands to
+	 * sqlite3ErrorWithMsg). -1 unknown: prepares keep their return probe. */
+	int db_pparse_off;
 	/* Where the sqlite3_step probe sits (file offset), for telling
 	 * SQLite's own calls from the program's. */
 	unsigned long long step_off;

@@ -157,6 +157,57 @@ out:
 		sqlite3_finalize(st);
 }
 
+/* During a prepare (in the authorizer callback) db->pParse points to the
+ * Parse on sqlite3Prepare's stack, whose first field is db: the offset of
+ * the word of db that points into this thread's stack, just above the
+ * callback's frame, at such an object (db->pVdbe also leads to an object
+ * starting with db, on the heap). */
+struct pparse_probe {
+	sqlite3 *db;
+	int off;
+};
+
+static int find_pparse_cb(void *arg, int action, const char *a, const char *b, const char *c, const char *d)
+{
+	struct pparse_probe *pp = arg;
+	uint64_t w[DB_SCAN_WORDS], first, here = (uintptr_t)&first;
+	size_t i, got;
+
+	(void)action; (void)a; (void)b; (void)c; (void)d;
+	if (pp->off >= 0)
+		return SQLITE_OK;
+	got = peek_words(getpid(), (uintptr_t)pp->db, w, DB_SCAN_WORDS);
+	for (i = 0; i < got; i++) {
+		if (w[i] <= here || w[i] - here > 256 * 1024)
+			continue;  /* not on this stack, above this frame */
+		if (peek(getpid(), w[i], &first, sizeof(first)) == sizeof(first) &&
+		    first == (uintptr_t)pp->db) {
+			pp->off = (int)(i * 8);
+			break;
+		}
+	}
+	return SQLITE_OK;
+}
+
+/* Finds offsetof(sqlite3, pParse), checked to be NULL again once the
+ * prepare is over (the only time the word is used). */
+static void calibrate_pparse(pid_t self, sqlite3 *db, struct st_lib_cfg *c)
+{
+	struct pparse_probe pp = { .db = db, .off = -1 };
+	sqlite3_stmt *st = NULL;
+	uint64_t after = 1;
+
+	c->db_pparse_off = -1;
+	if (sqlite3_set_authorizer(db, find_pparse_cb, &pp) != SQLITE_OK)
+		return;
+	if (sqlite3_prepare_v2(db, "SELECT 1 AS sqltrace_calibration_pparse", -1, &st, NULL) == SQLITE_OK)
+		sqlite3_finalize(st);
+	sqlite3_set_authorizer(db, NULL, NULL);
+	if (pp.off >= 0 && peek(self, (uintptr_t)db + (uint64_t)pp.off, &after, sizeof(after)) == sizeof(after) &&
+	    after == 0)
+		c->db_pparse_off = pp.off;
+}
+
 static int calibrate(struct st_lib_cfg *c)
 {
 	pid_t self = getpid();
@@ -167,6 +218,7 @@ static int calibrate(struct st_lib_cfg *c)
 
 	c->vdbe_db_off = c->vdbe_zsql_off = c->db_perr_off = c->mem_z_off = -1;
 	c->vdbe_rc_off = c->vdbe_zerrmsg_off = -1;
+	c->db_pparse_off = -1;
 	c->learn = 0;
 	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto fail;
@@ -195,6 +247,7 @@ static int calibrate(struct st_lib_cfg *c)
 		goto fail;
 	}
 	calibrate_halt(self, db, c);
+	calibrate_pparse(self, db, c);
 	sqlite3_close(db);
 	return c->vdbe_db_off >= 0 && c->vdbe_zsql_off >= 0 ? 0 : -ENOENT;
 fail:

@@ -204,13 +204,14 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 	     (self_dev == c->dev && self_ino == c->ino)) && self_cfg.vdbe_zsql_off >= 0) {
 		l->cfg = self_cfg;
 		l->same_build = true;
-		log_verbose("%s: same build as ours, layout calibrated (zSql at %d, db at %d, pErr at %d/%d)%s",
-			    c->path, self_cfg.vdbe_zsql_off, self_cfg.vdbe_db_off,
-			    self_cfg.db_perr_off, self_cfg.mem_z_off, err ? " (partial)" : "");
+		log_verbose("%s: same build as ours, layout calibrated (zSql at %d, db at %d, pErr at %d/%d, "
+			    "pParse at %d)%s", c->path, self_cfg.vdbe_zsql_off, self_cfg.vdbe_db_off,
+			    self_cfg.db_perr_off, self_cfg.mem_z_off, self_cfg.db_pparse_off,
+			    err ? " (partial)" : "");
 	} else {
 		l->cfg = (struct st_lib_cfg){ .vdbe_db_off = -1, .vdbe_zsql_off = -1, .db_perr_off = -1,
 					      .mem_z_off = -1, .learn = 1, .vdbe_rc_off = -1,
-					      .vdbe_zerrmsg_off = -1 };
+					      .vdbe_zerrmsg_off = -1, .db_pparse_off = -1 };
 		log_verbose("%s: other SQLite build, layout will be learned from its first prepare",
 			    c->path);
 	}
@@ -234,7 +235,7 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 	 * for the API prepares' fallback). */
 	l->cfg.prepare_ret = t->opts.prepare_time || t->opts.fast_mode || l->cfg.learn ||
 			     !c->fn_off[ST_FN_LOCK_AND_PREPARE] || !c->fn_off[ST_FN_ERROR_WITH_MSG] ||
-			     !l->cfg.text_hi || !l->cfg.step_off;
+			     !l->cfg.text_hi || !l->cfg.step_off || l->cfg.db_pparse_off < 0;
 	log_verbose("%s: prepares probed at %s", c->path,
 		    l->cfg.prepare_ret ? "entry and return" : "entry only (failures at sqlite3ErrorWithMsg)");
 	if (t->opts.fast_mode && !l->fast)
@@ -992,11 +993,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		if ((e = add_link(t, l1)) || (e = add_link(t, l2)))
 			goto fail;
 	}
-	for (i = 0; i < opts->nbinaries; i++) {
-		e = add_binary(t, opts->binaries[i], err, errlen);
-		if (e)
-			goto fail;
-	}
+	/* The filter first: a probe that fires before it is filled would
+	 * leave its thread marked as not traced. */
 	if (t->skel->rodata->filter_pids) {
 		uint8_t one = 1;
 
@@ -1005,7 +1003,13 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 
 			bpf_map__update_elem(t->skel->maps.pid_filter, &pid, sizeof(pid), &one, 1, BPF_ANY);
 		}
-	} else {
+	}
+	for (i = 0; i < opts->nbinaries; i++) {
+		e = add_binary(t, opts->binaries[i], err, errlen);
+		if (e)
+			goto fail;
+	}
+	if (!t->skel->rodata->filter_pids) {
 		for (i = 0; i < opts->npids; i++) {
 			e = add_target(t, opts->pids[i], false, err, errlen);
 			if (e)

@@ -70,6 +70,55 @@ def test_internal_statements_and_schema_retry_stay_hidden():
     check(all("prepare" not in e for e in entries[:-1]), "no prepare time by default")
 
 
+# An rtree table on a fresh connection: connecting it calls
+# sqlite3_table_column_metadata inside the program's prepare, which reports
+# a miss through sqlite3ErrorWithMsg, as a failing prepare does. Then an
+# authorizer (a callback of the program's, inside its prepare) runs a
+# statement on another connection before denying the prepare.
+CALLBACK_SCRIPT = r'''
+import os, sqlite3, sys
+path = sys.argv[1]
+s = sqlite3.connect(path)
+s.execute("CREATE VIRTUAL TABLE rt USING rtree(id, x0, x1)")
+s.execute("INSERT INTO rt VALUES (1, 0, 1)")
+s.execute("CREATE TABLE secret(v)")
+s.commit()
+s.close()
+other = sqlite3.connect(":memory:")
+print("ready", os.getpid(), flush=True); sys.stdin.readline()
+c = sqlite3.connect(path, isolation_level=None)
+assert c.execute("SELECT id FROM rt WHERE x0 >= 0").fetchall() == [(1,)]
+def auth(action, a, b, dbname, source):
+    other.execute("SELECT 'from-callback'").fetchall()
+    return sqlite3.SQLITE_DENY if (a, b) == ("secret", "v") else sqlite3.SQLITE_OK
+c.set_authorizer(auth)
+try:
+    c.execute("SELECT v FROM secret")
+    raise SystemExit("prepare was not denied")
+except sqlite3.DatabaseError:
+    pass
+c.set_authorizer(None)
+print("done", flush=True); sys.stdin.readline()
+'''
+
+
+@test
+def test_errors_inside_a_prepare_that_are_not_its_failure():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "t.py")
+        with open(path, "w") as f:
+            f.write(CALLBACK_SCRIPT)
+        entries, tr, out = trace_target([PYTHON, path, os.path.join(d, "r.db")])
+    got = [summary(e) for e in entries]
+    eq(got[0], ("SELECT id FROM rt WHERE x0 >= 0", "Query", 1, None), "rtree query, no false failure")
+    callback = [g for g in got[1:-1]]
+    check(callback and all(g == ("SELECT 'from-callback'", "Query", 1, None) for g in callback),
+          "the callback's statements: %r" % callback)
+    eq(got[-1][:3], ("SELECT v FROM secret", "Query", 0), "the denied prepare")
+    check(got[-1][3] and "prohibited" in got[-1][3], "its error: %r" % (got[-1][3],))
+
+
 @test
 def test_prepare_time_option_probes_the_return():
     need_bpf()
