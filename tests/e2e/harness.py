@@ -211,3 +211,17 @@ def trace_target(target_argv, tool_args=None, env=None):
         return tr.entries(), tr, out
     finally:
         t.kill()
+
+
+def trace_python(script, tool_args=None, db_name=None):
+    """trace_target for a python3 script (Debian's python3, linked to the
+    system libsqlite3) that follows the target protocol: the script is
+    written to a temporary directory and run with the path of a database
+    file there as argv[1] when db_name is given. Returns what trace_target
+    does."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "script.py")
+        with open(path, "w") as f:
+            f.write(script)
+        argv = [PYTHON, path] + ([os.path.join(d, db_name)] if db_name else [])
+        return trace_target(argv, tool_args)

@@ -8,7 +8,7 @@ import tempfile
 import time
 
 from harness import (PYTHON, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,
-                     run_tool, test, trace_target)
+                     run_tool, test, trace_target, trace_python)
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 CUT_MARKER = " /* sqltrace: text cut */"
@@ -126,11 +126,7 @@ rows = con.execute("SELECT v FROM t ORDER BY id").fetchall()
 assert len(rows) == 3
 print("done", flush=True); sys.stdin.readline()
 '''
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "t.py")
-        with open(path, "w") as f:
-            f.write(script)
-        entries, tr, out = trace_target([PYTHON, path, os.path.join(d, "p.db")])
+    entries, tr, out = trace_python(script, db_name="p.db")
     got = [summary(e) for e in entries]
     want = [
         ("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)", "Exec", 0, None),

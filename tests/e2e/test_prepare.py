@@ -7,7 +7,7 @@ return probe and the prepare_us field."""
 import os
 import tempfile
 
-from harness import PYTHON, TARGETS, check, eq, main, need_bpf, test, trace_target
+from harness import TARGETS, check, eq, main, need_bpf, test, trace_python, trace_target
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 
@@ -51,11 +51,7 @@ print("done", flush=True); sys.stdin.readline()
 @test
 def test_internal_statements_and_schema_retry_stay_hidden():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "t.py")
-        with open(path, "w") as f:
-            f.write(SCHEMA_SCRIPT)
-        entries, tr, out = trace_target([PYTHON, path, os.path.join(d, "a.db")], ["-v"])
+    entries, tr, out = trace_python(SCHEMA_SCRIPT, ["-v"], "a.db")
     check("prepares probed at entry only" in tr.stderr,
           "default placement not reported by -v: %s" % tr.stderr[-2000:])
     eq([summary(e) for e in entries], [
@@ -105,11 +101,7 @@ print("done", flush=True); sys.stdin.readline()
 @test
 def test_errors_inside_a_prepare_that_are_not_its_failure():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "t.py")
-        with open(path, "w") as f:
-            f.write(CALLBACK_SCRIPT)
-        entries, tr, out = trace_target([PYTHON, path, os.path.join(d, "r.db")])
+    entries, tr, out = trace_python(CALLBACK_SCRIPT, db_name="r.db")
     got = [summary(e) for e in entries]
     eq(got[0], ("SELECT id FROM rt WHERE x0 >= 0", "Query", 1, None), "rtree query, no false failure")
     callback = [g for g in got[1:-1]]

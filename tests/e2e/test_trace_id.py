@@ -5,7 +5,7 @@ Python through ctypes), sqlcommenter traceparent comments, and
 import os
 import tempfile
 
-from harness import BUILD, PYTHON, ROOT, Fail, check, eq, main, need_bpf, test, trace_target
+from harness import BUILD, PYTHON, ROOT, Fail, check, eq, main, need_bpf, test, trace_python, trace_target
 
 SHIM_THREADS = os.path.join(BUILD, "shim", "tests", "shim_threads")
 SHIM_THREADS_STATIC = os.path.join(BUILD, "shim", "tests", "shim_threads_static")
@@ -135,11 +135,7 @@ for sql in %r:
     con.execute(sql).fetchall()
 print("done", flush=True); sys.stdin.readline()
 ''' % [c[0] for c in SQLCOMMENTER_CASES]
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "c.py")
-        with open(path, "w") as f:
-            f.write(script)
-        entries, tr, out = trace_target([PYTHON, path])
+    entries, tr, out = trace_python(script)
     eq([e["query"] for e in entries], [c[0] for c in SQLCOMMENTER_CASES], "statements")
     for e, (sql, trace, span) in zip(entries, SQLCOMMENTER_CASES):
         eq(e.get("trace_id", ""), trace, "trace id of %r" % sql)
