@@ -408,26 +408,53 @@ static __always_inline __u64 read_field(__u64 obj, int off)
 	return v;
 }
 
+/* Copies the NUL-terminated message at z (0: none) into ev->err. Returns
+ * whether something was copied. */
+static __always_inline bool copy_err(struct st_event *ev, __u64 z)
+{
+	long n = z ? bpf_probe_read_user_str(ev->err, sizeof(ev->err), (void *)z) : 0;
+
+	if (n > 0) {
+		ev->err_len = n - 1;
+		return true;
+	}
+	ev->err[0] = 0;
+	return false;
+}
+
 /* Copies the connection's current error message (db->pErr->z). */
 static __always_inline void read_errmsg(struct st_event *ev, struct st_lib_cfg *cfg, __u64 db)
 {
 	__u64 perr, z;
-	long n;
 
 	if (!cfg || !db)
 		return;
 	perr = read_field(db, cfg->db_perr_off);
 	z = read_field(perr, cfg->mem_z_off);
-	if (!z)
-		return;
-	n = bpf_probe_read_user_str(ev->err, sizeof(ev->err), (void *)z);
-	if (n > 0)
-		ev->err_len = n - 1;
-	else
-		ev->err[0] = 0;
+	copy_err(ev, z);
 }
 
 static __always_inline void submit(struct st_event *ev);
+static __always_inline void ensure_db_name(struct st_lib_cfg *cfg, __u64 db, struct thread_state *ts);
+
+/* The record of a call (a failed prepare, an sqlite3_exec) on connection db
+ * that began at start and returned rc; the caller adds text and error. */
+static __always_inline struct st_event *call_event(__u32 kind, __u32 lib_id, struct thread_state *ts,
+						   __u64 db, __u64 start, int rc)
+{
+	struct st_event *ev;
+
+	ensure_db_name(lib_cfg(lib_id), db, ts);
+	ev = event_init(kind, lib_id, ts);
+	if (!ev)
+		return NULL;
+	ev->duration_ns = ev->end_ns - start;
+	ev->db = db;
+	ev->rc = rc;
+	if (kind == ST_EV_PREPARE_FAIL)
+		ev->prepare_ns = ev->duration_ns;
+	return ev;
+}
 
 /* The first time a connection is seen (it was opened before we attached),
  * follows SQLite's structures to its file name and sends an OPEN record,
@@ -626,23 +653,11 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 		return 0;  /* the failure of a nested prepare of SQLite's */
 	if (rc == SQLITE_ERROR_RETRY || ((rc & 0xff) == SQLITE_SCHEMA && ts->lap_schema++ == 0))
 		return 0;
-	ensure_db_name(cfg, ts->lap_db, ts);
-	ev = event_init(ST_EV_PREPARE_FAIL, ts->lap_lib, ts);
+	ev = call_event(ST_EV_PREPARE_FAIL, ts->lap_lib, ts, ts->lap_db, ts->lap_start, rc);
 	if (!ev)
 		return 0;
-	ev->duration_ns = ev->end_ns - ts->lap_start;
-	ev->prepare_ns = ev->duration_ns;
-	ev->rc = rc;
-	ev->db = ts->lap_db;
 	read_sql_str(ev, ts->lap_sql, ts->lap_nbyte);
-	{
-		long n = bpf_probe_read_user_str(ev->err, sizeof(ev->err), arg);
-
-		if (n > 0)
-			ev->err_len = n - 1;
-		else
-			ev->err[0] = 0;
-	}
+	copy_err(ev, (__u64)arg);
 	submit(ev);
 	ts->lap_sp = 0;
 	return 0;
@@ -683,14 +698,9 @@ int BPF_KRETPROBE(prepare_ret, int rc)
 		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->a_ppstmt);
 
 	if (rc != 0) {
-		ensure_db_name(cfg, ts->a_db, ts);
-		ev = event_init(ST_EV_PREPARE_FAIL, ts->lib_id, ts);
+		ev = call_event(ST_EV_PREPARE_FAIL, ts->lib_id, ts, ts->a_db, ts->start_ns, rc);
 		if (!ev)
 			return 0;
-		ev->duration_ns = now - ts->start_ns;
-		ev->prepare_ns = ev->duration_ns;
-		ev->rc = rc;
-		ev->db = ts->a_db;
 		if (ts->a_utf16)
 			read_sql_utf16(ev, ts->a_sql, ts->a_nbyte);
 		else
@@ -986,15 +996,8 @@ int BPF_KRETPROBE(halt_ret)
 		ev->rc = (ts->halt_rc & 0xff) == SQLITE_DONE ? 0 : ts->halt_rc;
 		ev->rows_unknown = 1;
 		read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
-		if (ev->rc) {
-			__u64 z = read_field(stmt, cfg->vdbe_zerrmsg_off);
-			long n = z ? bpf_probe_read_user_str(ev->err, sizeof(ev->err), (void *)z) : 0;
-
-			if (n > 0)
-				ev->err_len = n - 1;
-			else
-				read_errmsg(ev, cfg, ts->halt_db);
-		}
+		if (ev->rc && !copy_err(ev, read_field(stmt, cfg->vdbe_zerrmsg_off)))
+			read_errmsg(ev, cfg, ts->halt_db);
 		submit(ev);
 	}
 	if (ts->fin_stmt == stmt) {
@@ -1062,13 +1065,9 @@ int BPF_KRETPROBE(exec_ret, int rc)
 		return 0;
 	if (--ts->depth > 0 || ts->kind != 3)
 		return 0;
-	ensure_db_name(lib_cfg(ts->lib_id), ts->a_db, ts);
-	ev = event_init(ST_EV_EXEC, ts->lib_id, ts);
+	ev = call_event(ST_EV_EXEC, ts->lib_id, ts, ts->a_db, ts->start_ns, rc);
 	if (!ev)
 		return 0;
-	ev->duration_ns = ev->end_ns - ts->start_ns;
-	ev->db = ts->a_db;
-	ev->rc = rc;
 	read_sql_str(ev, ts->a_sql, -1);
 	if (rc != 0)
 		read_errmsg(ev, lib_cfg(ts->lib_id), ts->a_db);
