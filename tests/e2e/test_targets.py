@@ -263,6 +263,29 @@ def test_exec_into_another_program_is_followed():
 
 
 @test
+def test_exec_under_binary_and_name_filter_asks_again():
+    """With -b and -n, a process of another name is ignored (and each of its
+    threads remembers it); when it execs into a program of the traced name,
+    that memory must go."""
+    need_bpf()
+    marker = "exec-%d" % os.getpid()
+    tr = binary_tracer(["-b", system_libsqlite3(), "-n", "sqlite3"])
+    try:
+        r = subprocess.run([PYTHON, "-c",
+                            "import os, sqlite3\n"
+                            "c = sqlite3.connect(':memory:')\n"
+                            "c.execute(\"SELECT 'ignored-%s'\").fetchall()\n"
+                            "os.execv('/usr/bin/sqlite3', ['sqlite3', ':memory:', \"SELECT 'traced-%s';\"])\n"
+                            % (marker, marker)], capture_output=True, timeout=30)
+        eq(r.stdout, ("traced-%s\n" % marker).encode(), "output of the exec'd shell")
+        time.sleep(0.3)
+    finally:
+        eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+    mine = [(e["query"], e["process"]) for e in tr.entries() if marker in e["query"]]
+    eq(mine, [("SELECT 'traced-%s';" % marker, "sqlite3")], "only the exec'd program's statement")
+
+
+@test
 def test_command_not_found():
     rc, out, err = run_tool(["--no-store", "--", "/nonexistent/program"])
     eq(rc, 127, "exit status")
