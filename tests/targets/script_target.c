@@ -12,6 +12,12 @@
  *                                      finalized one at a time, on DB1 for even K
  *                                      and DB2 for odd K (statements that reuse
  *                                      one address across connections)
+ *        script_target cbfinal DB1 DB2 a statement on DB1 stepped once (a row),
+ *                                      then finalized by the program's SQL
+ *                                      function fin() from inside another
+ *                                      statement's step; then "SELECT 'x'" kept
+ *                                      and "SELECT 'after'" on DB2 (in the
+ *                                      freed statements' memory) run
  * Protocol: prints "ready PID" on stdout, waits for a line on stdin, runs,
  * prints "done", then waits for a second line (or EOF) and exits 0. A
  * statement is prepared before the "ready" line and executed after it. */
@@ -226,8 +232,49 @@ static int run_twodb(const char *p1, const char *p2)
 	return 0;
 }
 
+static sqlite3_stmt *victim;
+
+/* fin(): finalizes the victim statement, from inside a step. */
+static void fin_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	sqlite3_finalize(victim);
+	victim = NULL;
+	sqlite3_result_int(ctx, 1);
+}
+
+static int run_cbfinal(const char *p1, const char *p2)
+{
+	sqlite3 *db[2];
+	sqlite3_stmt *x;
+
+	if (sqlite3_open(p1, &db[0]) != SQLITE_OK || sqlite3_open(p2, &db[1]) != SQLITE_OK ||
+	    sqlite3_create_function(db[0], "fin", 0, SQLITE_UTF8, NULL, fin_fn, NULL, NULL) != SQLITE_OK)
+		die(NULL, "open");
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	wait_line();
+	if (sqlite3_prepare_v2(db[0], "SELECT 'victim' UNION ALL SELECT 'victim2'", -1, &victim, NULL) ||
+	    sqlite3_step(victim) != SQLITE_ROW)
+		die(db[0], "victim");
+	run_all(db[0], "SELECT fin()");
+	if (sqlite3_prepare_v2(db[1], "SELECT 'x'", -1, &x, NULL))
+		die(db[1], "x");
+	run_all(db[1], "SELECT 'after'");
+	sqlite3_finalize(x);
+	printf("done\n");
+	fflush(stdout);
+	wait_line();
+	sqlite3_close(db[0]);
+	sqlite3_close(db[1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[1], "cbfinal") == 0)
+		return run_cbfinal(argv[2], argv[3]);
 	if (argc >= 4 && strcmp(argv[1], "twodb") == 0)
 		return run_twodb(argv[2], argv[3]);
 	if (argc >= 3 && strcmp(argv[1], "script") == 0)
@@ -251,6 +298,6 @@ int main(int argc, char **argv)
 		wait_line();
 		return 0;
 	}
-	fprintf(stderr, "usage: script_target script DBFILE | threads | idle | once N [DB] | twodb DB1 DB2\n");
+	fprintf(stderr, "usage: script_target script DBFILE | threads | idle | once N [DB] | twodb DB1 DB2 | cbfinal DB1 DB2\n");
 	return 2;
 }
