@@ -225,3 +225,12 @@ def trace_python(script, tool_args=None, db_name=None):
             f.write(script)
         argv = [PYTHON, path] + ([os.path.join(d, db_name)] if db_name else [])
         return trace_target(argv, tool_args)
+
+
+def trace_script_target(tool_args=None):
+    """trace_target for our C target's observer script (script_target
+    script DB, tests/targets/script_target.c), on a database in a temporary
+    directory. Returns what trace_target does."""
+    with tempfile.TemporaryDirectory() as d:
+        return trace_target([os.path.join(TARGETS, "script_target"), "script", os.path.join(d, "s.db")],
+                            tool_args)

@@ -8,7 +8,7 @@ import tempfile
 import time
 
 from harness import (PYTHON, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,
-                     run_tool, test, trace_target, trace_python)
+                     run_tool, test, trace_script_target, trace_target, trace_python)
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 CUT_MARKER = " /* sqltrace: text cut */"
@@ -42,10 +42,9 @@ def summary(e):
 @test
 def test_c_script_every_entry():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.time()
-        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")])
-        t1 = time.time()
+    t0 = time.time()
+    entries, tr, out = trace_script_target()
+    t1 = time.time()
     got = [summary(e) for e in entries]
     check(len(got) == len(SCRIPT_EXPECTED),
           "got %d entries, want %d:\n%s" % (len(got), len(SCRIPT_EXPECTED),
@@ -76,9 +75,7 @@ def test_c_script_every_entry():
 @test
 def test_fast_mode_same_statements_rows_not_counted():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")],
-                                        ["--mode", "fast"])
+    entries, tr, out = trace_script_target(["--mode", "fast"])
     got = [(e["query"] if not e["query"].startswith("SELECT 'xxx") else "<big>", e["op"], e.get("error"))
            for e in entries]
     want = [(q, op, err) for q, op, rows, err in SCRIPT_EXPECTED]
@@ -93,10 +90,9 @@ def test_fast_mode_same_statements_rows_not_counted():
 @test
 def test_timestamps_are_wall_clock():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.time()
-        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")])
-        t1 = time.time()
+    t0 = time.time()
+    entries, tr, out = trace_script_target()
+    t1 = time.time()
     check(entries, "no entries")
     # JSON handler time: RFC 3339; compare as unix seconds via the store-free
     # duration-independent check: ordering and range.
@@ -279,9 +275,7 @@ def test_process_without_sqlite():
 @test
 def test_min_duration_filters():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")],
-                                        ["--min-duration", "1h"])
+    entries, tr, out = trace_script_target(["--min-duration", "1h"])
     eq(entries, [], "entries shorter than 1h")
     check("below --min-duration" in tr.stderr, tr.stderr)
 

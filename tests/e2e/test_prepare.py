@@ -7,7 +7,7 @@ return probe and the prepare_us field."""
 import os
 import tempfile
 
-from harness import TARGETS, check, eq, main, need_bpf, test, trace_python, trace_target
+from harness import TARGETS, check, eq, main, need_bpf, test, trace_python, trace_script_target, trace_target
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 
@@ -114,9 +114,7 @@ def test_errors_inside_a_prepare_that_are_not_its_failure():
 @test
 def test_prepare_time_option_probes_the_return():
     need_bpf()
-    with tempfile.TemporaryDirectory() as d:
-        entries, tr, out = trace_target([SCRIPT_TARGET, "script", os.path.join(d, "s.db")],
-                                        ["--prepare-time", "-v"])
+    entries, tr, out = trace_script_target(["--prepare-time", "-v"])
     check("prepares probed at entry and return" in tr.stderr, "placement with --prepare-time")
     check(any("sqlite3ErrorWithMsg" in l for l in tr.stderr.splitlines()) is False,
           "sqlite3ErrorWithMsg probed although the return is")
