@@ -61,6 +61,22 @@ static void wait_line(void)
 		return;
 }
 
+/* The protocol: "ready PID", then wait for the go line. */
+static void say_ready(void)
+{
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	wait_line();
+}
+
+/* The protocol: "done", then wait for the line (or EOF) that ends it. */
+static void say_done(void)
+{
+	printf("done\n");
+	fflush(stdout);
+	wait_line();
+}
+
 static int run_script(const char *path)
 {
 	sqlite3 *db;
@@ -74,9 +90,7 @@ static int run_script(const char *path)
 	if (sqlite3_prepare_v2(db, "SELECT x FROM pre WHERE x >= ?1 ORDER BY x", -1, &pre, NULL) != SQLITE_OK)
 		die(db, "prepare pre");
 
-	printf("ready %d\n", getpid());
-	fflush(stdout);
-	wait_line();
+	say_ready();
 
 	/* 1. DDL */
 	run_all(db, "DROP TABLE IF EXISTS t");
@@ -154,9 +168,7 @@ static int run_script(const char *path)
 	sqlite3_finalize(st);
 
 	sqlite3_close(db);
-	printf("done\n");
-	fflush(stdout);
-	wait_line();
+	say_done();
 	return 0;
 }
 
@@ -192,9 +204,7 @@ static int run_threads(void)
 	pthread_barrier_t barrier;
 	int i;
 
-	printf("ready %d\n", getpid());
-	fflush(stdout);
-	wait_line();
+	say_ready();
 	pthread_barrier_init(&barrier, NULL, 2);
 	for (i = 0; i < 2; i++) {
 		args[i] = (struct thread_arg){ .index = i, .barrier = &barrier };
@@ -204,9 +214,7 @@ static int run_threads(void)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < 2; i++)
 		printf("thread %d tid %d\n", i, args[i].tid);
-	printf("done\n");
-	fflush(stdout);
-	wait_line();
+	say_done();
 	return 0;
 }
 
@@ -217,16 +225,12 @@ static int run_twodb(const char *p1, const char *p2)
 
 	if (sqlite3_open(p1, &db[0]) != SQLITE_OK || sqlite3_open(p2, &db[1]) != SQLITE_OK)
 		die(NULL, "open");
-	printf("ready %d\n", getpid());
-	fflush(stdout);
-	wait_line();
+	say_ready();
 	for (int k = 0; k < 6; k++) {
 		snprintf(sql, sizeof(sql), "SELECT 'on-%d'", k);
 		run_all(db[k % 2], sql);
 	}
-	printf("done\n");
-	fflush(stdout);
-	wait_line();
+	say_done();
 	sqlite3_close(db[0]);
 	sqlite3_close(db[1]);
 	return 0;
@@ -252,9 +256,7 @@ static int run_cbfinal(const char *p1, const char *p2)
 	if (sqlite3_open(p1, &db[0]) != SQLITE_OK || sqlite3_open(p2, &db[1]) != SQLITE_OK ||
 	    sqlite3_create_function(db[0], "fin", 0, SQLITE_UTF8, NULL, fin_fn, NULL, NULL) != SQLITE_OK)
 		die(NULL, "open");
-	printf("ready %d\n", getpid());
-	fflush(stdout);
-	wait_line();
+	say_ready();
 	if (sqlite3_prepare_v2(db[0], "SELECT 'victim' UNION ALL SELECT 'victim2'", -1, &victim, NULL) ||
 	    sqlite3_step(victim) != SQLITE_ROW)
 		die(db[0], "victim");
@@ -263,9 +265,7 @@ static int run_cbfinal(const char *p1, const char *p2)
 		die(db[1], "x");
 	run_all(db[1], "SELECT 'after'");
 	sqlite3_finalize(x);
-	printf("done\n");
-	fflush(stdout);
-	wait_line();
+	say_done();
 	sqlite3_close(db[0]);
 	sqlite3_close(db[1]);
 	return 0;
