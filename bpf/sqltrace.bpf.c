@@ -2,19 +2,37 @@
 /* sqltrace.bpf.c — uprobes on SQLite's API that turn each statement
  * execution into one ring buffer record (see docs/data-path.md).
  *
- * Per thread (task storage): the nesting depth of traced API calls, so that
- * statements SQLite runs inside a program's call (schema loading, the
- * statements of sqlite3_exec) are not reported, and the arguments of the
- * outermost call in progress. By default a prepare is probed at its entry
- * only (no return probe: one trap fewer per prepare): the statement it
- * makes is met at its first step, its text read there from the statement,
- * and a failure is caught inside the prepare, at sqlite3ErrorWithMsg. Per statement (hash keyed by tgid+pointer):
- * when its current execution started, rows so far, the prepare time.
+ * No return probe by default. A uretprobe replaces the return address on
+ * the stack, which kills a program that switches stacks inside the call
+ * (coroutines) and loses the return of a call left by longjmp. Instead:
+ *  - a call is the program's own when its return address lies outside
+ *    SQLite's code; a call from inside SQLite (the statements of
+ *    sqlite3_exec, schema loading, an automatic reset) is SQLite's own and
+ *    ignored. Nothing is counted per thread, so no missed event can leave
+ *    a thread blind beyond the call it concerns.
+ *  - a step's outcome is read from the statement's own state (running =
+ *    the step returned a row; halted = DONE or an error, with the result
+ *    code and message in the statement) at the next call on it (step,
+ *    reset, finalize) or at the next call of the program's on the same
+ *    thread, whichever comes first: that call's time is the execution's
+ *    end. One probe hit per row, none at return.
+ *  - where a return must be seen (sqlite3_exec's end and result, a prepare
+ *    timed with --prepare-time, a copy whose statement state is not known),
+ *    the function's ret instructions are probed like any instruction and
+ *    matched to their entry by the stack pointer, which the kernel cannot
+ *    get wrong. --mode return keeps uretprobes instead (cheaper per hit,
+ *    for programs that never switch stacks); they are matched the same way.
+ * Per statement (LRU hash keyed by tgid+pointer): when its current
+ * execution started, rows so far, its connection, the owner process's start
+ * time (a reused pid never inherits a dead process's state).
  *
- * The record's SQL text is read from the statement object itself
- * (Vdbe.zSql) when the execution ends, so statements prepared before the
- * tracer attached carry their text too; the offsets come from user space,
- * per probed SQLite copy, indexed by the uprobe's cookie.
+ * By default a prepare is probed at its entry only: the statement it makes
+ * is met at its first step, its text read there from the statement, and a
+ * failure is caught inside the prepare, at sqlite3ErrorWithMsg. The
+ * record's SQL text is read from the statement object itself (Vdbe.zSql)
+ * when the execution ends, so statements prepared before the tracer
+ * attached carry their text too; the offsets come from user space, per
+ * probed SQLite copy, indexed by the uprobe's cookie.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,6 +43,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define SQLITE_BUSY        5
+#define SQLITE_LOCKED      6
 #define SQLITE_SCHEMA      17
 #define SQLITE_ROW         100
 #define SQLITE_DONE        101
@@ -39,10 +59,10 @@ const volatile __u64 wakeup_bytes = 1 << 20;
  * cost measured is that of the probe hits alone. */
 const volatile bool probe_only = false;
 
-/* --mode fast: no probe on sqlite3_step (nothing per row); an execution
- * ends at sqlite3VdbeHalt and starts when its statement was last made
- * ready (prepared, reset, or its previous execution ended). */
-const volatile bool fast_mode = false;
+/* --mode return: uretprobes replace the return address of the calls they
+ * probe, so a call in progress cannot be recognised by its return address
+ * (call_live): it is taken as running while below it. */
+const volatile bool return_mode = false;
 
 /* Who is traced. Probes attached to one process (-p) only fire there; the
  * filters matter for probes attached to a file for every process (-b). */
@@ -55,34 +75,60 @@ struct stmt_state {
 	__u64 prepare_ns;    /* duration of the prepare, until first execution */
 	__u64 rows;
 	__u64 db;
-	__u64 ready_ns;      /* fast mode: made ready (prepare, reset, halt) */
-	__u64 prev_ready_ns; /* fast mode: ready_ns before the last reset */
+	__u64 owner;         /* start time of the process it belongs to */
+	__u32 seq;           /* executions started */
+	__u32 in_step;       /* a step entered, its exit not seen yet */
 };
 
 enum { TS_UNKNOWN = 0, TS_TRACED = 1, TS_IGNORED = 2 };
 
+/* A step whose exit is awaited, by its entry sp (and the return address
+ * found there, which stays in place while it runs). */
+struct step_slot {
+	__u64 sp;
+	__u64 ret;
+	__u64 stmt;
+	__u32 lib;
+	__u32 pad;
+};
+
 struct thread_state {
 	__u32 traced;        /* TS_*: whether this thread's process is traced */
-	__u32 depth;         /* traced API calls in progress on this thread */
-	__u32 kind;          /* outermost call: 1 prepare, 2 step, 3 exec */
-	__u64 start_ns;
-	__u64 a_sql;         /* prepare/exec: SQL text pointer */
-	__u64 a_db;          /* prepare/exec: connection */
-	__u64 a_ppstmt;      /* prepare: where the statement pointer goes */
-	__u64 a_stmt;        /* step: the statement */
-	__s32 a_nbyte;       /* prepare: byte count argument */
-	__u32 a_utf16;       /* prepare16 */
-	__u32 lib_id;
+	__u32 pend_lib;
+	__u64 owner;         /* start time of this thread's process */
 	char trace_id[ST_TRACE_ID_MAX];  /* set by the shim's USDT probes */
-	/* fast mode */
-	__u64 halt_stmt;     /* sqlite3VdbeHalt in progress for this statement */
-	__u64 halt_start;
-	__u64 halt_prepare;
-	__u64 halt_db;
-	__s32 halt_rc;
-	__u32 halt_lib;
-	__u64 fin_stmt;      /* being finalized: its state moved here */
-	struct stmt_state fin_state;
+	/* The statement of the program's last step on this thread and which
+	 * of its executions that was: if that step's exit is not seen (a
+	 * return path the exit sites miss), its outcome is read at the next
+	 * call instead. */
+	__u64 pend_stmt;
+	__u32 pend_seq;
+	__u32 pend_pad;
+	/* The program's sqlite3_exec in progress: entry sp and return address. */
+	__u64 ex_sp;
+	__u64 ex_ret;
+	__u64 ex_start;
+	__u64 ex_sql;
+	__u64 ex_db;
+	__u32 ex_lib;
+	/* A prepare whose return is probed (prepare_ret) */
+	__u32 pr_lib;
+	__u64 pr_sp;
+	__u64 pr_ret;
+	__u64 pr_start;
+	__u64 pr_sql;
+	__u64 pr_db;
+	__u64 pr_ppstmt;
+	__s32 pr_nbyte;
+	__u32 pr_utf16;
+	/* An open whose connection is read at the next call (ppDb, name) */
+	__u64 op_ppdb;
+	__u64 op_name;
+	__u32 op_utf16;
+	__u32 op_lib;
+	/* The program's steps in progress (more than one: callbacks and
+	 * coroutines step inside a step) */
+	struct step_slot st[ST_STEP_SLOTS];
 	/* entry-only prepares (cfg->prepare_ret == 0): the program's
 	 * sqlite3LockAndPrepare last entered on this thread */
 	__u64 lap_sp;        /* stack pointer at its entry; 0: none running */
@@ -104,7 +150,6 @@ struct stmt_key {
 	__u64 stmt;
 };
 
-
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -112,9 +157,10 @@ struct {
 	__type(value, struct thread_state);
 } threads SEC(".maps");
 
-/* Statement states. An LRU: in exact mode a finalized statement's state is
- * kept for the next statement at that address (see end_early), and the
- * least recently used states make room when the map is full. */
+/* Statement states. An LRU: a finalized statement's state is kept for the
+ * next statement at that address, states of exited processes are never
+ * walked (their owner no longer matches, and they are the least recently
+ * used), and the least recently used states make room when it is full. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ST_MAX_STMTS);
@@ -137,8 +183,8 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
-/* Processes with state in `stmts`, so their exit is reported and their
- * state freed. Sized by --max-targets before load; full = counted. */
+/* Processes with state in `stmts`, so their exit is reported. Sized by
+ * --max-targets before load; full = counted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -146,7 +192,8 @@ struct {
 	__type(value, __u8);
 } procs SEC(".maps");
 
-/* Connections whose file name was sent (OPEN records), per process. */
+/* Connections whose file name was sent (OPEN records), per process; the
+ * value is the owner process's start time. */
 struct db_key {
 	__u32 tgid;
 	__u32 pad;
@@ -157,7 +204,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct db_key);
-	__type(value, __u8);
+	__type(value, __u64);
 } dbs_seen SEC(".maps");
 
 /* Processes refused because `procs` was full, each counted once. */
@@ -207,11 +254,16 @@ static __always_inline struct thread_state *thread_get(void)
 	return ts;
 }
 
+/* The calling thread's state if it exists (return probes never create it). */
+static __always_inline struct thread_state *thread_peek(void)
+{
+	return bpf_task_storage_get(&threads, bpf_get_current_task_btf(), 0, 0);
+}
+
 static __always_inline struct st_lib_cfg *lib_cfg(__u32 lib_id)
 {
 	return bpf_map_lookup_elem(&libs, &lib_id);
 }
-
 /* Whether the current process is traced: TS_IGNORED when the filters of -b
  * (or being the tracer) rule it out, TS_TRACED when it is known in `procs`
  * (registered on first sight), TS_UNKNOWN when `procs` is full (asked again
@@ -263,9 +315,19 @@ static __always_inline struct thread_state *traced_thread(void)
 		return NULL;
 	/* The answer is kept per thread (the filters are per process): later
 	 * hits skip the lookups. proc_exec forgets it when the thread execs. */
-	if (ts->traced == TS_UNKNOWN)
+	if (ts->traced == TS_UNKNOWN) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
 		ts->traced = traced();
-	return ts->traced == TS_TRACED ? ts : NULL;
+		/* The process, and which of its programs (exec): a state left
+		 * by an earlier owner of the pid or program never applies. */
+		ts->owner = BPF_CORE_READ(task, group_leader, start_time) ^
+			    ((__u64)BPF_CORE_READ(task, self_exec_id) * 0x9E3779B97F4A7C15ULL);
+	}
+	if (ts->traced != TS_TRACED)
+		return NULL;
+	barrier_var(ts);  /* keep the NULL check on ts itself (verifier) */
+	return ts;
 }
 
 static __always_inline struct st_event *event_init(__u32 kind, __u32 lib_id, struct thread_state *ts)
@@ -465,14 +527,14 @@ static __always_inline void ensure_db_name(struct st_lib_cfg *cfg, __u64 db, str
 {
 	struct db_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .db = db };
 	struct st_event *ev;
-	__u64 p;
-	__u8 one = 1;
+	__u64 p, *seen;
 
 	if (!cfg || !db || cfg->db_adb_off < 0 || cfg->pager_zfile_off < 0)
 		return;
-	if (bpf_map_lookup_elem(&dbs_seen, &key))
+	seen = bpf_map_lookup_elem(&dbs_seen, &key);
+	if (seen && *seen == ts->owner)
 		return;
-	bpf_map_update_elem(&dbs_seen, &key, &one, BPF_ANY);
+	bpf_map_update_elem(&dbs_seen, &key, &ts->owner, BPF_ANY);
 	p = read_field(db, cfg->db_adb_off);      /* Db *aDb */
 	p = read_field(p, 8);                     /* aDb[0].pBt */
 	p = read_field(p, 8);                     /* Btree.pBt */
@@ -503,78 +565,235 @@ static __always_inline void submit(struct st_event *ev)
 		count(ST_CNT_EVENTS);
 }
 
-/* Whether the function just entered (probe at its first byte, file offset
- * fn_off) returns into SQLite's own code, i.e. SQLite calls its API for
- * itself. */
-static __always_inline bool called_by_sqlite(struct pt_regs *ctx, __u64 fn_off)
+/* The return address of the call just entered: at rsp, or past what the
+ * function pushed before the probed instruction (cookie). */
+static __always_inline __u64 entry_sp(struct pt_regs *ctx, __u64 cookie)
 {
-	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
+	return PT_REGS_SP(ctx) + 8 * ST_COOKIE_SPW(cookie);
+}
+
+/* Whether the call just entered (an entry probe, cookie) was made by
+ * SQLite's own code: its return address lies in SQLite's code range. A
+ * range not known counts as the program's. */
+static __always_inline bool from_sqlite(struct pt_regs *ctx, struct st_lib_cfg *cfg, __u64 cookie)
+{
 	__u64 ret = 0, bias;
 
-	if (!cfg || !fn_off || !cfg->text_hi)
+	if (!cfg || !cfg->text_hi)
 		return false;
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx)) != 0)
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)entry_sp(ctx, cookie)) != 0)
 		return false;
-	bias = PT_REGS_IP(ctx) - fn_off;
+	bias = PT_REGS_IP(ctx) - ST_COOKIE_OFF(cookie);
 	return ret >= cfg->text_lo + bias && ret < cfg->text_hi + bias;
 }
 
+/* Whether a call entered at sp0 with return address ret0 is still running
+ * under the current stack pointer sp: its frame is above (the stack grows
+ * down) and its return address still in place. */
+static __always_inline bool call_live(__u64 sp0, __u64 ret0, __u64 sp)
+{
+	__u64 v = 0;
+
+	if (!sp0 || sp >= sp0)
+		return false;
+	if (return_mode)
+		return true;
+	return bpf_probe_read_user(&v, sizeof(v), (void *)sp0) == 0 && v == ret0;
+}
+
+/* Inside the program's own sqlite3_exec or sqlite3_step on this thread:
+ * what is prepared there is SQLite's (or a callback's). */
+static __always_inline bool inside_call(struct thread_state *ts, __u64 sp)
+{
+	bool in = call_live(ts->ex_sp, ts->ex_ret, sp);
+	int i;
+
+#pragma unroll
+	for (i = 0; i < ST_STEP_SLOTS; i++)
+		in = in || call_live(ts->st[i].sp, ts->st[i].ret, sp);
+	return in;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+/* The state of statement stmt of this process (created when create and
+ * missing); a state left by a dead process at a reused pid is cleared. */
+static __always_inline struct stmt_state *stmt_get(__u64 stmt, struct thread_state *ts, bool create)
+{
+	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
+	struct stmt_state *st = bpf_map_lookup_elem(&stmts, &key);
+
+	if (!st) {
+		struct stmt_state fresh = { .owner = ts->owner };
+
+		if (!create)
+			return NULL;
+		if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0 &&
+		    !bpf_map_lookup_elem(&stmts, &key)) {
+			count(ST_CNT_STMT_FULL);
+			return NULL;
+		}
+		return bpf_map_lookup_elem(&stmts, &key);
+	}
+	if (st->owner != ts->owner) {
+		st->start_ns = st->prepare_ns = st->rows = st->db = 0;
+		st->in_step = 0;
+		st->owner = ts->owner;
+	}
+	return st;
+}
+
+/* The statement's state byte: 0 ready, 1 running, 2 halted, 3 unknown. */
+enum { VS_READY, VS_RUN, VS_HALT, VS_UNKNOWN };
+
+static __always_inline int vdbe_state(struct st_lib_cfg *cfg, __u64 stmt)
+{
+	__u8 v = 0;
+
+	if (cfg->vdbe_state_off < 0 ||
+	    bpf_probe_read_user(&v, sizeof(v), (void *)(stmt + cfg->vdbe_state_off)) != 0)
+		return VS_UNKNOWN;
+	if (v == cfg->state_run)
+		return VS_RUN;
+	if (v == cfg->state_halt)
+		return VS_HALT;
+	if (v == cfg->state_ready)
+		return VS_READY;
+	return VS_UNKNOWN;
+}
+
+static __always_inline int vdbe_rc(struct st_lib_cfg *cfg, __u64 stmt)
+{
+	int rc = 0;
+
+	if (cfg->vdbe_rc_off >= 0)
+		bpf_probe_read_user(&rc, sizeof(rc), (void *)(stmt + cfg->vdbe_rc_off));
+	return rc;
+}
+
+static __always_inline bool busy_rc(int rc)
+{
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Sends the record of an execution that ended at `now` with result rc, and
+ * clears its state. The message is the statement's own (Vdbe.zErrMsg, kept
+ * until reset), else the connection's. */
+static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int rc, __u32 end, __u32 lib_id,
+					struct thread_state *ts)
+{
+	struct st_lib_cfg *cfg = lib_cfg(lib_id);
+	struct st_event *ev;
+
+	ensure_db_name(cfg, st->db, ts);
+	ev = event_init(ST_EV_STMT, lib_id, ts);
+	if (ev) {
+		ev->duration_ns = ev->end_ns - st->start_ns;
+		ev->prepare_ns = st->prepare_ns;
+		ev->stmt = stmt;
+		ev->db = st->db;
+		ev->rows = st->rows;
+		ev->rc = rc;
+		ev->end = end;
+		if (cfg)
+			read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
+		if (rc != 0 && cfg && !copy_err(ev, read_field(stmt, cfg->vdbe_zerrmsg_off)))
+			read_errmsg(ev, cfg, st->db);
+		submit(ev);
+	}
+	st->start_ns = 0;
+	st->prepare_ns = 0;
+	st->rows = 0;
+}
+
+/* State mode: looks at a running execution of stmt at a call of the
+ * program's (end: which call; ST_END_STEP for a later step on it or any
+ * other call). Halted: its last step ended it (DONE or an error): finished
+ * now. Running: that step returned a row (or BUSY: not a row); a reset or
+ * finalize ends it now. Ready: reset by a call not seen: finished now,
+ * counted. Returns whether the execution is over. */
+static __always_inline bool settle_stmt(__u64 stmt, struct stmt_state *st, __u32 lib, __u32 end, bool other,
+					struct thread_state *ts)
+{
+	struct st_lib_cfg *cfg = lib_cfg(lib);
+	int s, rc;
+
+	if (!cfg || !st->start_ns)
+		return true;
+	s = vdbe_state(cfg, stmt);
+	if (s == VS_HALT) {
+		rc = vdbe_rc(cfg, stmt);
+		stmt_finish(stmt, st, (rc & 0xff) == SQLITE_DONE ? 0 : rc, ST_END_STEP, lib, ts);
+		return true;
+	}
+	if (s == VS_RUN) {
+		if (other)
+			return false;  /* a call elsewhere: still running */
+		rc = vdbe_rc(cfg, stmt);
+		if (!busy_rc(rc))
+			st->rows++;
+		if (end == ST_END_STEP)
+			return false;
+		stmt_finish(stmt, st, busy_rc(rc) ? rc : 0, end, lib, ts);
+		return true;
+	}
+	if (other)
+		return false;
+	count(ST_CNT_UNSEEN_END);
+	stmt_finish(stmt, st, 0, ST_END_RESET, lib, ts);
+	return true;
+}
+
+/* At every call of the program's on this thread, before its own work:
+ * the pending step's outcome (state mode) and a pending open's connection. */
+static __always_inline void settle_thread(struct thread_state *ts, __u64 except_stmt)
+{
+	if (ts->pend_stmt && ts->pend_stmt != except_stmt) {
+		struct stmt_state *st = stmt_get(ts->pend_stmt, ts, false);
+
+		if (st && st->seq == ts->pend_seq && st->start_ns && st->in_step)
+			settle_stmt(ts->pend_stmt, st, ts->pend_lib, ST_END_STEP, true, ts);
+		ts->pend_stmt = 0;
+	}
+	if (ts->op_ppdb) {
+		struct st_event *ev;
+		__u64 db = 0;
+
+		bpf_probe_read_user(&db, sizeof(db), (void *)ts->op_ppdb);
+		ts->op_ppdb = 0;
+		if (!db)
+			return;
+		{
+			struct db_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .db = db };
+
+			bpf_map_update_elem(&dbs_seen, &key, &ts->owner, BPF_ANY);
+		}
+		ev = event_init(ST_EV_OPEN, ts->op_lib, ts);
+		if (!ev)
+			return;
+		ev->db = db;
+		if (ts->op_utf16)
+			read_sql_utf16(ev, ts->op_name, -1);
+		else
+			read_sql_str(ev, ts->op_name, -1);
+		submit(ev);
+	}
+}
+
+/* The prologue of every entry probe on an API call: the thread's state when
+ * this process is traced and the call is the program's (not SQLite's own),
+ * with what was pending settled. NULL otherwise. */
+static __always_inline struct thread_state *program_call(struct pt_regs *ctx, __u64 cookie, __u64 stmt)
+{
+	struct thread_state *ts = traced_thread();
+
+	if (!ts || from_sqlite(ctx, lib_cfg(ST_COOKIE_LIB(cookie)), cookie))
+		return NULL;
+	settle_thread(ts, stmt);
+	return ts;
+}
+
 /* ---- prepare ------------------------------------------------------------ */
-
-/* Entry of an outermost prepare (kind 1) or open (kind 4): saves what its
- * return probe needs. Nested calls only count depth. */
-static __always_inline int call_enter(__u32 kind, __u64 db, __u64 sql, long nbyte, __u64 out_ptr,
-				      __u32 utf16, __u64 cookie)
-{
-	struct thread_state *ts;
-
-	ts = traced_thread();
-	if (!ts)
-		return 0;
-	if (ts->depth++ > 0)
-		return 0;  /* SQLite calling its API for itself inside another call */
-	ts->kind = kind;
-	ts->start_ns = bpf_ktime_get_ns();
-	ts->a_db = db;
-	ts->a_sql = sql;
-	ts->a_nbyte = nbyte;
-	ts->a_ppstmt = out_ptr;
-	ts->a_utf16 = utf16;
-	ts->lib_id = cookie;
-	return 0;
-}
-
-static __always_inline int prepare_enter(__u64 db, __u64 sql, long nbyte, __u64 ppstmt, __u32 utf16,
-					 __u64 cookie)
-{
-	return call_enter(1, db, sql, nbyte, ppstmt, utf16, cookie);
-}
-
-/* sqlite3_prepare_v2(db, zSql, nByte, ppStmt, pzTail) */
-SEC("uprobe")
-int BPF_KPROBE(prepare_v2, void *db, const char *sql, int nbyte, void **ppstmt)
-{
-	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, bpf_get_attach_cookie(ctx));
-}
-
-/* sqlite3_prepare_v3(db, zSql, nByte, prepFlags, ppStmt, pzTail) */
-SEC("uprobe")
-int BPF_KPROBE(prepare_v3, void *db, const char *sql, int nbyte, unsigned int flags, void **ppstmt)
-{
-	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, bpf_get_attach_cookie(ctx));
-}
-
-SEC("uprobe")
-int BPF_KPROBE(prepare16_v2, void *db, const void *sql, int nbyte, void **ppstmt)
-{
-	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
-}
-
-SEC("uprobe")
-int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int flags, void **ppstmt)
-{
-	return prepare_enter((__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, bpf_get_attach_cookie(ctx));
-}
 
 /* Whether the prepare noted in ts is still running below stack pointer sp
  * (a deeper frame): the words it was entered with (its return address, its
@@ -594,29 +813,38 @@ static __always_inline bool lap_live(struct thread_state *ts, __u64 sp)
 	return false;
 }
 
-/* Entry-only prepare: notes what a failure record would need. Nothing is
- * kept for a success: the statement's first step finds it. */
-static __always_inline int prepare_note(struct pt_regs *ctx, __u64 db, __u64 sql, long nbyte, __u64 cookie)
+/* sqlite3LockAndPrepare(db, zSql, nBytes, prepFlags, pOld, ppStmt, pzTail):
+ * SQLite's internal prepare, called by every prepare variant (prepare16
+ * with the text already converted to UTF-8). Probed at entry only: it notes
+ * what a failure record would need; a success needs nothing (the
+ * statement's first step finds it). Always called from inside SQLite (the
+ * API wrapper), so whose prepare it is comes from what runs around it: a
+ * prepare inside the program's sqlite3_exec or step, or inside another
+ * prepare, is SQLite's own. */
+SEC("uprobe")
+int BPF_KPROBE(lock_and_prepare, void *db, const char *sql, int nbyte)
 {
-	struct thread_state *ts;
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 sp = PT_REGS_SP(ctx);
+	struct thread_state *ts;
 
 	ts = traced_thread();
-	if (!ts || ts->depth > 0)
-		return 0;  /* inside sqlite3_exec or a step: SQLite's own */
+	if (!ts || inside_call(ts, sp))
+		return 0;
 	if (lap_live(ts, sp)) {
 		ts->lap_inner_sp = sp;  /* SQLite preparing for itself inside a prepare */
 		return 0;
 	}
+	settle_thread(ts, 0);
 	if (bpf_probe_read_user(ts->lap_sig, sizeof(ts->lap_sig), (void *)sp) != 0)
 		return 0;
 	ts->lap_sp = sp;
 	ts->lap_inner_sp = 0;
 	ts->lap_start = bpf_ktime_get_ns();
-	ts->lap_sql = sql;
-	ts->lap_db = db;
+	ts->lap_sql = (__u64)sql;
+	ts->lap_db = (__u64)db;
 	ts->lap_nbyte = nbyte;
-	ts->lap_lib = cookie;
+	ts->lap_lib = ST_COOKIE_LIB(cookie);
 	ts->lap_schema = 0;
 	return 0;
 }
@@ -641,7 +869,7 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 	char f[3] = {};
 
 	ts = traced_thread();
-	if (!ts || ts->depth > 0 || rc == 0 || !lap_live(ts, sp) || (__u64)db != ts->lap_db)
+	if (!ts || rc == 0 || !lap_live(ts, sp) || (__u64)db != ts->lap_db || inside_call(ts, sp))
 		return 0;
 	cfg = lib_cfg(ts->lap_lib);
 	if (!cfg || bpf_probe_read_user(f, sizeof(f), fmt) != 0 || f[0] != '%' || f[1] != 's' || f[2])
@@ -663,155 +891,156 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 	return 0;
 }
 
-/* sqlite3LockAndPrepare(db, zSql, nBytes, prepFlags, pOld, ppStmt, pzTail):
- * SQLite's internal prepare, called by every prepare variant (prepare16 with
- * the text already converted to UTF-8); probed instead of the API when found. */
-SEC("uprobe")
-int BPF_KPROBE(lock_and_prepare, void *db, const char *sql, int nbyte)
+/* Entry of a prepare whose return is probed (cfg->prepare_ret): an API
+ * prepare called by the program (or, in --mode return, the internal one). */
+static __always_inline int prepare_enter(struct pt_regs *ctx, __u64 db, __u64 sql, long nbyte, __u64 ppstmt,
+					 __u32 utf16, bool internal)
 {
-	__u64 ppstmt = ctx->r9;  /* sixth argument */
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	struct st_lib_cfg *cfg = lib_cfg(cookie);
+	struct thread_state *ts;
 
-	if (!cfg || cfg->prepare_ret)
-		return prepare_enter((__u64)db, (__u64)sql, nbyte, ppstmt, 0, cookie);
-	return prepare_note(ctx, (__u64)db, (__u64)sql, nbyte, cookie);
+	__u64 sp = entry_sp(ctx, cookie), ret = 0;
+
+	if (internal) {
+		ts = traced_thread();
+		if (!ts || inside_call(ts, sp))
+			return 0;
+		if (!call_live(ts->pr_sp, ts->pr_ret, sp))
+			settle_thread(ts, 0);
+	} else {
+		ts = program_call(ctx, cookie, 0);
+		if (!ts)
+			return 0;
+	}
+	if (call_live(ts->pr_sp, ts->pr_ret, sp))
+		return 0;  /* inside the program's prepare: SQLite's own */
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
+		return 0;
+	ts->pr_sp = sp;
+	ts->pr_ret = ret;
+	ts->pr_start = bpf_ktime_get_ns();
+	ts->pr_db = db;
+	ts->pr_sql = sql;
+	ts->pr_nbyte = nbyte;
+	ts->pr_ppstmt = ppstmt;
+	ts->pr_utf16 = utf16;
+	ts->pr_lib = ST_COOKIE_LIB(cookie);
+	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(prepare_ret, int rc)
+/* sqlite3_prepare_v2(db, zSql, nByte, ppStmt, pzTail) */
+SEC("uprobe")
+int BPF_KPROBE(prepare_v2, void *db, const char *sql, int nbyte, void **ppstmt)
 {
-	if (probe_only)
-		return 0;
-	struct thread_state *ts = thread_get();
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, false);
+}
+
+/* sqlite3_prepare_v3(db, zSql, nByte, prepFlags, ppStmt, pzTail) */
+SEC("uprobe")
+int BPF_KPROBE(prepare_v3, void *db, const char *sql, int nbyte, unsigned int flags, void **ppstmt)
+{
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(prepare16_v2, void *db, const void *sql, int nbyte, void **ppstmt)
+{
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int flags, void **ppstmt)
+{
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, false);
+}
+
+/* --mode return: sqlite3LockAndPrepare's entry, its return probed. */
+SEC("uprobe")
+int BPF_KPROBE(lock_and_prepare_ret, void *db, const char *sql, int nbyte)
+{
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, ctx->r9 /* sixth argument */, 0, true);
+}
+
+/* A prepare returned rc; entered at stack pointer sp0. */
+static __always_inline int prepare_done(__u64 sp0, int rc)
+{
+	struct thread_state *ts;
 	struct st_lib_cfg *cfg;
 	struct st_event *ev;
 	__u64 stmt = 0, now;
 
-	if (!ts || ts->depth == 0)
+	if (probe_only)
 		return 0;
-	if (--ts->depth > 0 || ts->kind != 1)
+	ts = thread_peek();
+	if (!ts || !ts->pr_sp || ts->pr_sp != sp0)
 		return 0;
+	ts->pr_sp = 0;
 	now = bpf_ktime_get_ns();
-	cfg = lib_cfg(ts->lib_id);
-	if (ts->a_ppstmt)
-		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->a_ppstmt);
+	cfg = lib_cfg(ts->pr_lib);
+	if (ts->pr_ppstmt)
+		bpf_probe_read_user(&stmt, sizeof(stmt), (void *)ts->pr_ppstmt);
 
 	if (rc != 0) {
-		ev = call_event(ST_EV_PREPARE_FAIL, ts->lib_id, ts, ts->a_db, ts->start_ns, rc);
+		ev = call_event(ST_EV_PREPARE_FAIL, ts->pr_lib, ts, ts->pr_db, ts->pr_start, rc);
 		if (!ev)
 			return 0;
-		if (ts->a_utf16)
-			read_sql_utf16(ev, ts->a_sql, ts->a_nbyte);
+		if (ts->pr_utf16)
+			read_sql_utf16(ev, ts->pr_sql, ts->pr_nbyte);
 		else
-			read_sql_str(ev, ts->a_sql, ts->a_nbyte);
-		read_errmsg(ev, cfg, ts->a_db);
+			read_sql_str(ev, ts->pr_sql, ts->pr_nbyte);
+		read_errmsg(ev, cfg, ts->pr_db);
 		submit(ev);
 		return 0;
 	}
 	if (!stmt)
 		return 0;  /* empty text or only a comment: nothing to run */
 
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-	struct stmt_state st = { .prepare_ns = now - ts->start_ns, .db = ts->a_db, .ready_ns = now };
+	{
+		struct stmt_state *st = stmt_get(stmt, ts, true);
 
-	if (ts->fin_stmt == stmt)
-		ts->fin_stmt = 0;  /* the pointer of a finalized statement, reused */
-
-	if (bpf_map_update_elem(&stmts, &key, &st, BPF_ANY) != 0)
-		count(ST_CNT_STMT_FULL);
-
+		if (st) {
+			st->start_ns = 0;
+			st->rows = 0;
+			st->prepare_ns = now - ts->pr_start;
+			st->db = ts->pr_db;
+		}
+	}
 	if (cfg && cfg->learn) {
-		ev = event_init(ST_EV_LEARN, ts->lib_id, ts);
+		ev = event_init(ST_EV_LEARN, ts->pr_lib, ts);
 		if (!ev)
 			return 0;
 		ev->stmt = stmt;
-		ev->db = ts->a_db;
-		if (ts->a_utf16)
-			read_sql_utf16(ev, ts->a_sql, ts->a_nbyte);
+		ev->db = ts->pr_db;
+		if (ts->pr_utf16)
+			read_sql_utf16(ev, ts->pr_sql, ts->pr_nbyte);
 		else
-			read_sql_str(ev, ts->a_sql, ts->a_nbyte);
+			read_sql_str(ev, ts->pr_sql, ts->pr_nbyte);
 		submit(ev);
 	}
 	return 0;
 }
 
-/* ---- executions ----------------------------------------------------------- */
-
-/* Sends the record of an execution that just ended, and clears its state. */
-static __always_inline void stmt_finish(__u64 stmt, struct stmt_state *st, int rc, __u32 end, __u32 lib_id,
-					struct thread_state *ts)
+/* A uretprobe fires after the return (rsp one word above the entry's); a
+ * probe on a ret instruction fires before it (rsp as at entry). */
+SEC("uretprobe")
+int BPF_KRETPROBE(prepare_ret, int rc)
 {
-	struct st_lib_cfg *cfg = lib_cfg(lib_id);
-	struct st_event *ev;
-
-	ensure_db_name(cfg, st->db, ts);
-	ev = event_init(ST_EV_STMT, lib_id, ts);
-	if (ev) {
-		ev->duration_ns = ev->end_ns - st->start_ns;
-		ev->prepare_ns = st->prepare_ns;
-		ev->stmt = stmt;
-		ev->db = st->db;
-		ev->rows = st->rows;
-		ev->rc = rc;
-		ev->end = end;
-		if (cfg)
-			read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
-		if (rc != 0)
-			read_errmsg(ev, cfg, st->db);
-		submit(ev);
-	}
-	st->start_ns = 0;
-	st->prepare_ns = 0;
-	st->rows = 0;
+	return prepare_done(PT_REGS_SP(ctx) - 8, rc);
 }
 
-/* sqlite3_step(stmt) */
 SEC("uprobe")
-int BPF_KPROBE(step_enter, void *pstmt)
+int BPF_KPROBE(prepare_reti)
 {
-	struct thread_state *ts;
-	__u64 stmt = (__u64)pstmt;
-	struct stmt_state *st;
-	__u32 lib_id;
+	return prepare_done(PT_REGS_SP(ctx), (int)PT_REGS_RC(ctx));
+}
 
-	ts = traced_thread();
-	if (!ts)
-		return 0;
-	if (ts->depth++ > 0)
-		return 0;
-	lib_id = bpf_get_attach_cookie(ctx);
-	if (ts->lap_sp && lap_live(ts, PT_REGS_SP(ctx))) {
-		struct st_lib_cfg *cfg = lib_cfg(lib_id);
+/* ---- executions ----------------------------------------------------------- */
 
-		/* Entry-only prepares leave depth at 0 while they run: a step
-		 * SQLite makes inside one (STAT4 statistics being loaded) is
-		 * told by its caller. (A program's callback may step too.) */
-		if (cfg && called_by_sqlite(ctx, cfg->step_off)) {
-			ts->kind = 0;  /* step_ret only balances depth */
-			return 0;
-		}
-	}
-	ts->kind = 2;
-	ts->a_stmt = stmt;
-	ts->lib_id = lib_id;
-
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-
-	st = bpf_map_lookup_elem(&stmts, &key);
-	if (!st) {
-		/* First seen: prepared by an entry-only prepare, or before we
-		 * attached. Its connection is read below. */
-		struct stmt_state fresh = {};
-
-		if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0) {
-			count(ST_CNT_STMT_FULL);
-			return 0;
-		}
-		st = bpf_map_lookup_elem(&stmts, &key);
-		if (!st)
-			return 0;
-	}
+/* A program's step on stmt begins: the statement's running execution goes
+ * on, or a new one starts now. */
+static __always_inline struct stmt_state *step_begin(struct stmt_state *st, __u64 stmt, __u32 lib_id,
+						     __u64 now)
+{
 	if (st->start_ns == 0) {
 		if (!st->db) {
 			struct st_lib_cfg *cfg = lib_cfg(lib_id);
@@ -819,197 +1048,233 @@ int BPF_KPROBE(step_enter, void *pstmt)
 			if (cfg)
 				st->db = read_field(stmt, cfg->vdbe_db_off);
 		}
-		st->start_ns = bpf_ktime_get_ns();
+		st->start_ns = now;
 		st->rows = 0;
+		st->seq++;
 	}
+	return st;
+}
+
+/* Keeps the step entered at sp (return address ret) in a free slot: an
+ * empty one, one at the same sp (a call there now cannot still run), or one
+ * whose return address is gone (it returned unseen or was left by
+ * longjmp); when all hold running calls, the first is taken over. */
+static __always_inline void slot_push(struct thread_state *ts, __u64 sp, __u64 ret, __u64 stmt, __u32 lib)
+{
+	int i, k = -1;
+
+#pragma unroll
+	for (i = 0; i < ST_STEP_SLOTS; i++)
+		if (k < 0 && (!ts->st[i].sp || ts->st[i].sp == sp))
+			k = i;
+	if (k < 0) {
+#pragma unroll
+		for (i = 0; i < ST_STEP_SLOTS; i++) {
+			__u64 v = 0;
+
+			if (k < 0 && !return_mode &&
+			    (bpf_probe_read_user(&v, sizeof(v), (void *)ts->st[i].sp) != 0 || v != ts->st[i].ret))
+				k = i;
+		}
+	}
+	if (k < 0) {
+		count(ST_CNT_SLOTS_FULL);
+		k = 0;
+	}
+	if (k >= 0 && k < ST_STEP_SLOTS) {
+		ts->st[k].sp = sp;
+		ts->st[k].ret = ret;
+		ts->st[k].stmt = stmt;
+		ts->st[k].lib = lib;
+	}
+}
+
+/* sqlite3_step(stmt) */
+SEC("uprobe")
+int BPF_KPROBE(step_enter, void *pstmt)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 lib_id = ST_COOKIE_LIB(cookie);
+	__u64 stmt = (__u64)pstmt, sp, ret = 0, now;
+	struct thread_state *ts;
+	struct stmt_state *st;
+
+	ts = program_call(ctx, cookie, stmt);
+	if (!ts || !stmt)
+		return 0;
+	sp = entry_sp(ctx, cookie);
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
+		return 0;
+	now = bpf_ktime_get_ns();
+	st = stmt_get(stmt, ts, true);
+	if (!st)
+		return 0;
+	/* The exit of the previous step on it was not seen: its outcome
+	 * is read now (a row, or the end of its execution). */
+	if (st->in_step && st->start_ns && !settle_stmt(stmt, st, lib_id, ST_END_STEP, false, ts))
+		goto started;
+	step_begin(st, stmt, lib_id, now);
+started:
+	st->in_step = 1;
+	slot_push(ts, sp, ret, stmt, lib_id);
+	ts->pend_stmt = stmt;
+	ts->pend_seq = st->seq;
+	ts->pend_lib = lib_id;
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(step_ret, int rc)
+/* The step entered at sp0 is leaving: its statement, from its slot. */
+static __always_inline __u64 slot_pop(struct thread_state *ts, __u64 sp0, __u32 *lib)
 {
+	__u64 stmt = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < ST_STEP_SLOTS; i++) {
+		if (sp0 && ts->st[i].sp == sp0) {
+			stmt = ts->st[i].stmt;
+			*lib = ts->st[i].lib;
+			ts->st[i].sp = 0;
+		}
+	}
+	return stmt;
+}
+
+/* A step entered at sp0 leaves. use_rc: its result is rc (a ret
+ * instruction, a uretprobe); else the outcome is read from the statement:
+ * running = a row (or BUSY), halted = the execution's end, with the result
+ * the statement holds. */
+static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
+{
+	struct thread_state *ts;
+	struct stmt_state *st;
+	struct st_lib_cfg *cfg;
+	__u64 stmt;
+	__u32 lib = 0;
+
 	if (probe_only)
 		return 0;
-	struct thread_state *ts = thread_get();
-	struct stmt_state *st;
-
-	if (!ts || ts->depth == 0)
+	ts = thread_peek();
+	if (!ts)
 		return 0;
-	if (--ts->depth > 0 || ts->kind != 2)
+	stmt = slot_pop(ts, sp0, &lib);
+	if (!stmt)
 		return 0;
-
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = ts->a_stmt };
-
-	st = bpf_map_lookup_elem(&stmts, &key);
+	if (ts->pend_stmt == stmt)
+		ts->pend_stmt = 0;
+	st = stmt_get(stmt, ts, false);
 	if (!st) {
 		count(ST_CNT_STMT_FULL);  /* evicted while running: lost */
 		return 0;
 	}
+	st->in_step = 0;
 	if (st->start_ns == 0)
 		return 0;
+	cfg = lib_cfg(lib);
+	if (!use_rc) {
+		int s;
+
+		if (!cfg)
+			return 0;
+		s = vdbe_state(cfg, stmt);
+		rc = vdbe_rc(cfg, stmt);
+		if (s == VS_HALT)
+			rc = (rc & 0xff) == SQLITE_DONE || rc == 0 ? SQLITE_DONE : rc;
+		else if (s == VS_RUN)
+			rc = busy_rc(rc) ? rc : SQLITE_ROW;
+		else
+			return 0;  /* not ours to say: left for its next call */
+	}
 	if ((rc & 0xff) == SQLITE_ROW) {
 		st->rows++;
 		return 0;
 	}
-	stmt_finish(ts->a_stmt, st, rc == SQLITE_DONE ? 0 : rc, ST_END_STEP, ts->lib_id, ts);
+	stmt_finish(stmt, st, rc == SQLITE_DONE ? 0 : rc, ST_END_STEP, lib, ts);
 	return 0;
 }
 
+/* An exit site before sqlite3_step's ret (an instruction the kernel
+ * emulates): rsp + the cookie's distance is the entry's rsp. */
+SEC("uprobe")
+int BPF_KPROBE(step_exit)
+{
+	return step_done(PT_REGS_SP(ctx) + 8 * ST_COOKIE_SPW(bpf_get_attach_cookie(ctx)), 0, false);
+}
+
+/* The register an exit site's cookie names (a callee-saved one the
+ * epilogue moves into eax, or rax). */
+static __always_inline int result_reg(struct pt_regs *ctx, int idx)
+{
+	__u64 v = 0;
+
+	/* The registers are read as a copy: the index is not a constant. */
+	if (idx < 0 || idx > 20)
+		idx = 10;  /* rax */
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + idx * 8);
+	return (int)v;
+}
+
+/* An exit site where the result is in a register (a copy whose statement
+ * layout is not known). */
+SEC("uprobe")
+int BPF_KPROBE(step_exit_rc)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+
+	return step_done(PT_REGS_SP(ctx) + 8 * ST_COOKIE_SPW(cookie), result_reg(ctx, ST_COOKIE_RES(cookie)), true);
+}
+
+/* A uretprobe fires after the return (rsp one word above the entry's); a
+ * probe on a ret instruction before it (rsp as at entry, result in rax). */
+SEC("uretprobe")
+int BPF_KRETPROBE(step_ret, int rc)
+{
+	return step_done(PT_REGS_SP(ctx) - 8, rc, true);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(step_reti)
+{
+	return step_done(PT_REGS_SP(ctx), (int)PT_REGS_RC(ctx), true);
+}
+
+/* sqlite3_reset / sqlite3_finalize by the program: a running execution
+ * ends here (or ended at its last step, state mode). */
 static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 lib = ST_COOKIE_LIB(cookie);
 	struct thread_state *ts;
+	struct st_lib_cfg *cfg;
 	struct stmt_state *st;
 
-	ts = traced_thread();
+	ts = program_call(ctx, cookie, stmt);
 	if (!ts || !stmt)
 		return 0;
-
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-
-	st = bpf_map_lookup_elem(&stmts, &key);
-	if (ts->depth > 0) {
-		/* SQLite cleaning up its own statement, or a callback of the
-		 * program's finalizing: no record, but a finalized statement's
-		 * state must not carry over to the next one at its address. */
-		if (end == ST_END_FINALIZE && st && !fast_mode) {
-			st->start_ns = 0;
-			st->rows = 0;
-			st->prepare_ns = 0;
-			st->db = 0;
-		}
+	if (ts->pend_stmt == stmt)
+		ts->pend_stmt = 0;
+	cfg = lib_cfg(lib);
+	st = stmt_get(stmt, ts, false);
+	if (!st || !cfg)
 		return 0;
+	if (st->start_ns != 0) {
+		/* Its last step's exit unseen: read its outcome now. */
+		if (!(st->in_step && !cfg->step_ret && settle_stmt(stmt, st, lib, end, false, ts)))
+			if (st->start_ns)
+				stmt_finish(stmt, st, 0, end, lib, ts);
 	}
-	if (fast_mode) {
-		__u64 now = bpf_ktime_get_ns();
-
-		if (!st) {
-			/* Prepared before attach: ready from now on. */
-			struct stmt_state fresh = { .ready_ns = now, .prev_ready_ns = now };
-			struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
-
-			if (end == ST_END_FINALIZE)
-				return 0;
-			if (cfg)
-				fresh.db = read_field(stmt, cfg->vdbe_db_off);
-			if (bpf_map_update_elem(&stmts, &key, &fresh, BPF_NOEXIST) != 0)
-				count(ST_CNT_STMT_FULL);
-			return 0;
-		}
-		/* A halt may follow inside this call (the statement was still
-		 * running): it uses prev_ready_ns. */
-		st->prev_ready_ns = st->ready_ns;
-		st->ready_ns = now;
-		if (end == ST_END_FINALIZE) {
-			ts->fin_stmt = stmt;
-			__builtin_memcpy(&ts->fin_state, st, sizeof(*st));
-			bpf_map_delete_elem(&stmts, &key);
-		}
-		return 0;
-	}
-	if (!st)
-		return 0;
-	if (st->start_ns != 0)
-		stmt_finish(stmt, st, 0, end, bpf_get_attach_cookie(ctx), ts);
+	st->in_step = 0;
 	/* A finalized statement's state stays, marked: SQLite's allocator
 	 * hands the same address to the next statement more often than not
 	 * (a program preparing one statement at a time), which then finds its
 	 * state ready and costs no map update; db is read again for it. The
 	 * map is an LRU: states nobody uses go first. */
 	if (end == ST_END_FINALIZE) {
+		st->start_ns = 0;
+		st->rows = 0;
 		st->db = 0;
 		st->prepare_ns = 0;
 	}
-	return 0;
-}
-
-/* ---- --mode fast: sqlite3VdbeHalt(Vdbe *p) ---------------------------------- */
-
-SEC("uprobe")
-int BPF_KPROBE(halt_enter, void *pstmt)
-{
-	__u64 stmt = (__u64)pstmt, ret = 0, bias;
-	struct thread_state *ts;
-	struct st_lib_cfg *cfg;
-	struct stmt_state *st;
-	bool in_reset;
-	__u32 lib_id;
-	int rc = 0;
-
-	ts = traced_thread();
-	if (!ts || ts->depth > 0 || ts->halt_stmt)
-		return 0;  /* inside sqlite3_exec or a prepare: SQLite's own */
-	lib_id = bpf_get_attach_cookie(ctx);
-	cfg = lib_cfg(lib_id);
-	if (!cfg)
-		return 0;
-	/* Called from sqlite3VdbeReset (a reset or finalize ended the
-	 * execution early), or from the VM inside sqlite3_step? */
-	bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
-	bias = PT_REGS_IP(ctx) - cfg->halt_vaddr;
-	in_reset = ret >= cfg->reset_lo + bias && ret < cfg->reset_hi + bias;
-
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-
-	st = bpf_map_lookup_elem(&stmts, &key);
-	if (!st && ts->fin_stmt == stmt)
-		st = &ts->fin_state;
-	if (!st)
-		return 0;  /* not a statement of the program's */
-	ts->halt_start = in_reset ? st->prev_ready_ns : st->ready_ns;
-	ts->halt_prepare = st->prepare_ns;
-	ts->halt_db = st->db;
-	st->prepare_ns = 0;
-	if (!ts->halt_start)
-		return 0;
-	if (cfg->vdbe_rc_off >= 0)
-		bpf_probe_read_user(&rc, sizeof(rc), (void *)(stmt + cfg->vdbe_rc_off));
-	ts->halt_rc = rc;
-	ts->halt_lib = lib_id;
-	ts->halt_stmt = stmt;
-	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(halt_ret)
-{
-	struct thread_state *ts;
-	struct st_lib_cfg *cfg;
-	struct stmt_state *st;
-	struct st_event *ev;
-	__u64 stmt;
-
-	if (probe_only)
-		return 0;
-	ts = thread_get();
-	if (!ts || !ts->halt_stmt)
-		return 0;
-	stmt = ts->halt_stmt;
-	ts->halt_stmt = 0;
-	cfg = lib_cfg(ts->halt_lib);
-	ensure_db_name(cfg, ts->halt_db, ts);
-	ev = event_init(ST_EV_STMT, ts->halt_lib, ts);
-	if (ev && cfg) {
-		ev->duration_ns = ev->end_ns - ts->halt_start;
-		ev->prepare_ns = ts->halt_prepare;
-		ev->stmt = stmt;
-		ev->db = ts->halt_db;
-		ev->rc = (ts->halt_rc & 0xff) == SQLITE_DONE ? 0 : ts->halt_rc;
-		ev->rows_unknown = 1;
-		read_sql_str(ev, read_field(stmt, cfg->vdbe_zsql_off), -1);
-		if (ev->rc && !copy_err(ev, read_field(stmt, cfg->vdbe_zerrmsg_off)))
-			read_errmsg(ev, cfg, ts->halt_db);
-		submit(ev);
-	}
-	if (ts->fin_stmt == stmt) {
-		ts->fin_stmt = 0;
-		return 0;
-	}
-
-	struct stmt_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .stmt = stmt };
-
-	st = bpf_map_lookup_elem(&stmts, &key);
-	if (st)
-		st->ready_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -1029,50 +1294,64 @@ int BPF_KPROBE(finalize_enter, void *stmt)
 
 /* ---- sqlite3_exec ----------------------------------------------------------- */
 
-/* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) */
+/* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) by the program: one
+ * record for the whole call at its return (the statements it runs are
+ * SQLite's calls, not reported apart). */
 SEC("uprobe")
 int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
-	struct st_lib_cfg *cfg = lib_cfg(bpf_get_attach_cookie(ctx));
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct thread_state *ts;
+	__u64 sp, ret = 0;
 
-	ts = traced_thread();
+	ts = program_call(ctx, cookie, 0);
 	if (!ts)
 		return 0;
-	if (ts->depth++ > 0)
-		return 0;  /* nested: the outermost call's state stays */
-	if (cfg && called_by_sqlite(ctx, cfg->exec_off)) {
-		ts->kind = 0;  /* SQLite's own, outermost: exec_ret only balances depth */
+	sp = entry_sp(ctx, cookie);
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
 		return 0;
-	}
-	ts->kind = 3;
-	ts->start_ns = bpf_ktime_get_ns();
-	ts->a_db = (__u64)db;
-	ts->a_sql = (__u64)sql;
-	ts->lib_id = bpf_get_attach_cookie(ctx);
+	if (call_live(ts->ex_sp, ts->ex_ret, sp))
+		count(ST_CNT_SLOTS_FULL);  /* an exec from a callback of an exec */
+	ts->ex_sp = sp;
+	ts->ex_ret = ret;
+	ts->ex_start = bpf_ktime_get_ns();
+	ts->ex_db = (__u64)db;
+	ts->ex_sql = (__u64)sql;
+	ts->ex_lib = ST_COOKIE_LIB(cookie);
+	return 0;
+}
+
+static __always_inline int exec_done(__u64 sp0, int rc)
+{
+	struct thread_state *ts;
+	struct st_event *ev;
+
+	if (probe_only)
+		return 0;
+	ts = thread_peek();
+	if (!ts || !ts->ex_sp || ts->ex_sp != sp0)
+		return 0;
+	ts->ex_sp = 0;
+	ev = call_event(ST_EV_EXEC, ts->ex_lib, ts, ts->ex_db, ts->ex_start, rc);
+	if (!ev)
+		return 0;
+	read_sql_str(ev, ts->ex_sql, -1);
+	if (rc != 0)
+		read_errmsg(ev, lib_cfg(ts->ex_lib), ts->ex_db);
+	submit(ev);
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(exec_ret, int rc)
 {
-	if (probe_only)
-		return 0;
-	struct thread_state *ts = thread_get();
-	struct st_event *ev;
+	return exec_done(PT_REGS_SP(ctx) - 8, rc);
+}
 
-	if (!ts || ts->depth == 0)
-		return 0;
-	if (--ts->depth > 0 || ts->kind != 3)
-		return 0;
-	ev = call_event(ST_EV_EXEC, ts->lib_id, ts, ts->a_db, ts->start_ns, rc);
-	if (!ev)
-		return 0;
-	read_sql_str(ev, ts->a_sql, -1);
-	if (rc != 0)
-		read_errmsg(ev, lib_cfg(ts->lib_id), ts->a_db);
-	submit(ev);
-	return 0;
+SEC("uprobe")
+int BPF_KPROBE(exec_reti)
+{
+	return exec_done(PT_REGS_SP(ctx), (int)PT_REGS_RC(ctx));
 }
 
 /* ---- the shim's USDT probes (shim/sqltrace.c) ----------------------------- */
@@ -1108,58 +1387,35 @@ int BPF_USDT(shim_clear)
 
 /* ---- sqlite3_open*: which file a connection uses -------------------------- */
 
-static __always_inline int open_enter(__u64 filename, __u64 ppdb, __u32 utf16, __u64 cookie)
+/* The connection is read from *ppDb at the program's next call on this
+ * thread (no return probe), with the file name it was opened with. Copies
+ * whose connections lead to their file name (db_adb_off) need no open probe. */
+static __always_inline int open_enter(struct pt_regs *ctx, __u64 filename, __u64 ppdb, __u32 utf16)
 {
-	return call_enter(4, 0, filename, -1, ppdb, utf16, cookie);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct thread_state *ts = program_call(ctx, cookie, 0);
+
+	if (!ts)
+		return 0;
+	ts->op_ppdb = ppdb;
+	ts->op_name = filename;
+	ts->op_utf16 = utf16;
+	ts->op_lib = ST_COOKIE_LIB(cookie);
+	return 0;
 }
 
 /* sqlite3_open(filename, ppDb) and sqlite3_open_v2(filename, ppDb, flags, zVfs) */
 SEC("uprobe")
 int BPF_KPROBE(open_utf8, const char *filename, void **ppdb)
 {
-	return open_enter((__u64)filename, (__u64)ppdb, 0, bpf_get_attach_cookie(ctx));
+	return open_enter(ctx, (__u64)filename, (__u64)ppdb, 0);
 }
 
 /* sqlite3_open16(filename, ppDb) */
 SEC("uprobe")
 int BPF_KPROBE(open_utf16, const void *filename, void **ppdb)
 {
-	return open_enter((__u64)filename, (__u64)ppdb, 1, bpf_get_attach_cookie(ctx));
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(open_ret, int rc)
-{
-	struct thread_state *ts;
-	struct st_event *ev;
-	__u64 db = 0;
-
-	if (probe_only)
-		return 0;
-	ts = thread_get();
-	if (!ts || ts->depth == 0)
-		return 0;
-	if (--ts->depth > 0 || ts->kind != 4)
-		return 0;
-	if (!ts->a_ppstmt || bpf_probe_read_user(&db, sizeof(db), (void *)ts->a_ppstmt) != 0 || !db)
-		return 0;
-	{
-		struct db_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .db = db };
-		__u8 one = 1;
-
-		bpf_map_update_elem(&dbs_seen, &key, &one, BPF_ANY);
-	}
-	ev = event_init(ST_EV_OPEN, ts->lib_id, ts);
-	if (!ev)
-		return 0;
-	ev->db = db;
-	ev->rc = rc;
-	if (ts->a_utf16)
-		read_sql_utf16(ev, ts->a_sql, -1);
-	else
-		read_sql_str(ev, ts->a_sql, -1);
-	submit(ev);
-	return 0;
+	return open_enter(ctx, (__u64)filename, (__u64)ppdb, 1);
 }
 
 /* ---- processes that come and go ------------------------------------------- */
@@ -1174,13 +1430,23 @@ static __always_inline void proc_event(__u32 kind, __u32 tgid)
 	submit(ev);
 }
 
-/* The last thread of a known process exits: tell user space, which frees
- * the process's statement state. */
+/* A thread exits. With a step whose outcome was still to be read, that
+ * execution is lost (its memory is gone): counted. The last thread of a
+ * known process: tell user space. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(proc_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct thread_state *ts = bpf_task_storage_get(&threads, task, 0, 0);
 
+	if (ts && ts->pend_stmt) {
+		struct stmt_key key = { .tgid = tgid, .stmt = ts->pend_stmt };
+		struct stmt_state *st = bpf_map_lookup_elem(&stmts, &key);
+
+		if (st && st->start_ns && st->seq == ts->pend_seq && st->owner == ts->owner)
+			count(ST_CNT_UNSETTLED);
+		ts->pend_stmt = 0;
+	}
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;  /* other threads still run */
 	if (bpf_map_delete_elem(&procs, &tgid) != 0)

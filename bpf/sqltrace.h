@@ -13,6 +13,22 @@
 #define ST_MAX_LIBS     64     /* SQLite copies (files) probed at once */
 #define ST_MAX_STMTS    65536  /* live statements tracked, all processes */
 #define ST_SCAN_CHUNKS  256    /* length scan of cut text: 256 * 4 KiB = 1 MiB */
+#define ST_STEP_SLOTS   4      /* step returns awaited per thread (return probes) */
+
+/* A uprobe's cookie: which copy (lib id, bits 0..7), how many words the
+ * function had pushed before the probed instruction (bits 8..23: the return
+ * address is at rsp + 8 * words), and the probed instruction's file offset
+ * (bits 32..63, to relocate SQLite's code range into the process). */
+#define ST_COOKIE(lib, sp_words, off) \
+	((unsigned long long)(lib) | ((unsigned long long)(sp_words) << 8) | \
+	 ((unsigned long long)(off) << 32))
+#define ST_COOKIE_LIB(c)   ((unsigned int)((c) & 0xff))
+#define ST_COOKIE_SPW(c)   ((unsigned int)(((c) >> 8) & 0xffff))
+#define ST_COOKIE_OFF(c)   ((c) >> 32)
+/* Exit sites that read the result from a register: its pt_regs index + 1
+ * in bits 24..31 (0: none). */
+#define ST_COOKIE_RES(c)   ((int)(((c) >> 24) & 0xff) - 1)
+#define ST_COOKIE_WITH_RES(c, reg) ((c) | ((unsigned long long)((reg) + 1) << 24))
 
 /* Record kinds. */
 enum st_kind {
@@ -46,27 +62,30 @@ struct st_lib_cfg {
 	int db_perr_off;       /* offsetof(sqlite3, pErr) */
 	int mem_z_off;         /* offsetof(sqlite3_value, z) */
 	unsigned int learn;    /* non-zero: send ST_EV_LEARN records */
-	/* --mode fast only (sqlite3VdbeHalt probes): */
 	int vdbe_rc_off;       /* offsetof(Vdbe, rc) */
 	int vdbe_zerrmsg_off;  /* offsetof(Vdbe, zErrMsg) */
-	unsigned long long halt_vaddr;      /* sqlite3VdbeHalt in the file */
-	unsigned long long reset_lo, reset_hi;  /* sqlite3VdbeReset [lo, hi) */
-	/* SQLite's own code [lo, hi) and where sqlite3_exec is, as file
-	 * offsets: a call to sqlite3_exec returning into SQLite's code is
-	 * SQLite's own (schema parsing inside a step). 0 = unknown. */
-	unsigned long long exec_off;
+	/* The statement's state byte (Vdbe.eVdbeState in 3.38+) and its values
+	 * while ready, running (the last step returned a row) and halted (the
+	 * last step returned DONE or an error). state_off -1: unknown, and
+	 * step returns are probed instead (step_ret). */
+	int vdbe_state_off;
+	unsigned char state_ready, state_run, state_halt, pad0;
+	/* 1: a step's outcome is the result it returns (rax at its ret
+	 * instructions, or a uretprobe); 0: read from the statement's state
+	 * at its exit site (an instruction before the ret). */
+	unsigned int step_ret;
+	/* SQLite's own code [lo, hi) as file offsets: a call returning into it
+	 * is SQLite's own (the statements of sqlite3_exec, schema loading),
+	 * never the program's. 0 = unknown. */
 	unsigned long long text_lo, text_hi;
 	/* Prepares: 1 when the prepare's return is probed (timed prepares,
-	 * learning, --mode fast, no sqlite3ErrorWithMsg); 0 when only its
-	 * entry is, failures being caught at sqlite3ErrorWithMsg. */
+	 * learning, no sqlite3ErrorWithMsg); 0 when only its entry is,
+	 * failures being caught at sqlite3ErrorWithMsg. */
 	unsigned int prepare_ret;
 	/* offsetof(sqlite3, pParse): the Parse of the prepare in progress,
 	 * whose second field is zErrMsg (the message sqlite3Prepare hands to
 	 * sqlite3ErrorWithMsg). -1 unknown: prepares keep their return probe. */
 	int db_pparse_off;
-	/* Where the sqlite3_step probe sits (file offset), for telling
-	 * SQLite's own calls from the program's. */
-	unsigned long long step_off;
 	/* A connection's file name: db->aDb[0].pBt->pBt->pPager->zFilename */
 	int db_adb_off;        /* offsetof(sqlite3, aDb), -1 unknown */
 	int pager_zfile_off;   /* offsetof(Pager, zFilename) */
@@ -80,6 +99,11 @@ enum st_counter {
 	ST_CNT_READ_FAULTS,    /* user memory read failed */
 	ST_CNT_TASK_FULL,      /* no per-thread storage */
 	ST_CNT_PROCS_FULL,     /* --max-targets reached: a process not traced */
+	ST_CNT_UNSETTLED,      /* a thread exited before the outcome of its
+	                        * last step could be read: execution lost */
+	ST_CNT_UNSEEN_END,     /* an execution found reset by a call not seen
+	                        * (ended when noticed) */
+	ST_CNT_SLOTS_FULL,     /* more nested calls than return slots */
 	ST_CNT_MAX,
 };
 
@@ -102,7 +126,7 @@ struct st_event {
 	unsigned short err_len;         /* bytes in err[] before the NUL */
 	unsigned char sql_enc;          /* enum st_enc */
 	unsigned char end;              /* enum st_end */
-	unsigned char rows_unknown;     /* --mode fast: rows are not counted */
+	unsigned char rows_unknown;     /* rows are not counted (unused today) */
 	unsigned char pad[7];
 	char comm[ST_COMM_LEN];         /* process (group leader) name */
 	char trace_id[ST_TRACE_ID_MAX]; /* the thread's shim trace id, "" none */

@@ -157,6 +157,93 @@ out:
 		sqlite3_finalize(st);
 }
 
+/* Snapshots of a statement's first bytes at each point of its life. */
+#define STATE_SCAN 512
+
+/* Runs sql (which returns exactly two rows) and keeps, for every byte of
+ * the first STATE_SCAN bytes of its Vdbe, a mask of candidate offsets whose
+ * value is the same while ready (before the first step and after reset),
+ * the same after each row, and a third value once halted, the three
+ * distinct. vals[i] = ready | run << 8 | halt << 16. */
+static void state_candidates(pid_t self, sqlite3 *db, const char *sql, bool *cand, uint32_t *vals)
+{
+	uint8_t snap[5][STATE_SCAN];
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int k;
+
+	memset(snap, 0, sizeof(snap));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto none;
+	for (k = 0; k < 5; k++) {
+		if (k == 4)
+			sqlite3_reset(st);
+		if (peek_words(self, (uintptr_t)st, (uint64_t *)snap[k], STATE_SCAN / 8) != STATE_SCAN / 8)
+			goto none;
+		if (k < 3 && sqlite3_step(st) != (k < 2 ? SQLITE_ROW : SQLITE_DONE))
+			goto none;
+	}
+	sqlite3_finalize(st);
+	for (i = 0; i < STATE_SCAN; i++) {
+		uint8_t r = snap[0][i], u = snap[1][i], h = snap[3][i];
+
+		if (!cand[i])
+			continue;
+		cand[i] = snap[4][i] == r && snap[2][i] == u && r != u && u != h && r != h &&
+			  (!vals[i] || vals[i] == ((uint32_t)r | (uint32_t)u << 8 | (uint32_t)h << 16));
+		vals[i] = (uint32_t)r | (uint32_t)u << 8 | (uint32_t)h << 16;
+	}
+	return;
+none:
+	if (st)
+		sqlite3_finalize(st);
+	memset(cand, 0, STATE_SCAN * sizeof(*cand));
+}
+
+/* Finds the statement's state byte (Vdbe.eVdbeState in SQLite 3.38+: ready,
+ * running, halted) and its three values: the one offset that behaves so for
+ * three different statements, a failing one among them (halted by an
+ * error). Leaves vdbe_state_off -1 when it is not exactly one. */
+static void calibrate_state(pid_t self, sqlite3 *db, struct st_lib_cfg *c)
+{
+	static bool cand[STATE_SCAN];
+	static uint32_t vals[STATE_SCAN];
+	sqlite3_stmt *st = NULL;
+	int found = -1, n = 0;
+	uint8_t after;
+	size_t i;
+
+	c->vdbe_state_off = -1;
+	for (i = 0; i < STATE_SCAN; i++) {
+		cand[i] = true;
+		vals[i] = 0;
+	}
+	state_candidates(self, db, "SELECT 1 UNION ALL SELECT 2", cand, vals);
+	state_candidates(self, db, "SELECT x FROM (SELECT 7 AS x UNION ALL SELECT 8) ORDER BY x DESC",
+			 cand, vals);
+	for (i = 0; i < STATE_SCAN; i++) {
+		if (cand[i]) {
+			found = (int)i;
+			n++;
+		}
+	}
+	if (n != 1)
+		return;
+	/* A statement halted by an error holds the halted value too. */
+	if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS sqltrace_calib3(x INTEGER PRIMARY KEY);"
+			     "INSERT OR IGNORE INTO sqltrace_calib3 VALUES (1)", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO sqltrace_calib3 VALUES (1)", -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) != SQLITE_ROW && peek(self, (uintptr_t)st + (uint64_t)found, &after, 1) == 1 &&
+	    after == ((vals[found] >> 16) & 0xff)) {
+		c->vdbe_state_off = found;
+		c->state_ready = vals[found] & 0xff;
+		c->state_run = (vals[found] >> 8) & 0xff;
+		c->state_halt = (vals[found] >> 16) & 0xff;
+	}
+	sqlite3_finalize(st);
+}
+
 /* During a prepare (in the authorizer callback) db->pParse points to the
  * Parse on sqlite3Prepare's stack, whose first field is db: the offset of
  * the word of db that points into this thread's stack, just above the
@@ -219,6 +306,7 @@ static int calibrate(struct st_lib_cfg *c)
 	c->vdbe_db_off = c->vdbe_zsql_off = c->db_perr_off = c->mem_z_off = -1;
 	c->vdbe_rc_off = c->vdbe_zerrmsg_off = -1;
 	c->db_pparse_off = -1;
+	c->vdbe_state_off = -1;
 	c->learn = 0;
 	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto fail;
@@ -247,6 +335,7 @@ static int calibrate(struct st_lib_cfg *c)
 		goto fail;
 	}
 	calibrate_halt(self, db, c);
+	calibrate_state(self, db, c);
 	calibrate_pparse(self, db, c);
 	sqlite3_close(db);
 	return c->vdbe_db_off >= 0 && c->vdbe_zsql_off >= 0 ? 0 : -ENOENT;

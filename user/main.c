@@ -131,14 +131,17 @@ static int start_command(char **cmd, int *go_fd)
 	return pid;
 }
 
-/* Waits (at most timeout_ms for each) until the store and the remote
- * sender can take an entry (the printer may drop: lines are not data). */
+/* Waits (at most timeout_ms for each) until every consumer can take an
+ * entry: the store, the remote sender, and the printer too (printing is
+ * the output the user chose: a slow reader of stdout slows tracing down,
+ * the ring buffer absorbs it, nothing is dropped unseen). */
 static bool wait_room(void *ctx, unsigned timeout_ms)
 {
 	struct consumers *c = ctx;
 
 	return (!c->store || recorder__wait_room(c->store, 1, timeout_ms)) &&
-	       (!c->remote || recorder__wait_room(c->remote, 1, timeout_ms));
+	       (!c->remote || recorder__wait_room(c->remote, 1, timeout_ms)) &&
+	       (!c->printer || recorder__wait_room(c->printer, 1, timeout_ms));
 }
 
 static int64_t mono_us(void)
@@ -179,12 +182,13 @@ int main(int argc, char **argv)
 	struct consumers cons = {0};
 	struct tracer *t = NULL;
 	struct tracer_stats ts;
-	struct recorder_stats ss = {0}, rs = {0};
+	struct recorder_stats ss = {0}, rs = {0}, ps = {0};
 	struct remote_stats remote_stats = {0};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[1024];
 	char *command_exe = NULL;
 	int rc, command_pid = 0, go_fd = -1;
+	size_t npids_required;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	/* The store writes from one thread; SQLite's global memory statistics
@@ -248,6 +252,7 @@ int main(int argc, char **argv)
 	cons.next_report_us = mono_us() + 5000000;
 
 	/* -n without -b: the processes of that name, now. */
+	npids_required = (size_t)o.npids;
 	if (o.nnames && !o.nbinaries) {
 		int i;
 
@@ -289,6 +294,7 @@ int main(int argc, char **argv)
 		struct tracer_opts to = {
 			.pids = o.pids,
 			.npids = (size_t)o.npids,
+			.npids_required = npids_required,
 			.binaries = o.binaries,
 			.nbinaries = (size_t)o.nbinaries,
 			.name_filter = o.nbinaries && o.nnames ? o.names[0] : NULL,
@@ -298,7 +304,7 @@ int main(int argc, char **argv)
 			.command_name = o.command ? (base ? base + 1 : o.command[0]) : NULL,
 			.min_duration_us = o.min_duration_us,
 			.probe_only = o.probe_only,
-			.fast_mode = o.fast_mode,
+			.return_mode = o.return_mode,
 			.prepare_time = o.prepare_time,
 			.trace_id_from = (enum trace_id_from)o.trace_id_from,
 			.on_entry = on_entry,
@@ -352,7 +358,7 @@ out:
 	}
 	free(command_exe);
 	if (cons.printer) {
-		recorder__close(cons.printer);  /* stats read before close below */
+		recorder__close_stats(cons.printer, &ps);
 		cons.printer = NULL;
 	}
 	if (cons.store)
@@ -371,6 +377,15 @@ out:
 				remote_stats.spool_entries, rs.dropped,
 				rs.lost + remote_stats.rejected + remote_stats.spool_full + remote_stats.lost_other);
 		fprintf(stderr, ", %" PRIu64 " ring-buffer drops", ts.rb_drops);
+		if (ps.dropped + ps.lost)
+			fprintf(stderr, ", %" PRIu64 " not printed (printer queue full)", ps.dropped + ps.lost);
+		if (ts.unsettled)
+			fprintf(stderr, ", %" PRIu64 " executions lost (thread exited before its last step's "
+				"outcome was read)", ts.unsettled);
+		if (ts.unseen_end)
+			fprintf(stderr, ", %" PRIu64 " executions ended by calls not seen", ts.unseen_end);
+		if (ts.slots_full)
+			fprintf(stderr, ", %" PRIu64 " calls nested too deep to follow", ts.slots_full);
 		if (ts.stmt_full)
 			fprintf(stderr, ", %" PRIu64 " executions untracked (maps full)", ts.stmt_full);
 		if (ts.filtered)

@@ -40,7 +40,7 @@ struct options {
 	struct batch_opts batch;
 	int trace_id_from;           /* 1 comment, 2 shim, 3 both (default) */
 	bool probe_only;             /* floor measurement: probes with no-op programs */
-	bool fast_mode;              /* --mode fast */
+	bool return_mode;            /* --mode return: uretprobes */
 	bool prepare_time;           /* --prepare-time: probe each prepare's return */
 	int verbose;
 };

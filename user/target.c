@@ -15,6 +15,7 @@
 
 #include "elfsym.h"
 #include "probepos.h"
+#include "retsites.h"
 #include "procmaps.h"
 
 const char *const st_fn_names[ST_FN_MAX] = {
@@ -129,7 +130,48 @@ static void move_entry_probe(struct elf_file *sym, struct elf_file *ef, struct s
 		return;
 	c->fn_off[fn] += pos.delta;
 	c->fn_moved[fn] = pos.delta;
+	c->fn_spdelta[fn] = (uint32_t)pos.sp_delta;
 	c->fn_sstep[fn] = false;
+}
+
+/* Exit sites of code (a function at vaddr) into v as file offsets; returns
+ * their number or -1. */
+static int exit_sites(struct elf_file *ef, const uint8_t *code, uint64_t size, uint64_t vaddr, bool rets_only,
+		      struct ret_site *v)
+{
+	struct exit_site s[RETSITES_MAX];
+	int k = retsites__find(code, size, vaddr, rets_only, s, RETSITES_MAX), i;
+
+	if (k < 0)
+		return -1;
+	for (i = 0; i < k; i++) {
+		if (elf_file__vaddr_to_offset(ef, s[i].vaddr, &v[i].off) != 0)
+			return -1;
+		v[i].sp_delta = s[i].sp_delta;
+		v[i].result_reg = s[i].result_reg;
+	}
+	return k;
+}
+
+/* Where function fn returns (its symbol gives its size): c->fn_rets and
+ * c->fn_exits; their counts stay -1 when they cannot be found. */
+static void find_rets(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c, enum st_fn fn)
+{
+	uint64_t vaddr, size;
+	uint8_t *code;
+
+	c->fn_nrets[fn] = c->fn_nexits[fn] = -1;
+	if (!c->fn_off[fn] || elf_file__find_func(sym, st_fn_names[fn], &vaddr, &size) || !size ||
+	    size > 65536)
+		return;
+	code = malloc(size);
+	if (!code)
+		return;
+	if (elf_file__read_vaddr(ef, vaddr, code, size) == (ssize_t)size) {
+		c->fn_nrets[fn] = exit_sites(ef, code, size, vaddr, true, c->fn_rets[fn]);
+		c->fn_nexits[fn] = exit_sites(ef, code, size, vaddr, false, c->fn_exits[fn]);
+	}
+	free(code);
 }
 
 /* Fills c->fn_off from the symbols of sym (the file itself, or its
@@ -146,6 +188,8 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 		c->fn_off[i] = 0;
 		c->fn_size[i] = 0;
 		c->fn_moved[i] = 0;
+		c->fn_spdelta[i] = 0;
+		c->fn_nrets[i] = c->fn_nexits[i] = -1;
 		err = elf_file__find_func(sym, st_fn_names[i], &vaddr, &size);
 		if (err)
 			continue;
@@ -164,6 +208,12 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 		find_lock_and_prepare(sym, ef, c);
 	move_entry_probe(sym, ef, c, ST_FN_RESET);
 	move_entry_probe(sym, ef, c, ST_FN_FINALIZE);
+	find_rets(sym, ef, c, ST_FN_EXEC);
+	find_rets(sym, ef, c, ST_FN_STEP);
+	find_rets(sym, ef, c, ST_FN_PREPARE_V2);
+	find_rets(sym, ef, c, ST_FN_PREPARE_V3);
+	find_rets(sym, ef, c, ST_FN_PREPARE16_V2);
+	find_rets(sym, ef, c, ST_FN_PREPARE16_V3);
 	/* SQLite's code: the span of every function named sqlite3*, which in
 	 * a library or an amalgamation brackets the code that calls back into
 	 * the API (the VM, schema loading, ANALYZE statistics loading); else

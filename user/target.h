@@ -47,6 +47,15 @@ struct sqlite_copy {
 	                               * kernel (slow probe), not emulated */
 	uint32_t fn_moved[ST_FN_MAX]; /* entry-only probe moved this many bytes
 	                               * past the start (fn_off includes it) */
+	uint32_t fn_spdelta[ST_FN_MAX]; /* bytes pushed/reserved before a moved
+	                                 * probe: return address at rsp + this */
+	/* Where the functions whose return may be probed (exec, step, the API
+	 * prepares) return: file offsets of their exit sites (retsites.h);
+	 * fn_nrets < 0 when they cannot all be found. fn_rets: at the ret
+	 * instructions (the result in rax); fn_exits: the cheapest site of
+	 * each (an emulated instruction before the ret where there is one). */
+	struct ret_site { uint64_t off; uint32_t sp_delta; int8_t result_reg; } fn_rets[ST_FN_MAX][8], fn_exits[ST_FN_MAX][8];
+	int fn_nrets[ST_FN_MAX], fn_nexits[ST_FN_MAX];
 	uint64_t text_lo, text_hi;    /* SQLite's code, file offsets (see resolve) */
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */

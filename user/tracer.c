@@ -49,7 +49,6 @@ struct lib {
 	ino_t ino;
 	bool same_build;           /* the build this tool links (calibrated) */
 	bool global;               /* attached for every process (-b) */
-	bool fast;                 /* --mode fast possible for this build */
 	struct st_lib_cfg cfg;
 };
 
@@ -98,8 +97,8 @@ struct tracer {
 	size_t nseen, seen_removed;
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
-	int64_t room_stuck_until_us;  /* don't wait for room before this */
 	uint64_t room_waited_us;      /* total time waited for room */
+	struct st_entry *held;        /* made, waiting for the consumers' room */
 	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
@@ -211,36 +210,33 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 	} else {
 		l->cfg = (struct st_lib_cfg){ .vdbe_db_off = -1, .vdbe_zsql_off = -1, .db_perr_off = -1,
 					      .mem_z_off = -1, .learn = 1, .vdbe_rc_off = -1,
-					      .vdbe_zerrmsg_off = -1, .db_pparse_off = -1 };
+					      .vdbe_zerrmsg_off = -1, .db_pparse_off = -1,
+					      .vdbe_state_off = -1 };
 		log_verbose("%s: other SQLite build, layout will be learned from its first prepare",
 			    c->path);
 	}
 	l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
 	if (l->same_build && layout__self_dbfile(&l->cfg.db_adb_off, &l->cfg.pager_zfile_off) != 0)
 		l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
-	l->cfg.exec_off = c->fn_off[ST_FN_EXEC];
 	l->cfg.text_lo = c->text_lo;
 	l->cfg.text_hi = c->text_hi;
-	l->cfg.halt_vaddr = c->fn_off[ST_FN_VDBE_HALT];
-	l->cfg.reset_lo = c->fn_off[ST_FN_VDBE_RESET];
-	l->cfg.reset_hi = c->fn_off[ST_FN_VDBE_RESET] + c->fn_size[ST_FN_VDBE_RESET];
-	l->fast = l->cfg.halt_vaddr && l->cfg.reset_lo && c->fn_size[ST_FN_VDBE_RESET] &&
-		  l->cfg.vdbe_rc_off >= 0 && l->cfg.vdbe_zerrmsg_off >= 0 && l->cfg.vdbe_zsql_off >= 0;
-	log_verbose("%s: SQLite code at file offsets 0x%llx-0x%llx, sqlite3_exec at 0x%llx", c->path,
-		    l->cfg.text_lo, l->cfg.text_hi, l->cfg.exec_off);
-	l->cfg.step_off = c->fn_off[ST_FN_STEP];
+	log_verbose("%s: SQLite code at file offsets 0x%llx-0x%llx", c->path, l->cfg.text_lo, l->cfg.text_hi);
+	/* A step's outcome: read from the statement's state at an exit site
+	 * of sqlite3_step (no return probe), unless that state's layout is
+	 * unknown (the result at its ret instructions) or --mode return asks
+	 * for uretprobes. */
+	l->cfg.step_ret = t->opts.return_mode || l->cfg.vdbe_state_off < 0 || l->cfg.vdbe_rc_off < 0;
+	log_verbose("%s: step outcomes %s", c->path,
+		    !l->cfg.step_ret ? "read from the statement at sqlite3_step's exit sites (no return probe)"
+		    : t->opts.return_mode ? "at sqlite3_step's return (uretprobe, --mode return)"
+					  : "at sqlite3_step's ret instructions (statement state not known)");
 	/* A prepare's return is probed only when something needs it: timed
-	 * prepares, learning this build's layout, --mode fast, or no
-	 * sqlite3ErrorWithMsg to catch failures at (nor the internal prepare,
-	 * for the API prepares' fallback). */
-	l->cfg.prepare_ret = t->opts.prepare_time || t->opts.fast_mode || l->cfg.learn ||
-			     !c->fn_off[ST_FN_LOCK_AND_PREPARE] || !c->fn_off[ST_FN_ERROR_WITH_MSG] ||
-			     !l->cfg.text_hi || !l->cfg.step_off || l->cfg.db_pparse_off < 0;
+	 * prepares, learning this build's layout, or no sqlite3ErrorWithMsg to
+	 * catch failures at (nor the internal prepare). */
+	l->cfg.prepare_ret = t->opts.prepare_time || l->cfg.learn || !c->fn_off[ST_FN_LOCK_AND_PREPARE] ||
+			     !c->fn_off[ST_FN_ERROR_WITH_MSG] || !l->cfg.text_hi || l->cfg.db_pparse_off < 0;
 	log_verbose("%s: prepares probed at %s", c->path,
 		    l->cfg.prepare_ret ? "entry and return" : "entry only (failures at sqlite3ErrorWithMsg)");
-	if (t->opts.fast_mode && !l->fast)
-		log_warn("%s: --mode fast needs sqlite3VdbeHalt, sqlite3VdbeReset and the calibrated "
-			 "layout of this build; using --mode exact for it", c->path);
 	key = t->nlibs;
 	err = bpf_map__update_elem(t->skel->maps.libs, &key, sizeof(key), &l->cfg, sizeof(l->cfg), BPF_ANY);
 	if (err) {
@@ -264,10 +260,10 @@ static int add_link(struct tracer *t, struct bpf_link *link)
 }
 
 static int attach_one(struct tracer *t, struct bpf_program *prog, int pid, const char *path,
-		      uint64_t off, int lib_id, bool ret, const char *fn, bool sstep, uint32_t moved,
+		      uint64_t off, uint64_t cookie, bool ret, const char *fn, bool sstep, uint32_t moved,
 		      char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = (uint64_t)lib_id, .retprobe = ret);
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie, .retprobe = ret);
 	struct bpf_link *link;
 	int e;
 
@@ -287,29 +283,74 @@ static int attach_one(struct tracer *t, struct bpf_program *prog, int pid, const
 	return add_link(t, link);
 }
 
+/* Attaches the entry probe prog at function fn of copy c (lib lib_id). */
+static int attach_entry(struct tracer *t, struct bpf_program *prog, int pid, const struct sqlite_copy *c,
+			int lib_id, enum st_fn fn, char *err, size_t errlen)
+{
+	uint64_t off = c->fn_off[fn];
+
+	return attach_one(t, prog, pid, c->open_path, off, ST_COOKIE(lib_id, c->fn_spdelta[fn] / 8, off), false,
+			  st_fn_names[fn], c->fn_sstep[fn], c->fn_moved[fn], err, errlen);
+}
+
+/* Attaches the return side of function fn: a uretprobe in --mode return;
+ * else exit (when given) on each of its exit sites (retsites.h: an emulated
+ * instruction before the ret where there is one), with the result's
+ * register in the cookie when need_rc; else reti on each ret instruction
+ * (the result in rax). Sites that cannot give the result when it is needed
+ * make it use the ret instructions. Returns 0, -ENOENT when where it returns
+ * is not known (nothing attached), or -errno. */
+static int attach_return(struct tracer *t, struct bpf_program *uret, struct bpf_program *reti,
+			 struct bpf_program *exit, bool need_rc, int pid, const struct sqlite_copy *c, int lib_id,
+			 enum st_fn fn, char *err, size_t errlen)
+{
+	const struct ret_site *sites = c->fn_exits[fn];
+	int n = c->fn_nexits[fn], i, e;
+
+	if (t->opts.return_mode)
+		return attach_one(t, uret, pid, c->open_path, c->fn_off[fn], ST_COOKIE(lib_id, 0, c->fn_off[fn]),
+				  true, st_fn_names[fn], false, 0, err, errlen);
+	for (i = 0; exit && need_rc && i < n; i++)
+		if (sites[i].result_reg < 0)
+			exit = NULL;
+	if (!exit) {
+		sites = c->fn_rets[fn];
+		n = c->fn_nrets[fn];
+	}
+	if (n <= 0)
+		return -ENOENT;
+	for (i = 0; i < n; i++) {
+		uint64_t off = sites[i].off, cookie = ST_COOKIE(lib_id, sites[i].sp_delta / 8, off);
+		bool at_ret = !exit;
+		char what[96];
+
+		if (at_ret)
+			snprintf(what, sizeof(what), "%s (ret instruction)", st_fn_names[fn]);
+		else
+			snprintf(what, sizeof(what), "%s (exit site, entry rsp = rsp + 0x%x)", st_fn_names[fn],
+				 sites[i].sp_delta);
+		if (exit && need_rc)
+			cookie = ST_COOKIE_WITH_RES(cookie, sites[i].result_reg);
+		e = attach_one(t, exit ? exit : reti, pid, c->open_path, off, cookie, false, what, at_ret, 0, err,
+			       errlen);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+/* Attaches the probe set that fits copy c (see bpf/sqltrace.bpf.c): no
+ * uretprobe unless --mode return. Says with -v what is probed how, and
+ * warns once per copy about what cannot be seen. */
 static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, char *err, size_t errlen)
 {
+	static const enum st_fn api_prepares[] = { ST_FN_PREPARE_V2, ST_FN_PREPARE_V3, ST_FN_PREPARE16_V2,
+						   ST_FN_PREPARE16_V3 };
 	struct sqltrace_bpf *s = t->skel;
-	struct {
-		enum st_fn fn;
-		struct bpf_program *entry, *ret;
-	} plan[] = {
-		{ ST_FN_LOCK_AND_PREPARE, s->progs.lock_and_prepare, s->progs.prepare_ret },
-		{ ST_FN_PREPARE_V2, s->progs.prepare_v2, s->progs.prepare_ret },
-		{ ST_FN_PREPARE_V3, s->progs.prepare_v3, s->progs.prepare_ret },
-		{ ST_FN_PREPARE16_V2, s->progs.prepare16_v2, s->progs.prepare_ret },
-		{ ST_FN_PREPARE16_V3, s->progs.prepare16_v3, s->progs.prepare_ret },
-		{ ST_FN_STEP, s->progs.step_enter, s->progs.step_ret },
-		{ ST_FN_RESET, s->progs.reset_enter, NULL },
-		{ ST_FN_FINALIZE, s->progs.finalize_enter, NULL },
-		{ ST_FN_EXEC, s->progs.exec_enter, s->progs.exec_ret },
-		{ ST_FN_OPEN, s->progs.open_utf8, s->progs.open_ret },
-		{ ST_FN_OPEN_V2, s->progs.open_utf8, s->progs.open_ret },
-		{ ST_FN_OPEN16, s->progs.open_utf16, s->progs.open_ret },
-		{ ST_FN_VDBE_HALT, s->progs.halt_enter, s->progs.halt_ret },
-		{ ST_FN_ERROR_WITH_MSG, s->progs.prepare_error, NULL },
-	};
+	struct bpf_program *api_entry[] = { s->progs.prepare_v2, s->progs.prepare_v3, s->progs.prepare16_v2,
+					    s->progs.prepare16_v3 };
 	int lib_id = lib_id_for(t, c), e;
+	struct lib *l;
 	size_t i;
 
 	if (lib_id < 0) {
@@ -317,29 +358,84 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 			 lib_id == -ENOSPC ? "too many SQLite files probed" : strerror(-lib_id));
 		return lib_id;
 	}
-	for (i = 0; i < sizeof(plan) / sizeof(plan[0]); i++) {
-		uint64_t off = c->fn_off[plan[i].fn];
-		const char *fn = st_fn_names[plan[i].fn];
-
-		if (!off)
-			continue;
-		if (c->fn_off[ST_FN_LOCK_AND_PREPARE] && plan[i].entry != s->progs.lock_and_prepare &&
-		    plan[i].ret == s->progs.prepare_ret)
-			continue;  /* every API prepare reaches the internal one */
-		/* --mode fast: sqlite3VdbeHalt instead of sqlite3_step. */
-		if (plan[i].fn == ST_FN_STEP && t->opts.fast_mode && t->libs[lib_id].fast)
-			continue;
-		if (plan[i].fn == ST_FN_VDBE_HALT && !(t->opts.fast_mode && t->libs[lib_id].fast))
-			continue;
-		/* Entry-only prepares: failures at sqlite3ErrorWithMsg instead. */
-		if (plan[i].fn == ST_FN_ERROR_WITH_MSG && t->libs[lib_id].cfg.prepare_ret)
-			continue;
-		e = attach_one(t, plan[i].entry, pid, c->open_path, off, lib_id, false, fn,
-			       c->fn_sstep[plan[i].fn], c->fn_moved[plan[i].fn], err, errlen);
-		if (!e && plan[i].ret && !(plan[i].ret == s->progs.prepare_ret && !t->libs[lib_id].cfg.prepare_ret))
-			e = attach_one(t, plan[i].ret, pid, c->open_path, off, lib_id, true, fn, false, 0, err, errlen);
+	l = &t->libs[lib_id];
+	/* Steps first: the step's return side before its entry. */
+	if (l->cfg.step_ret) {
+		e = attach_return(t, s->progs.step_ret, s->progs.step_reti, s->progs.step_exit_rc, true, pid, c,
+				  lib_id, ST_FN_STEP, err, errlen);
+		if (e == -ENOENT)
+			snprintf(err, errlen, "cannot trace %s safely: its statements' layout is not known and "
+				 "where sqlite3_step returns cannot be found (--mode return would use "
+				 "uretprobes, which kill programs that switch stacks)", c->path);
 		if (e)
 			return e;
+	} else {
+		e = attach_return(t, NULL, NULL, s->progs.step_exit, false, pid, c, lib_id, ST_FN_STEP, err, errlen);
+		if (e == -ENOENT)
+			log_warn("%s: where sqlite3_step returns cannot be found: an execution ends at the "
+				 "program's next SQLite call on its thread", c->path);
+		else if (e)
+			return e;
+	}
+	if ((e = attach_entry(t, s->progs.step_enter, pid, c, lib_id, ST_FN_STEP, err, errlen)))
+		return e;
+	if (c->fn_off[ST_FN_RESET] &&
+	    (e = attach_entry(t, s->progs.reset_enter, pid, c, lib_id, ST_FN_RESET, err, errlen)))
+		return e;
+	if (c->fn_off[ST_FN_FINALIZE] &&
+	    (e = attach_entry(t, s->progs.finalize_enter, pid, c, lib_id, ST_FN_FINALIZE, err, errlen)))
+		return e;
+	/* Prepares. */
+	if (!l->cfg.prepare_ret) {
+		if ((e = attach_entry(t, s->progs.lock_and_prepare, pid, c, lib_id, ST_FN_LOCK_AND_PREPARE, err,
+				      errlen)) ||
+		    (e = attach_entry(t, s->progs.prepare_error, pid, c, lib_id, ST_FN_ERROR_WITH_MSG, err, errlen)))
+			return e;
+	} else if (t->opts.return_mode && c->fn_off[ST_FN_LOCK_AND_PREPARE]) {
+		if ((e = attach_return(t, s->progs.prepare_ret, NULL, NULL, true, pid, c, lib_id,
+				       ST_FN_LOCK_AND_PREPARE, err, errlen)) ||
+		    (e = attach_entry(t, s->progs.lock_and_prepare_ret, pid, c, lib_id, ST_FN_LOCK_AND_PREPARE, err,
+				      errlen)))
+			return e;
+	} else {
+		for (i = 0; i < sizeof(api_prepares) / sizeof(api_prepares[0]); i++) {
+			enum st_fn fn = api_prepares[i];
+
+			if (!c->fn_off[fn])
+				continue;
+			e = attach_return(t, s->progs.prepare_ret, s->progs.prepare_reti, NULL, true, pid, c, lib_id, fn,
+					  err, errlen);
+			if (e == -ENOENT) {
+				log_warn("%s: where %s returns cannot be found: its failed prepares are not seen%s",
+					 c->path, st_fn_names[fn], l->cfg.learn ? " and it cannot teach the layout" : "");
+				continue;
+			}
+			if (e || (e = attach_entry(t, api_entry[i], pid, c, lib_id, fn, err, errlen)))
+				return e;
+		}
+	}
+	/* sqlite3_exec: one record per call, at its return. */
+	if (c->fn_off[ST_FN_EXEC]) {
+		e = attach_return(t, s->progs.exec_ret, s->progs.exec_reti, NULL, true, pid, c, lib_id, ST_FN_EXEC,
+				  err, errlen);
+		if (e == -ENOENT)
+			log_warn("%s: where sqlite3_exec returns cannot be found: sqlite3_exec calls are not "
+				 "reported", c->path);
+		else if (e || (e = attach_entry(t, s->progs.exec_enter, pid, c, lib_id, ST_FN_EXEC, err, errlen)))
+			return e;
+	}
+	/* Opens, only where a connection does not lead to its file name. */
+	if (l->cfg.db_adb_off < 0) {
+		static const enum st_fn opens[] = { ST_FN_OPEN, ST_FN_OPEN_V2, ST_FN_OPEN16 };
+
+		for (i = 0; i < 3; i++) {
+			if (!c->fn_off[opens[i]])
+				continue;
+			e = attach_entry(t, opens[i] == ST_FN_OPEN16 ? s->progs.open_utf16 : s->progs.open_utf8, pid,
+					 c, lib_id, opens[i], err, errlen);
+			if (e)
+				return e;
+		}
 	}
 	return 0;
 }
@@ -756,6 +852,32 @@ static void apply_trace_id(struct tracer *t, const struct st_event *ev, struct s
 	}
 }
 
+static void deliver(struct tracer *t, struct st_entry *e)
+{
+	t->stats.entries++;
+	t->opts.on_entry(e, t->opts.ctx);
+}
+
+/* Hands the held entry over once the consumers have room, waiting at most
+ * ms for it. Returns whether nothing is held any more. */
+static bool release_held(struct tracer *t, int ms)
+{
+	int64_t t0;
+	bool room;
+
+	if (!t->held)
+		return true;
+	t0 = now_us(CLOCK_MONOTONIC);
+	room = t->opts.wait_room(t->opts.ctx, (unsigned)ms);
+	t->room_waited_us += (uint64_t)(now_us(CLOCK_MONOTONIC) - t0);
+	t->stats.waited_ms = t->room_waited_us / 1000;
+	if (!room)
+		return false;
+	deliver(t, t->held);
+	t->held = NULL;
+	return true;
+}
+
 static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct tracer *t = ctx;
@@ -824,42 +946,23 @@ static int handle_record(void *ctx, void *data, size_t size)
 			log_verbose("PID %u (%s): first statement", ev->pid, e->process);
 	}
 	if (t->opts.wait_room && !t->opts.wait_room(t->opts.ctx, 0)) {
-		/* Wait for room, unless a recent wait timed out: a consumer that
-		 * is stuck (disk full, endpoint down with a full spool) must not
-		 * slow the loop to one entry per wait; then entries drop, counted. */
-		int64_t now = now_us(CLOCK_MONOTONIC);
-
-		if (now >= t->room_stuck_until_us) {
-			if (!t->opts.wait_room(t->opts.ctx, (unsigned)t->opts.room_wait_ms))
-				t->room_stuck_until_us = now + 1000000;
-			t->room_waited_us += (uint64_t)(now_us(CLOCK_MONOTONIC) - now);
-			t->stats.waited_ms = t->room_waited_us / 1000;
-		}
+		/* No room: keep it, and leave the rest in the ring buffer
+		 * until there is (tracer__run). */
+		t->held = e;
+		return -EAGAIN;
 	}
-	t->stats.entries++;
-	t->opts.on_entry(e, t->opts.ctx);
+	deliver(t, e);
 	return 0;
 }
 
-/* Removes a dead process's statements from the BPF map. */
+/* A process ended or replaced its program: its connections' names are
+ * forgotten. Its statement states stay in the BPF map's LRU, never walked
+ * (O(1) per exit): their owner (process start time and exec count) no
+ * longer matches any live thread, so they are never used again, and being
+ * the least recently used they are the first to make room. */
 static void forget_pid(struct tracer *t, int pid)
 {
-	int fd = bpf_map__fd(t->skel->maps.stmts);
-	struct { uint32_t tgid, pad; uint64_t stmt; } key, next;
-	void *prev = NULL;
-	size_t removed = 0;
-
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if ((int)next.tgid == pid) {
-			bpf_map_delete_elem(fd, &next);
-			removed++;
-			continue;  /* deleted: restart from the same previous key */
-		}
-		key = next;
-		prev = &key;
-	}
 	dbnames__forget_pid(t->dbn, (uint32_t)pid);
-	log_verbose("PID %d: %zu statement states freed", pid, removed);
 }
 
 /* A traced process ended (or replaced its program, exec): free what was
@@ -936,7 +1039,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	}
 	t->skel->rodata->wakeup_bytes = 1 << 20;  /* a quarter of the ring */
 	t->skel->rodata->probe_only = opts->probe_only;
-	t->skel->rodata->fast_mode = opts->fast_mode;
+	t->skel->rodata->return_mode = opts->return_mode;
 	t->skel->rodata->self_tgid = (uint32_t)getpid();
 	/* With -b, -p narrows which of the file's processes are traced. */
 	t->skel->rodata->filter_pids = opts->nbinaries > 0 && opts->npids > 0;
@@ -1010,10 +1113,30 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 			goto fail;
 	}
 	if (!t->skel->rodata->filter_pids) {
+		size_t skipped = 0;
+
 		for (i = 0; i < opts->npids; i++) {
 			e = add_target(t, opts->pids[i], false, err, errlen);
+			if ((e == -ENOENT || e == -ESRCH) && i >= opts->npids_required) {
+				/* Named by -n, but nothing to probe (or gone):
+				 * anyone can start a process of that name. */
+				log_warn("%s: not traced", err);
+				if (t->ntargets && t->targets[t->ntargets - 1].pid == opts->pids[i]) {
+					t->ntargets--;
+					free(t->targets[t->ntargets].files);
+				}
+				skipped++;
+				continue;
+			}
 			if (e)
 				goto fail;
+		}
+		if (skipped && skipped == opts->npids - opts->npids_required && opts->npids_required == 0 &&
+		    !opts->nbinaries && !opts->command_pid) {
+			snprintf(err, errlen, "none of the %zu process%s of that name can be traced (see above)",
+				 skipped, skipped > 1 ? "es" : "");
+			e = -ENOENT;
+			goto fail;
 		}
 	}
 	if (opts->command_pid) {
@@ -1040,6 +1163,13 @@ static void detach_all(struct tracer *t)
 	t->nlinks = 0;
 }
 
+/* Consumes the ring buffer unless an entry waits for room. */
+static void drain(struct tracer *t)
+{
+	if (release_held(t, 0))
+		ring_buffer__consume(t->rb);
+}
+
 int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 {
 	struct epoll_event evs[16];
@@ -1049,6 +1179,7 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 	 * runs until stopped, or until the command it started exits. */
 	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid))) {
 		int64_t now = now_us(CLOCK_MONOTONIC);
+		int timeout = t->opts.drain_ms;
 
 		if (now >= t->next_rescan_us) {
 			rescan_targets(t);
@@ -1056,7 +1187,11 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		}
 		if (t->opts.on_tick)
 			t->opts.on_tick(t->opts.ctx);
-		n = epoll_wait(t->epfd, evs, 16, t->opts.drain_ms);
+		/* Backpressure: while an entry waits for room, wait on the
+		 * consumers instead of the ring (which stays readable). */
+		if (t->held && !release_held(t, t->opts.drain_ms))
+			timeout = 0;
+		n = epoll_wait(t->epfd, evs, 16, t->held ? 0 : timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1066,7 +1201,7 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		}
 		/* Drain first: records of a target that just exited are in the
 		 * ring before its pidfd fires. */
-		ring_buffer__consume(t->rb);
+		drain(t);
 		for (i = 0; i < n; i++) {
 			uint64_t idx = evs[i].data.u64;
 			struct target *tg;
@@ -1081,13 +1216,37 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			tg->alive = false;
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
-			ring_buffer__consume(t->rb);
+			drain(t);
 			forget_pid(t, tg->pid);
 			log_verbose("PID %d (%s) exited", tg->pid, tg->comm);
 		}
 	}
 	detach_all(t);
-	ring_buffer__consume(t->rb);
+	/* The last records: wait for room while the consumers make progress
+	 * (a slow store loses nothing); once they make none for 10 s, the rest
+	 * is handed over at once (they count what they drop). */
+	{
+		int64_t progress = now_us(CLOCK_MONOTONIC);
+		bool give_up = false;
+
+		for (;;) {
+			while (t->held && !give_up) {
+				if (release_held(t, 100))
+					progress = now_us(CLOCK_MONOTONIC);
+				else if (now_us(CLOCK_MONOTONIC) - progress > 10000000)
+					give_up = true;
+			}
+			if (t->held) {
+				deliver(t, t->held);
+				t->held = NULL;
+			}
+			if (ring_buffer__consume(t->rb) >= 0)
+				break;
+		}
+		if (give_up)
+			log_warn("the consumers took nothing for 10 s: the last entries were handed over "
+				 "without waiting (see the dropped counts)");
+	}
 	return ret;
 }
 
@@ -1133,6 +1292,9 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		out->live_stmts = count_keys(bpf_map__fd(t->skel->maps.stmts), bpf_map__key_size(t->skel->maps.stmts));
 		out->live_procs = count_keys(bpf_map__fd(t->skel->maps.procs), bpf_map__key_size(t->skel->maps.procs));
 		out->read_faults = sums[ST_CNT_READ_FAULTS];
+		out->unsettled = sums[ST_CNT_UNSETTLED];
+		out->unseen_end = sums[ST_CNT_UNSEEN_END];
+		out->slots_full = sums[ST_CNT_SLOTS_FULL];
 	}
 }
 
@@ -1155,6 +1317,8 @@ void tracer__free(struct tracer *t)
 	if (!t)
 		return;
 	detach_all(t);
+	if (t->held)
+		entry__free(t->held);
 	ring_buffer__free(t->rb);
 	sqltrace_bpf__destroy(t->skel);
 	for (i = 0; i < t->ntargets; i++) {

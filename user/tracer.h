@@ -25,6 +25,9 @@ struct tracer_opts {
 	const int *pids;           /* processes to trace (with binaries: which of
 	                            * their processes to trace) */
 	size_t npids;
+	size_t npids_required;     /* pids[npids_required..] came from -n: each is
+	                            * traced if it carries SQLite, else reported;
+	                            * only none traceable at all is an error */
 	const char *const *binaries;  /* -b: files probed for every process */
 	size_t nbinaries;
 	const char *name_filter;   /* with binaries: only processes of this name */
@@ -35,7 +38,7 @@ struct tracer_opts {
 	int64_t min_duration_us;   /* entries shorter than this are not passed on */
 	int drain_ms;              /* ring buffer drain period; default 20 */
 	bool probe_only;           /* programs do nothing (floor measurement) */
-	bool fast_mode;            /* --mode fast: no per-row probe */
+	bool return_mode;          /* --mode return: uretprobes (unsafe with stack switches) */
 	bool prepare_time;         /* probe each prepare's return (timed prepares) */
 	enum trace_id_from trace_id_from;  /* 0 means TRACE_ID_FROM_BOTH */
 	/* Receives every entry (takes ownership). Runs on the caller's thread,
@@ -46,10 +49,11 @@ struct tracer_opts {
 	void (*on_tick)(void *ctx);
 	/* Backpressure, may be NULL: waits at most timeout_ms (0: only looks)
 	 * until on_entry's consumers have room, and says whether they have.
-	 * While they have none, the consumer waits (at most room_wait_ms per
-	 * entry) before calling on_entry, leaving records in the ring buffer;
-	 * past that, on_entry is called anyway (and the consumer drops and
-	 * counts), and for a second it does not wait again. */
+	 * While they have none, the loop stops consuming (records wait in the
+	 * ring buffer, which drops and counts only when it is full too) and
+	 * tries again every room_wait_ms; it never drops because a consumer
+	 * is slow. On stop, what is held is handed over anyway (the consumers
+	 * then count what they cannot take). */
 	bool (*wait_room)(void *ctx, unsigned timeout_ms);
 	int room_wait_ms;
 };
@@ -62,6 +66,11 @@ struct tracer_stats {
 	uint64_t read_faults;    /* target memory BPF could not read */
 	uint64_t bad_records;    /* records user space could not decode */
 	uint64_t waited_ms;      /* time spent waiting for the consumers' room */
+	uint64_t unsettled;      /* executions lost: their thread exited before
+	                          * the outcome of its last step was read */
+	uint64_t unseen_end;     /* executions whose end was not seen (reset by
+	                          * a call not probed): ended when noticed */
+	uint64_t slots_full;     /* nested calls past the return slots */
 	uint64_t procs_full;     /* processes not traced: --max-targets reached */
 	uint64_t procs_seen;     /* processes seen through -b */
 	uint64_t live_stmts;     /* statement states held in BPF now */

@@ -73,18 +73,19 @@ def test_c_script_every_entry():
 
 
 @test
-def test_fast_mode_same_statements_rows_not_counted():
+def test_return_mode_every_entry():
     need_bpf()
-    entries, tr, out = trace_script_target(["--mode", "fast"])
-    got = [(e["query"] if not e["query"].startswith("SELECT 'xxx") else "<big>", e["op"], e.get("error"))
+    entries, tr, out = trace_script_target(["--mode", "return"])
+    got = [summary(e) if not e["query"].startswith("SELECT 'xxx") else ("<big>",) + summary(e)[1:]
            for e in entries]
-    want = [(q, op, err) for q, op, rows, err in SCRIPT_EXPECTED]
-    eq(got, want, "statements in --mode fast")
-    for e, w in zip(entries, SCRIPT_EXPECTED):
-        if e["query"].startswith(("CREATE TABLE u", "SELEC *")):
-            continue  # sqlite3_exec and a failed prepare: no rows either way
-        check("rows" not in e, "rows are not counted in --mode fast: %r" % e)
-        check(e["duration"] >= 0, "duration")
+    eq(got, SCRIPT_EXPECTED, "entries in --mode return (uretprobes)")
+
+
+@test
+def test_fast_mode_removed_with_a_reason():
+    rc, out, err = run_tool(["-p", "1", "--mode", "fast"])
+    eq(rc, 2, "exit code")
+    check("--mode fast was removed" in err and "idle" in err and err.count("\n") == 1, err)
 
 
 @test

@@ -144,16 +144,18 @@ def test_statement_address_reused_on_another_connection():
 @test
 def test_statement_finalized_inside_a_call_leaves_no_state():
     """A statement finalized by the program's SQL function, inside another
-    statement's step, ends without a record (SQLite's call in progress), but
-    the next statement at its address must start afresh: its own rows and
-    connection, not the finalized one's."""
+    statement's step, is the program's call: its execution (one row read)
+    ends there with its record, and the next statement at its address starts
+    afresh: its own rows and connection, not the finalized one's."""
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
         a, b = os.path.join(d, "a.db"), os.path.join(d, "b.db")
         entries, tr, out = trace_target([SCRIPT_TARGET, "cbfinal", a, b])
     eq([summary(e) for e in entries],
-       [("SELECT fin()", "Query", 1, None), ("SELECT 'after'", "Query", 1, None)], "entries")
-    eq(entries[1].get("db"), b, "connection of the statement after")
+       [("SELECT 'victim' UNION ALL SELECT 'victim2'", "Query", 1, None), ("SELECT fin()", "Query", 1, None),
+        ("SELECT 'after'", "Query", 1, None)], "entries")
+    eq(entries[0].get("db"), a, "connection of the finalized statement")
+    eq(entries[2].get("db"), b, "connection of the statement after")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ in its own mount namespace, -- COMMAND, -n, many short-lived processes,
 and the database file name of each entry."""
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -310,7 +311,10 @@ def test_many_short_lived_processes_under_binary():
        "one entry per short-lived process")
     eq(len({e["pid"] for e in entries}), 50, "fifty processes")
     check("50 processes through -b (50 exited)" in tr.stderr, tr.stderr[-500:])
-    check("state at exit: 0 statements, 0 processes" in tr.stderr, "per-process state left: %s" % tr.stderr[-300:])
+    # Processes are forgotten at exit; their statement states are left to the
+    # LRU (never walked, never reused: their owner is gone).
+    check(re.search(r"state at exit: \d+ statements, 0 processes", tr.stderr),
+          "per-process state left: %s" % tr.stderr[-300:])
 
 
 @test
