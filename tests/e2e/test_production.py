@@ -63,12 +63,12 @@ def test_attach_while_threads_hammer_loses_no_thread():
     need_bpf()
     for rnd in range(3):
         entries, tr, out = run_traced(["hammer", "8", "200"])
+        eq(summary_count(summary_line(tr.stderr), "ring-buffer drops"), 0, "drops")
         got = collections.Counter(e["query"] for e in entries if e["query"].startswith("SELECT 'T"))
         for th in range(8):
             n = sum(got["SELECT 'T%d-%d'" % (th, i)] for i in range(200))
             eq(n, 200, "round %d: statements of thread %d captured" % (rnd, th))
         eq(sum(got.values()), 1600, "round %d: no statement twice" % rnd)
-        eq(summary_count(summary_line(tr.stderr), "ring-buffer drops"), 0, "drops")
 
 
 @test

@@ -80,6 +80,8 @@ static int run1(sqlite3 *db, const char *sql)
 
 /* ---- hammer ---------------------------------------------------------------- */
 
+#define HAMMER_SQL "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+
 static atomic_int go_flag;
 static int hammer_k;
 
@@ -90,16 +92,16 @@ static void *hammer_thread(void *arg)
 	sqlite3_stmt *st = NULL;
 	char sql[64];
 
-	/* Busy until the go line: steps and execs in a loop, so the tracer
-	 * attaches while threads are inside sqlite3_step and sqlite3_exec. */
-	if (sqlite3_prepare_v2(db, "SELECT 1 UNION ALL SELECT 2", -1, &st, NULL) != SQLITE_OK)
+	/* Busy until the go line: short steps of an endless statement, so the
+	 * tracer attaches while threads enter and leave sqlite3_step all the
+	 * time, yet no execution ends (no record floods the ring buffer);
+	 * reset at the go line (one record each). */
+	if (sqlite3_prepare_v2(db, HAMMER_SQL, -1, &st, NULL) != SQLITE_OK)
 		die(db, "prepare");
-	while (!atomic_load(&go_flag)) {
-		while (sqlite3_step(st) == SQLITE_ROW)
-			;
-		sqlite3_reset(st);
-		sqlite3_exec(db, "SELECT 3", NULL, NULL, NULL);
-	}
+	while (!atomic_load(&go_flag))
+		if (sqlite3_step(st) != SQLITE_ROW)
+			die(db, "step");
+	sqlite3_reset(st);
 	sqlite3_finalize(st);
 	for (i = 0; i < hammer_k; i++) {
 		snprintf(sql, sizeof(sql), "SELECT 'T%d-%d'", id, i);
