@@ -54,7 +54,7 @@ $(BENCH_PIPELINE): bench/pipeline_bench.c $(CORE_LIB) $(wildcard store/*.h)
 
 -include $(wildcard $(BENCH_DIR)/pic/*/*.d)
 
-bench: $(TOOL) $(BENCH_BINS)
+bench: $(TOOL) $(BENCH_BINS) $(TARGET_BINS)
 	$(BENCH_PY) bench/run.py --build $(BUILD) --write-doc docs/performance.md $(BENCH_ARGS)
 
 bench-quick: $(TOOL) $(BENCH_BINS)

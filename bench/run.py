@@ -56,6 +56,8 @@ import tempfile
 import threading
 import time
 
+import shortlived
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 
@@ -1175,6 +1177,10 @@ def main():
             print("  W2 on both cores: two processes, one tracer with the store", flush=True)
             both = run_both_cores(paths, tmp, args.iters["W2"] * 3)
         pipe_lines = [] if args.no_pipeline else run_pipeline(paths, 30000 if args.quick else 300000, tmp)
+        short = None
+        if not args.quick:
+            print("  short-lived processes under -b with a full statement map", flush=True)
+            short = shortlived.run(build)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - t_start
@@ -1194,6 +1200,8 @@ def main():
     found = findings(agg, cfgs, cells, floor_note, pipe_lines, results)
     if both is not None:
         found.append(both_cores_finding(both))
+    if short is not None:
+        found.append(shortlived.finding(short))
     print()
     for f in found:
         print("* " + f)
