@@ -14,6 +14,10 @@
 .SECONDARY:
 .SUFFIXES:
 
+# `make` with no target builds everything (the tool, its tests and targets),
+# whatever rule an included module.mk or this file happens to list first.
+.DEFAULT_GOAL := all
+
 ifeq ($(SAN),1)
 BUILD ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
