@@ -71,8 +71,11 @@ void target__free(struct sqlite_copy *v, size_t n)
 	free(v);
 }
 
-/* Target of the first call in a prepare wrapper, 0 when it has none. */
-static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const char *name)
+/* Target of the first call in a prepare wrapper into [lo, hi) (SQLite's
+ * code: calls elsewhere, such as a -pg build's mcount@plt, are stepped
+ * over), 0 when it has none. */
+static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const char *name,
+			     uint64_t lo, uint64_t hi)
 {
 	uint8_t code[64];
 	uint64_t vaddr, size, target = 0;
@@ -81,7 +84,7 @@ static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const ch
 	if (elf_file__find_func(sym, name, &vaddr, &size))
 		return 0;
 	n = elf_file__read_vaddr(ef, vaddr, code, size && size < sizeof(code) ? size : sizeof(code));
-	if (n <= 0 || probepos__first_call(code, (size_t)n, vaddr, &target))
+	if (n <= 0 || probepos__first_call_in(code, (size_t)n, vaddr, lo, hi, &target))
 		return 0;
 	return target;
 }
@@ -91,14 +94,19 @@ static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const ch
  * sqlite3_prepare_v2 and sqlite3_prepare_v3 both call first. Probing it
  * instead of the four API variants gives one probe site, on an emulated
  * instruction, with UTF-8 text even for prepare16. Leaves the offset 0
- * (API probes are used) when the evidence does not agree. */
+ * (API probes are used) when the evidence does not agree. The calls a -pg
+ * build starts every function with (mcount) are not it. */
 static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c)
 {
-	uint64_t t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2");
-	uint64_t t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3");
-	uint64_t off;
+	uint64_t lo, hi, t2, t3, off;
 	uint8_t first[16];
 
+	/* the callee must be SQLite's own code: within the span of the
+	 * sqlite3* functions, never a PLT stub */
+	if (elf_file__func_span(sym, "sqlite3", &lo, &hi) != 0)
+		return;
+	t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2", lo, hi);
+	t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3", lo, hi);
 	if (!t2 || t2 != t3)
 		return;
 	if (elf_file__read_vaddr(ef, t2, first, sizeof(first)) != (ssize_t)sizeof(first) ||
