@@ -308,6 +308,8 @@ int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, u
 		/* foo.cold and other split-off parts live elsewhere in .text */
 		if (e->cls != SYM_FUNC || strncmp(e->name, prefix, plen) != 0 || strchr(e->name, '.'))
 			continue;
+		if (e->size > UINT64_MAX - e->value)
+			continue;       /* malformed: ends past the address space */
 		if (e->value < *lo)
 			*lo = e->value;
 		if (e->value + e->size > *hi)
