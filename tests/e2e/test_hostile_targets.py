@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (BUILD, ROOT, TARGETS, TOOL, Fail, Target, check, eq, main, need_bpf, test,
+from harness import (ROOT, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf, test,
                      trace_target)
 
 GO_TARGET = os.path.join(TARGETS, "goapp-static")
@@ -237,6 +237,64 @@ def test_library_truncated_while_read_does_not_crash():
         check(rc >= 0, "trial %d: the tool was killed by signal %d (stderr: %s)" % (trial, -rc, err.strip()))
         outcomes.append(rc)
     print("    exit codes: %s" % outcomes)
+
+
+@test
+def test_mapped_file_identity_checks_the_device():
+    """A chrooted process maps /opt/lib/libsqlite3.so.0 with inode 2 (the
+    first file of a fresh tmpfs, its root). /proc/PID/maps names it by its
+    host path, ROOT/opt/lib/libsqlite3.so.0; the root's owner makes that
+    path exist inside the root too (ROOT/ROOT/opt/lib, another tmpfs) and
+    puts there a different libsqlite3.so.0, with the same inode number 2 on
+    another device. The tool must probe the file the process maps (same
+    inode and device), so the statements are traced; probing the
+    look-alike would capture nothing."""
+    need_bpf()
+    d = tempfile.mkdtemp()
+    root = os.path.join(d, "root")
+    nested = os.path.join(root, root.lstrip("/"), "opt/lib")
+    mounted = []
+    t = None
+    try:
+        os.makedirs(root)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", root], check=True)
+        mounted.append(root)
+        # the library first, so it gets the first inode number, then moved
+        first = os.path.join(root, "libsqlite3.so.0")
+        shutil.copy(os.path.realpath("/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"), first)
+        for sub in ("app", "lib/x86_64-linux-gnu", "lib64", "opt/lib", "tmp"):
+            os.makedirs(os.path.join(root, sub))
+        real = os.path.join(root, "opt/lib/libsqlite3.so.0")
+        os.rename(first, real)
+        shutil.copy(SCRIPT_TARGET, os.path.join(root, "app"))
+        for lib in ("libc.so.6", "libm.so.6"):
+            shutil.copy(os.path.join("/lib/x86_64-linux-gnu", lib), os.path.join(root, "lib/x86_64-linux-gnu"))
+        shutil.copy("/lib64/ld-linux-x86-64.so.2", os.path.join(root, "lib64"))
+        # the look-alike: first file of another tmpfs, inside the root
+        os.makedirs(nested)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", nested], check=True)
+        mounted.append(nested)
+        shutil.copy(os.path.realpath("/usr/lib/x86_64-linux-gnu/libsqlite3.so.0"),
+                    os.path.join(nested, "libsqlite3.so.0"))
+        env = dict(os.environ, LD_LIBRARY_PATH="/opt/lib")
+        t = Target(["unshare", "--mount", "--root=" + root, "/app/script_target", "threads"], env=env)
+        maps = open("/proc/%d/maps" % t.pid).read()
+        check(real in maps, "maps names the library by its host path (the test's premise)")
+        a, b = os.stat(real), os.stat("/proc/%d/root%s" % (t.pid, real))
+        eq(b.st_ino, a.st_ino, "inode of the look-alike (the test's premise)")
+        check(a.st_dev != b.st_dev, "the look-alike is on another device")
+        tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store", "-v"])
+        t.go()
+        t.finish()
+        eq(tr.wait(), 0, "tracer exit")
+        entries = tr.entries()
+    finally:
+        if t:
+            t.kill()
+        for m in reversed(mounted):
+            subprocess.run(["umount", m])
+        shutil.rmtree(d, ignore_errors=True)
+    eq(len(entries), 40, "entries of the process (probes on the file it maps)")
 
 
 @test
