@@ -14,6 +14,10 @@
 .SECONDARY:
 .SUFFIXES:
 
+# `make` with no target builds everything (the tool, its tests and targets),
+# whatever rule an included module.mk or this file happens to list first.
+.DEFAULT_GOAL := all
+
 ifeq ($(SAN),1)
 BUILD ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -98,6 +102,46 @@ $(BUILD)/bpf:
 -include $(wildcard */module.mk)
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+# ---- fuzz targets of the file-handling code ---------------------------------
+# libFuzzer targets for what the tool reads from files other users own:
+# ELF files (user/elfsym.c), /proc/PID/maps (user/procmaps.c), function
+# code (user/probepos.c). Like the ingest decoder's (store/module.mk):
+#   make fuzz                      builds them all into $(BUILD)/fuzz/
+#   make fuzz-run-files            runs each for FUZZ_TIME seconds (60)
+# New inputs go to $(BUILD)/fuzz/corpus-NAME/; the seeds in
+# tests/fuzz/corpus/NAME/ are only read, and replayed on every `make unit`
+# by tests/unit/test_fuzz_corpus.c. A crash lands in $(BUILD)/fuzz/crash-*:
+# once fixed, copy it into the seeds.
+FILE_FUZZ_NAMES  := elfsym procmaps probepos
+FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
+FILE_FUZZ_SRCS   := user/elfsym.c user/procmaps.c user/probepos.c
+FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
+
+$(FILE_FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FILE_FUZZ_SRCS) \
+		$(FILE_FUZZ_SRCS:.c=.h)
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FILE_FUZZ_CFLAGS) $(WARN) $< $(FILE_FUZZ_SRCS) \
+		-lelf -lz -lcapstone -o $@
+
+.PHONY: fuzz fuzz-run-files
+fuzz: $(FILE_FUZZ_BINS)
+
+fuzz-run-files: $(FILE_FUZZ_BINS)
+	@rc=0; for n in $(FILE_FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "fuzz_$$n for $(FILE_FUZZ_TIME) s"; \
+		( cd $(BUILD)/fuzz && ./fuzz_$$n -max_total_time=$(FILE_FUZZ_TIME) -max_len=65536 \
+			$(FUZZ_ARGS) corpus-$$n $(CURDIR)/tests/fuzz/corpus/$$n ) || rc=1; \
+	done; exit $$rc
+
+# Built with the tests (the corpora are replayed by test_fuzz_corpus) so
+# the targets cannot rot unnoticed; left out without clang's libFuzzer.
+ifneq ($(wildcard $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null)),)
+MODULE_TEST_DEPS += $(FILE_FUZZ_BINS)
+endif
+
 # ---- top-level targets -------------------------------------------------------
 .PHONY: all tool tests-build deps test unit demo bench bench-quick clean vmlinux help install
 
@@ -147,5 +191,6 @@ help:
 	@echo "make unit       unit tests only (no root)"
 	@echo "make demo       deps + build + trace a demo program into traces.db"
 	@echo "make bench      benchmarks (see docs/performance.md)"
+	@echo "make fuzz       libFuzzer targets; fuzz-run, fuzz-run-files run them"
 	@echo "make SAN=1 ...  ASan/UBSan build in build-san/"
 	@echo "make vmlinux    regenerate vmlinux/vmlinux.h from this kernel"

@@ -1,12 +1,22 @@
 /* elfsym.c — ELF symbol lookup, address translation and build ids with
  * libelf (elfutils).
  *
- * The file is opened with ELF_C_READ_MMAP, so symbol names returned by
- * elf_strptr() point into the mapping and stay valid until elf_end(); the
- * symbol index stores those pointers instead of copying names. The PT_LOAD
- * headers are read once at open. The symbol index (one open-addressing hash
- * table over .symtab and .dynsym) is built on the first lookup, because many
- * opened files are only asked for their build id or segments.
+ * Files belong to other users (a target's libraries, a container's files),
+ * who may truncate or rewrite them while we read. So the file is never
+ * mapped: libelf is opened with ELF_C_READ, which reads headers and section
+ * data with pread(2) into memory it allocates, and a file that shrank gives
+ * a read error instead of a SIGBUS. Every size and count taken from a header
+ * (program headers, the symbol tables and their string tables, notes) is
+ * checked against the file's size at open before anything is allocated for
+ * it; libelf itself bounds its own allocations by that size too.
+ *
+ * Symbol names returned by elf_strptr() point into libelf's copy of the
+ * string table and stay valid until elf_end(); the symbol index stores those
+ * pointers instead of copying names. The PT_LOAD headers are read once at
+ * open. The symbol index (one open-addressing hash table over .symtab and
+ * .dynsym) is built on the first lookup, because many opened files are only
+ * asked for their build id or segments; a failure to build it is kept and
+ * returned by every later lookup (not retried).
  */
 #include "elfsym.h"
 
@@ -42,6 +52,7 @@ struct load_seg {
 struct elf_file {
 	char *path;
 	int fd;
+	uint64_t file_size;     /* st_size at open: the bound for header sizes */
 	Elf *elf;
 	GElf_Half e_type;
 	struct load_seg *segs;
@@ -49,10 +60,12 @@ struct elf_file {
 	bool has_symtab;
 	/* symbol index, built lazily */
 	bool indexed;
+	int index_err;          /* -errno of a failed build, returned again */
 	struct sym_ent *syms;
 	size_t nsyms;
 	uint32_t *slots;        /* 0 = empty, else index into syms + 1 */
 	size_t nslots;          /* power of two */
+	size_t cap;             /* entries allocated in syms */
 };
 
 static uint32_t name_hash(const char *s)
@@ -82,6 +95,34 @@ static size_t slot_find(const struct elf_file *ef, const char *name, uint32_t h,
 	}
 }
 
+/* True when [off, off + len) lies within the file as it was at open. */
+static bool in_file(const struct elf_file *ef, uint64_t off, uint64_t len)
+{
+	return off <= ef->file_size && len <= ef->file_size - off;
+}
+
+/* Checks a symbol table header and its string table's header against the
+ * file before anything is read or allocated for them. Returns the number of
+ * entries (0 for an empty table), or -1 when the table is malformed: an
+ * entry size that is not a symbol's, a table or string table that does
+ * not lie within the file, a link that is not a string table. */
+static ssize_t sym_count(struct elf_file *ef, const GElf_Shdr *sh)
+{
+	Elf_Scn *str;
+	GElf_Shdr ssh;
+
+	if (sh->sh_size == 0)
+		return 0;
+	if (sh->sh_entsize != gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT) ||
+	    !in_file(ef, sh->sh_offset, sh->sh_size))
+		return -1;
+	str = elf_getscn(ef->elf, sh->sh_link);
+	if (!str || !gelf_getshdr(str, &ssh) || ssh.sh_type != SHT_STRTAB ||
+	    !in_file(ef, ssh.sh_offset, ssh.sh_size))
+		return -1;
+	return (ssize_t)(sh->sh_size / sh->sh_entsize);
+}
+
 /* Adds the defined function and object symbols of one symbol table section.
  * Returns 0 or -EINVAL/-ENOMEM. */
 static int index_table(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh,
@@ -93,7 +134,7 @@ static int index_table(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh,
 	if (!data || sh->sh_entsize == 0)
 		return -EINVAL;
 	n = sh->sh_size / sh->sh_entsize;
-	for (size_t i = 1; i < n; i++) {
+	for (size_t i = 1; i < n && ef->nsyms < ef->cap; i++) {
 		GElf_Sym sym;
 		uint8_t cls, rank;
 		const char *name;
@@ -153,26 +194,40 @@ static int build_index(struct elf_file *ef)
 
 	if (ef->indexed)
 		return 0;
+	if (ef->index_err)
+		return ef->index_err;
 	memset(shs, 0, sizeof(shs));
 	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
 		GElf_Shdr sh;
 		int t;
-		if (!gelf_getshdr(scn, &sh))
-			return -EINVAL;
+		if (!gelf_getshdr(scn, &sh)) {
+			err = -EINVAL;
+			goto fail;
+		}
 		if (sh.sh_type == SHT_SYMTAB)
 			t = 0;
 		else if (sh.sh_type == SHT_DYNSYM)
 			t = 1;
 		else
 			continue;
-		if (tabs[t] || sh.sh_entsize == 0)
+		if (tabs[t])
 			continue;       /* ELF allows one of each */
+		/* sizes checked against the file before they size anything */
+		ssize_t cnt = sym_count(ef, &sh);
+		if (cnt < 0) {
+			err = -EINVAL;
+			goto fail;
+		}
+		if (cnt == 0)
+			continue;
 		tabs[t] = scn;
 		shs[t] = sh;
-		total += sh.sh_size / sh.sh_entsize;
+		total += (size_t)cnt;
 	}
-	if (total >= UINT32_MAX / 4)
-		return -EINVAL;
+	if (total >= UINT32_MAX / 4) {
+		err = -EINVAL;
+		goto fail;
+	}
 
 	size_t nslots = 16;
 	while (nslots < total * 2)
@@ -184,6 +239,7 @@ static int build_index(struct elf_file *ef)
 		goto fail;
 	}
 	ef->nslots = nslots;
+	ef->cap = total;
 	ef->nsyms = 0;
 	for (uint8_t t = 0; t < 2; t++) {
 		if (!tabs[t])
@@ -201,7 +257,8 @@ fail:
 	free(ef->slots);
 	ef->syms = NULL;
 	ef->slots = NULL;
-	ef->nsyms = ef->nslots = 0;
+	ef->nsyms = ef->nslots = ef->cap = 0;
+	ef->index_err = err;
 	return err;
 }
 
@@ -251,6 +308,8 @@ int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, u
 		/* foo.cold and other split-off parts live elsewhere in .text */
 		if (e->cls != SYM_FUNC || strncmp(e->name, prefix, plen) != 0 || strchr(e->name, '.'))
 			continue;
+		if (e->size > UINT64_MAX - e->value)
+			continue;       /* malformed: ends past the address space */
 		if (e->value < *lo)
 			*lo = e->value;
 		if (e->value + e->size > *hi)
@@ -274,6 +333,10 @@ static int read_segments(struct elf_file *ef)
 		return -ENOEXEC;
 	if (phnum == 0)
 		return 0;
+	/* libelf read them already, but say it here: never more headers
+	 * than the file holds */
+	if (phnum > ef->file_size / gelf_fsize(ef->elf, ELF_T_PHDR, 1, EV_CURRENT))
+		return -ENOEXEC;
 	ef->segs = calloc(phnum, sizeof(*ef->segs));
 	if (!ef->segs)
 		return -ENOMEM;
@@ -283,6 +346,13 @@ static int read_segments(struct elf_file *ef)
 			return -ENOEXEC;
 		if (ph.p_type != PT_LOAD)
 			continue;
+		/* the file-backed part is what the file holds, no more */
+		if (ph.p_offset > ef->file_size)
+			ph.p_filesz = 0;
+		else if (ph.p_filesz > ef->file_size - ph.p_offset)
+			ph.p_filesz = ef->file_size - ph.p_offset;
+		if (ph.p_filesz && ph.p_vaddr + ph.p_filesz < ph.p_vaddr)
+			ph.p_filesz = UINT64_MAX - ph.p_vaddr;  /* wraps: clamp */
 		ef->segs[ef->nsegs].vaddr = ph.p_vaddr;
 		ef->segs[ef->nsegs].filesz = ph.p_filesz;
 		ef->segs[ef->nsegs].offset = ph.p_offset;
@@ -291,50 +361,59 @@ static int read_segments(struct elf_file *ef)
 	return 0;
 }
 
-static bool has_symbols(Elf *elf)
+static bool has_symbols(Elf *elf, uint64_t elf_size)
 {
 	Elf_Scn *scn = NULL;
 
 	while ((scn = elf_nextscn(elf, scn)) != NULL) {
 		GElf_Shdr sh;
 		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB &&
-		    sh.sh_entsize && sh.sh_size / sh.sh_entsize > 1)
+		    sh.sh_entsize && sh.sh_size / sh.sh_entsize > 1 && sh.sh_size <= elf_size)
 			return true;
 	}
 	return false;
 }
 
-struct elf_file *elf_file__open(const char *path)
+struct elf_file *elf_file__open_fd(int fd, const char *name)
 {
 	struct elf_file *ef;
+	struct stat st;
 	GElf_Ehdr eh;
 	int err;
 
-	if (!path) {
+	if (fd < 0 || !name) {
+		if (fd >= 0)
+			close(fd);
 		errno = EINVAL;
-		return NULL;
-	}
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		errno = ENOSYS;
 		return NULL;
 	}
 	ef = calloc(1, sizeof(*ef));
 	if (!ef) {
+		close(fd);
 		errno = ENOMEM;
 		return NULL;
 	}
-	ef->fd = -1;
-	ef->path = strdup(path);
+	ef->fd = fd;
+	ef->path = strdup(name);
 	if (!ef->path) {
 		err = ENOMEM;
 		goto fail;
 	}
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (ef->fd < 0) {
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		err = ENOSYS;
+		goto fail;
+	}
+	if (fstat(fd, &st) != 0) {
 		err = errno;
 		goto fail;
 	}
-	ef->elf = elf_begin(ef->fd, ELF_C_READ_MMAP, NULL);
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+		err = ENOEXEC;
+		goto fail;
+	}
+	ef->file_size = (uint64_t)st.st_size;
+	/* ELF_C_READ: pread into libelf's memory, never a mapping */
+	ef->elf = elf_begin(ef->fd, ELF_C_READ, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &eh)) {
 		err = ENOEXEC;
 		goto fail;
@@ -343,13 +422,29 @@ struct elf_file *elf_file__open(const char *path)
 	err = -read_segments(ef);
 	if (err)
 		goto fail;
-	ef->has_symtab = has_symbols(ef->elf);
+	ef->has_symtab = has_symbols(ef->elf, ef->file_size);
 	return ef;
 
 fail:
 	elf_file__close(ef);
 	errno = err;
 	return NULL;
+}
+
+struct elf_file *elf_file__open(const char *path)
+{
+	int fd;
+
+	if (!path) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* O_NONBLOCK: a FIFO planted at the path must not block the open
+	 * (it is then refused as not a regular file) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	return elf_file__open_fd(fd, path);
 }
 
 void elf_file__close(struct elf_file *ef)
@@ -455,7 +550,8 @@ int elf_file__build_id(struct elf_file *ef, unsigned char *buf, size_t len)
 	if (elf_getphdrnum(ef->elf, &phnum) == 0) {
 		for (size_t i = 0; i < phnum; i++) {
 			GElf_Phdr ph;
-			if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+			if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_NOTE ||
+			    !in_file(ef, ph.p_offset, ph.p_filesz))
 				continue;
 			Elf_Data *d = elf_getdata_rawchunk(ef->elf, (int64_t)ph.p_offset,
 							   ph.p_filesz,
@@ -470,7 +566,8 @@ int elf_file__build_id(struct elf_file *ef, unsigned char *buf, size_t len)
 	 * point at nothing useful; look at the sections too. */
 	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
 		GElf_Shdr sh;
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE ||
+		    !in_file(ef, sh.sh_offset, sh.sh_size))
 			continue;
 		r = scan_notes(elf_getdata(scn, NULL), buf, len);
 		if (r >= 0)
@@ -489,32 +586,25 @@ bool elf_file__is_dyn(struct elf_file *ef)
 	return ef && ef->e_type == ET_DYN;
 }
 
-char *elf_file__debug_path(struct elf_file *ef, const char *root)
+int elf_file__debug_relpath(struct elf_file *ef, char *buf, size_t len)
 {
 	unsigned char id[64];
 	char hex[2 * sizeof(id) + 1];
-	char *path = NULL;
-	struct stat st;
 	int n;
 
+	if (!ef || !buf || !len)
+		return -EINVAL;
 	n = elf_file__build_id(ef, id, sizeof(id));
-	if (n < 2 || (size_t)n > sizeof(id)) {
-		errno = ENOENT;
-		return NULL;
-	}
+	if (n < 2 || (size_t)n > sizeof(id))
+		return -ENOENT;
 	for (int i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", id[i]);
-	if (asprintf(&path, "%s/usr/lib/debug/.build-id/%.2s/%s.debug",
-		     root ? root : "", hex, hex + 2) < 0) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-		free(path);
-		errno = ENOENT;
-		return NULL;
-	}
-	return path;
+	char path[sizeof(hex) + 40];
+	n = snprintf(path, sizeof(path), "usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;   /* buf left as it was */
+	memcpy(buf, path, (size_t)n + 1);
+	return 0;
 }
 
 int elf_file__read_string_symbol(struct elf_file *ef, const char *name, char *buf,

@@ -16,10 +16,17 @@
 
 struct elf_file;
 
-/* Opens path read-only (the file stays open and mapped until close).
- * Returns NULL and sets errno on failure: the open(2) errno, ENOEXEC when the
- * file is not an ELF object (or is an archive), ENOMEM. */
+/* Opens path read-only (the file stays open until close; it is read with
+ * pread, never mapped, so a file truncated or rewritten by its owner while
+ * it is read gives errors, not a crash). Returns NULL and sets errno on
+ * failure: the open(2) errno, ENOEXEC when the file is not a regular file,
+ * is empty, is not an ELF object (or is an archive), ENOMEM. */
 struct elf_file *elf_file__open(const char *path);
+
+/* As elf_file__open() on an fd the caller opened (e.g. with openat2 inside
+ * a process's root): the elf_file takes the fd over and closes it, on
+ * failure too. name is what elf_file__path() gives back. */
+struct elf_file *elf_file__open_fd(int fd, const char *name);
 
 /* Releases everything. NULL is fine. This function can't fail. */
 void elf_file__close(struct elf_file *ef);
@@ -74,12 +81,15 @@ bool elf_file__has_symtab(struct elf_file *ef);
 /* True for ET_DYN (a PIE executable or a shared library). */
 bool elf_file__is_dyn(struct elf_file *ef);
 
-/* Path of the separate debug file for this file's build id,
- *   <root>/usr/lib/debug/.build-id/xx/yyyy….debug
- * where root is a prefix such as "/proc/PID/root" or "" (NULL = "").
- * Returns a malloc'd path when such a regular file exists, else NULL with
- * errno set (ENOENT: no build id or no file; ENOMEM). */
-char *elf_file__debug_path(struct elf_file *ef, const char *root);
+/* Writes into buf the path, relative to a root directory, of the separate
+ * debug file for this file's build id:
+ *   usr/lib/debug/.build-id/xx/yyyy….debug
+ * It is to be opened inside that root (user/inroot.h), never by appending
+ * it to "/proc/PID/root" and letting the host resolve symlinks. Does not
+ * look whether the file exists. Returns 0, -ENOENT when the file has no
+ * build id (or one shorter than 2 bytes), -ENAMETOOLONG (buf then left as
+ * it was), -EINVAL. */
+int elf_file__debug_relpath(struct elf_file *ef, char *buf, size_t len);
 
 /* Reads the NUL-terminated string stored in a data symbol that is a char
  * array in the file's data (e.g. "sqlite3_version", const char[] in .rodata)

@@ -555,6 +555,12 @@ int probepos__choose(const uint8_t *code, size_t len, uint64_t func, struct prob
 
 int probepos__first_call(const uint8_t *code, size_t len, uint64_t func, uint64_t *target)
 {
+	return probepos__first_call_in(code, len, func, 0, UINT64_MAX, target);
+}
+
+int probepos__first_call_in(const uint8_t *code, size_t len, uint64_t func, uint64_t lo,
+			    uint64_t hi, uint64_t *target)
+{
 	cs_insn *insn;
 	size_t off = 0;
 	int err = -ENOENT, n;
@@ -575,12 +581,24 @@ int probepos__first_call(const uint8_t *code, size_t len, uint64_t func, uint64_
 		if (has_group(h, insn, X86_GRP_RET) || has_group(h, insn, X86_GRP_JUMP))
 			break;  /* a branch before any call: not a plain wrapper */
 		if (has_group(h, insn, X86_GRP_CALL)) {
-			if (insn->detail->x86.op_count == 1 &&
-			    insn->detail->x86.operands[0].type == X86_OP_IMM) {
-				*target = (uint64_t)insn->detail->x86.operands[0].imm;
+			const cs_x86_op *op = &insn->detail->x86.operands[0];
+			bool imm, got;
+
+			if (insn->detail->x86.op_count != 1)
+				break;
+			imm = op->type == X86_OP_IMM;
+			if (imm && (uint64_t)op->imm >= lo && (uint64_t)op->imm < hi) {
+				*target = (uint64_t)op->imm;
 				err = 0;
+				break;
 			}
-			break;
+			/* out of the range: the profiler's mcount, direct to its
+			 * PLT stub or through its GOT slot; stepped over only
+			 * when a range was given */
+			got = op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP &&
+			      op->mem.index == X86_REG_INVALID;
+			if ((lo == 0 && hi == UINT64_MAX) || !(imm || got))
+				break;
 		}
 		off += insn->size;
 	}

@@ -134,4 +134,14 @@ const char *probepos__reg_name(int reg);
  * start that way, or -errno. */
 int probepos__first_call(const uint8_t *code, size_t len, uint64_t func, uint64_t *target);
 
+/* As probepos__first_call(), but only a call into [lo, hi) counts: a direct
+ * call elsewhere and an indirect call through a RIP-relative slot (a GOT
+ * entry: an imported function) are stepped over. That is the profiler's
+ * `call mcount@plt` / `call *mcount@GOTPCREL(%rip)` that a -pg build puts
+ * at the start of every function, before the call the wrapper exists for.
+ * Returns 0, -ENOENT when no call into the range comes first (a branch,
+ * a ret, another indirect call, 16 instructions), or -errno. */
+int probepos__first_call_in(const uint8_t *code, size_t len, uint64_t func, uint64_t lo,
+			    uint64_t hi, uint64_t *target);
+
 #endif

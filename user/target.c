@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "elfsym.h"
+#include "inroot.h"
 #include "probepos.h"
 #include "retsites.h"
 #include "procmaps.h"
@@ -70,8 +72,11 @@ void target__free(struct sqlite_copy *v, size_t n)
 	free(v);
 }
 
-/* Target of the first call in a prepare wrapper, 0 when it has none. */
-static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const char *name)
+/* Target of the first call in a prepare wrapper into [lo, hi) (SQLite's
+ * code: calls elsewhere, such as a -pg build's mcount@plt, are stepped
+ * over), 0 when it has none. */
+static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const char *name,
+			     uint64_t lo, uint64_t hi)
 {
 	uint8_t code[64];
 	uint64_t vaddr, size, target = 0;
@@ -80,7 +85,7 @@ static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const ch
 	if (elf_file__find_func(sym, name, &vaddr, &size))
 		return 0;
 	n = elf_file__read_vaddr(ef, vaddr, code, size && size < sizeof(code) ? size : sizeof(code));
-	if (n <= 0 || probepos__first_call(code, (size_t)n, vaddr, &target))
+	if (n <= 0 || probepos__first_call_in(code, (size_t)n, vaddr, lo, hi, &target))
 		return 0;
 	return target;
 }
@@ -90,14 +95,19 @@ static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const ch
  * sqlite3_prepare_v2 and sqlite3_prepare_v3 both call first. Probing it
  * instead of the four API variants gives one probe site, on an emulated
  * instruction, with UTF-8 text even for prepare16. Leaves the offset 0
- * (API probes are used) when the evidence does not agree. */
+ * (API probes are used) when the evidence does not agree. The calls a -pg
+ * build starts every function with (mcount) are not it. */
 static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c)
 {
-	uint64_t t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2");
-	uint64_t t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3");
-	uint64_t off;
+	uint64_t lo, hi, t2, t3, off;
 	uint8_t first[16];
 
+	/* the callee must be SQLite's own code: within the span of the
+	 * sqlite3* functions, never a PLT stub */
+	if (elf_file__func_span(sym, "sqlite3", &lo, &hi) != 0)
+		return;
+	t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2", lo, hi);
+	t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3", lo, hi);
 	if (!t2 || t2 != t3)
 		return;
 	if (elf_file__read_vaddr(ef, t2, first, sizeof(first)) != (ssize_t)sizeof(first) ||
@@ -242,35 +252,63 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 	return 0;
 }
 
-/* resolve_functions_from the file itself, else, for a stripped file with a
- * build id, from its debug file under ROOT/usr/lib/debug/.build-id (root:
- * the process's root, then the host's). */
-static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, const char *root)
+/* Opens the separate debug file of ef inside the root directory rootfd
+ * (usr/lib/debug/.build-id/xx/yyyy.debug resolved in that root: an
+ * absolute symlink there points into the same root, never at the host).
+ * label names the root in the file's name ("/proc/PID/root", ""). Returns
+ * NULL when there is none (or it is not a regular ELF file). */
+static struct elf_file *open_debug_file(struct elf_file *ef, int rootfd, const char *label)
 {
-	const char *roots[2] = { root, "" };
-	int err = resolve_functions_from(ef, ef, c), i;
+	char rel[256], name[PATH_MAX];
+	int fd;
+
+	if (rootfd < 0 || elf_file__debug_relpath(ef, rel, sizeof(rel)) != 0)
+		return NULL;
+	fd = inroot__open(rootfd, rel);
+	if (fd < 0)
+		return NULL;
+	snprintf(name, sizeof(name), "%s/%s", label, rel);
+	return elf_file__open_fd(fd, name);   /* refuses a non-regular file */
+}
+
+/* True when both fds are the same directory (a process whose root is the
+ * tool's own). */
+static bool same_dir(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && b >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* resolve_functions_from the file itself, else, for a stripped file with a
+ * build id, from its debug file under usr/lib/debug/.build-id inside the
+ * process's root (rootfd, -1 for none; label names it), then inside the
+ * host's. */
+static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label)
+{
+	int err = resolve_functions_from(ef, ef, c), i, host;
 
 	if (err == 0 || elf_file__has_symtab(ef))
 		return err;
+	host = inroot__open_root(0);
 	for (i = 0; i < 2; i++) {
-		char *dbg;
 		struct elf_file *sym;
 
-		if (!roots[i] || (i == 1 && root && !root[0]))
-			continue;
-		dbg = elf_file__debug_path(ef, roots[i]);
-		if (!dbg)
-			continue;
-		sym = elf_file__open(dbg);
-		free(dbg);
+		if (i == 0)
+			sym = open_debug_file(ef, rootfd, label);
+		else
+			sym = same_dir(rootfd, host) ? NULL : open_debug_file(ef, host, "");
 		if (!sym)
 			continue;
 		err = resolve_functions_from(sym, ef, c);
 		elf_file__close(sym);
 		if (err == 0)
-			return 0;
+			break;
 	}
-	return -ENOENT;
+	if (host >= 0)
+		close(host);
+	return err == 0 ? 0 : -ENOENT;
 }
 
 static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
@@ -288,27 +326,32 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
 	struct elf_file *ef;
 	struct stat st;
 	uint64_t va, sz;
-	int err;
+	int err, fd;
 
 	memset(out, 0, sizeof(*out));
 	*has_shim = false;
-	if (stat(open_path, &st) != 0) {
+	/* one open, then fstat: the file checked is the file read */
+	fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		err = -errno;
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	if (!S_ISREG(st.st_mode)) {
+		close(fd);
 		snprintf(why, whylen, "%s: not a regular file", path);
 		return -EINVAL;
 	}
-	ef = elf_file__open(open_path);
+	ef = elf_file__open_fd(fd, open_path);
 	if (!ef) {
 		err = -errno;
 		snprintf(why, whylen, "%s: not an ELF executable or library", path);
 		return err ? err : -ENOEXEC;
 	}
 	*has_shim = elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0;
-	err = resolve_functions(ef, out, "");
+	err = resolve_functions(ef, out, -1, "");
 	if (err) {
 		snprintf(why, whylen, "%s: %s", path,
 			 elf_file__has_symtab(ef) || elf_file__is_dyn(ef)
@@ -334,20 +377,66 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
 	return 0;
 }
 
-/* Finds a path through which the tracer reaches the very file a mapping of
- * process pid comes from: /proc/PID/root/<path> (its own mount namespace,
- * a container), else /proc/PID/map_files/<range> (the mapping itself, for
- * a chroot or a path the reader cannot see), checking the inode each time.
- * Returns 0 with the path in buf and its stat in *st, or -ENOENT. */
-static int open_mapped_file(int pid, const struct map_entry *m, char *buf, size_t len, struct stat *st)
+/* Opens, for reading, the very file a mapping of process pid comes from,
+ * and says through which paths the tracer reaches it.
+ * First /proc/PID/map_files/<range>: the mapping itself (the kernel follows
+ * that link to the mapped file, whatever happened to its path since), which
+ * becomes the path probes are attached through (*probe_path). Without it
+ * (map_files needs CAP_SYS_ADMIN), the maps path is resolved inside the
+ * process's root (rootfd) and must be the mapped file: same inode and the
+ * device maps prints (major:minor of the superblock, which is st_dev for
+ * ext4/xfs/tmpfs; on btrfs or overlayfs they differ and the file is then
+ * not used).
+ * *root_path gets /proc/PID/root<path> when the kernel's ordinary walk of
+ * that path (which follows symlinks as the tool sees them) reaches the same
+ * file (device and inode as fstat gives them, like with like), else the
+ * same as *probe_path: libbpf's USDT attach wants a path it can match
+ * against the maps of the process.
+ * Returns 0 with the fd (the caller closes it) and its fstat in *st, or
+ * -ENOENT. */
+static int open_mapped_file(int pid, int rootfd, const struct map_entry *m, char *probe_path,
+			    char *root_path, size_t len, struct stat *st, int *fdp)
 {
-	snprintf(buf, len, "/proc/%d/root%s", pid, m->path);
-	if (stat(buf, st) == 0 && st->st_ino == (ino_t)m->inode)
-		return 0;
-	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
-	if (stat(buf, st) == 0 && st->st_ino == (ino_t)m->inode)
-		return 0;
-	return -ENOENT;
+	char mf[96];
+	struct stat ref, rst;
+	int fd;
+
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
+	if (stat(mf, &ref) == 0) {
+		fd = open(mf, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0)
+			return -ENOENT;
+		if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_dev != ref.st_dev ||
+		    st->st_ino != ref.st_ino) {
+			close(fd);
+			return -ENOENT;
+		}
+		snprintf(probe_path, len, "%s", mf);
+	} else {
+		if (rootfd < 0 || m->deleted)
+			return -ENOENT;
+		fd = inroot__open(rootfd, m->path);
+		if (fd < 0)
+			return -ENOENT;
+		if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_ino != (ino_t)m->inode ||
+		    major(st->st_dev) != m->dev_major || minor(st->st_dev) != m->dev_minor) {
+			close(fd);
+			return -ENOENT;
+		}
+		probe_path[0] = '\0';
+	}
+	snprintf(root_path, len, "/proc/%d/root%s", pid, m->path);
+	if (m->deleted || stat(root_path, &rst) != 0 || rst.st_dev != st->st_dev || rst.st_ino != st->st_ino) {
+		if (!probe_path[0]) {
+			close(fd);      /* no path that reaches this file safely */
+			return -ENOENT;
+		}
+		snprintf(root_path, len, "%s", probe_path);
+	}
+	if (!probe_path[0])
+		snprintf(probe_path, len, "%s", root_path);
+	*fdp = fd;
+	return 0;
 }
 
 int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
@@ -389,7 +478,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 	ssize_t exelen;
 	bool exe_stripped = false;
 	char root[64];
-	int err;
+	int err, rootfd;
 
 	*out = NULL;
 	*n = 0;
@@ -403,6 +492,8 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 		snprintf(why, whylen, "cannot read /proc/%d/maps: %s", pid, strerror(-err));
 		return err;
 	}
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	rootfd = inroot__open_root(pid);  /* -errno: map_files only */
 	snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", pid);
 	exelen = readlink(exe_link, exe, sizeof(exe) - 1);
 	exe[exelen > 0 ? exelen : 0] = '\0';
@@ -410,11 +501,12 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 	for (i = 0; i < nmaps; i++) {
 		struct map_entry *m = &maps[i];
 		struct sqlite_copy c = {0};
-		char open_path[PATH_MAX + 64];
+		char open_path[PATH_MAX + 64], root_path[PATH_MAX + 64];
 		struct elf_file *ef;
 		struct stat st;
 		const char *base;
 		bool seen = false;
+		int fd;
 
 		if (!m->path || m->path[0] != '/' || m->inode == 0)
 			continue;
@@ -426,7 +518,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 				seen = true;
 		if (seen)
 			continue;
-		if (open_mapped_file(pid, m, open_path, sizeof(open_path), &st) != 0) {
+		if (open_mapped_file(pid, rootfd, m, open_path, root_path, sizeof(open_path), &st, &fd) != 0) {
 			base = strrchr(m->path, '/');
 			if (strstr(base ? base : m->path, "sqlite"))
 				append_why(why, whylen, "; %s cannot be opened", m->path);
@@ -435,19 +527,23 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 		for (j = 0; j < ncopies; j++)
 			if (copies[j].dev == st.st_dev && copies[j].ino == st.st_ino)
 				seen = true;
-		if (seen)
+		if (seen) {
+			close(fd);
 			continue;
-		ef = elf_file__open(open_path);
+		}
+		ef = elf_file__open_fd(fd, open_path);
 		if (!ef)
 			continue;  /* not ELF (a data file, a locale archive…) */
 		if (shims) {
 			uint64_t va, sz;
 
 			if (elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0 &&
-			    push_path(shims, nshims, open_path) != 0) {
+			    push_path(shims, nshims, root_path) != 0) {
 				elf_file__close(ef);
 				target__free(copies, ncopies);
 				procmaps__free(maps, nmaps);
+				if (rootfd >= 0)
+					close(rootfd);
 				snprintf(why, whylen, "out of memory");
 				if (shims) {
 					target__free_paths(*shims, *nshims);
@@ -458,8 +554,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 			}
 		}
 		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
-		snprintf(root, sizeof(root), "/proc/%d/root", pid);
-		err = resolve_functions(ef, &c, root);
+		err = resolve_functions(ef, &c, rootfd, root);
 		if (err) {
 			base = strrchr(m->path, '/');
 			if (c.in_exe)
@@ -487,6 +582,8 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 					copies = grown;
 				target__free(copies, ncopies);
 				procmaps__free(maps, nmaps);
+				if (rootfd >= 0)
+					close(rootfd);
 				snprintf(why, whylen, "out of memory");
 				if (shims) {
 					target__free_paths(*shims, *nshims);
@@ -510,6 +607,8 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 				      : "has no sqlite3_prepare_v2 symbol", notes);
 	}
 	procmaps__free(maps, nmaps);
+	if (rootfd >= 0)
+		close(rootfd);
 	*out = copies;
 	*n = ncopies;
 	return 0;

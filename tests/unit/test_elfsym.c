@@ -1,6 +1,8 @@
 /* test_elfsym.c — unit tests for user/elfsym, checked against binutils
  * (nm, readelf, strip) on Debian's libsqlite3 (dynsym only) and on small
- * executables compiled at test time (non-PIE, PIE, stripped copy).
+ * executables compiled at test time (non-PIE, PIE, stripped copy); and
+ * hostile files: one truncated by its owner while it is open, headers that
+ * claim more than the file holds (issue 11).
  */
 #include "harness.h"
 #include "elfsym.h"
@@ -10,11 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <elf.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "inroot.h"
 
 static char tmpdir[64];
 static char lib_path[4096];     /* the libsqlite3 this process has mapped */
@@ -415,13 +422,12 @@ static bool test_exe_stripped(void)
 }
 
 /* A fake root with /usr/lib/debug/.build-id/xx/yyyy.debug for the stripped
- * fixture: found under that root, not without it. */
+ * fixture: its relative path, opened inside that root. */
 static bool test_debug_path(void)
 {
 	char path[128], root[128], dir[512], dbg[600], hex[64], cmd[1400];
 	unsigned char id[20];
 	struct elf_file *ef;
-	char *got;
 
 	if (!have_cc)
 		SKIP("cc/strip not available to build fixtures");
@@ -432,25 +438,265 @@ static bool test_debug_path(void)
 	ASSERT_EQ_INT(elf_file__build_id(ef, id, sizeof(id)), 20);
 	to_hex(id, 20, hex);
 
-	errno = 0;
-	got = elf_file__debug_path(ef, root);
-	ASSERT_TRUE(got == NULL);
-	ASSERT_EQ_INT(errno, ENOENT);
+	char rel[256], want[256];
+	snprintf(want, sizeof(want), "usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+	ASSERT_EQ_INT(elf_file__debug_relpath(ef, rel, sizeof(rel)), 0);
+	ASSERT_EQ_STR(rel, want);
+	ASSERT_EQ_INT(elf_file__debug_relpath(ef, rel, 20), -ENAMETOOLONG);
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", root);
+	ASSERT_EQ_INT(system(cmd), 0);
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(rootfd >= 0);
+	ASSERT_EQ_INT(inroot__open(rootfd, rel), -ENOENT);
 
 	snprintf(dir, sizeof(dir), "%s/usr/lib/debug/.build-id/%.2s", root, hex);
 	snprintf(dbg, sizeof(dbg), "%s/%s.debug", dir, hex + 2);
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s/nopie' '%s'", dir, tmpdir, dbg);
 	ASSERT_EQ_INT(system(cmd), 0);
-	got = elf_file__debug_path(ef, root);
-	ASSERT_EQ_STR(got, dbg);
+	int fd = inroot__open(rootfd, rel);
+	ASSERT_TRUE(fd >= 0);
+	close(rootfd);
 	/* the debug file has the symbols the stripped file lost */
-	struct elf_file *df = elf_file__open(got);
+	struct elf_file *df = elf_file__open_fd(fd, dbg);
 	uint64_t va;
 	ASSERT_TRUE(df != NULL);
+	ASSERT_EQ_STR(elf_file__path(df), dbg);
 	ASSERT_EQ_INT(elf_file__find_func(df, "sqltrace_static_fn", &va, NULL), 0);
 	elf_file__close(df);
-	free(got);
 	elf_file__close(ef);
+	return true;
+}
+
+/* ---- files under an owner's control (issue 11) ---------------------------- */
+
+/* Runs fn in a child process and gives how it ended: its exit code, or 128
+ * + the signal that killed it (a SIGBUS is 135). */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		{ int rc = fn(arg); fflush(stdout); _exit(rc); }
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Copies src to dst. */
+static bool copy_file(const char *src, const char *dst)
+{
+	char cmd[8400];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+	return system(cmd) == 0;
+}
+
+/* Opens the file, lets its owner truncate it to 4 KiB (the ELF header
+ * and program headers stay), then looks symbols up: an error, no SIGBUS.
+ * Exit code 0 when every lookup failed cleanly, 1 when one found a symbol,
+ * 2 when the open failed. */
+static int truncate_then_lookup(void *arg)
+{
+	const char *path = arg;
+	struct elf_file *ef = elf_file__open(path);
+	unsigned char id[64];
+	uint64_t va, sz;
+	char rel[256];
+	int bad = 0;
+
+	if (!ef)
+		return 2;
+	if (truncate(path, 4096) != 0)
+		return 3;
+	bad |= elf_file__find_func(ef, "sqlite3_step", &va, &sz) == 0;
+	bad |= elf_file__find_func(ef, "sqltrace_global_fn", &va, &sz) == 0;
+	bad |= elf_file__find_object(ef, "sqltrace_fixture_str", &va, &sz) == 0;
+	(void)elf_file__build_id(ef, id, sizeof(id));
+	(void)elf_file__debug_relpath(ef, rel, sizeof(rel));
+	(void)elf_file__has_symtab(ef);
+	char buf[64];
+	(void)elf_file__read_string_symbol(ef, "sqlite3_version", buf, sizeof(buf));
+	elf_file__close(ef);
+	return bad;
+}
+
+static bool test_truncated_while_open(void)
+{
+	char copy[128];
+
+	/* libsqlite3 (.dynsym, big) and the fixture (.symtab) */
+	fixture(copy, sizeof(copy), "trunc-lib.so");
+	ASSERT_TRUE(copy_file(lib_path, copy));
+	ASSERT_EQ_INT(in_child(truncate_then_lookup, copy), 0);
+	if (!have_cc)
+		SKIP("cc/strip not available to build fixtures");
+	fixture(copy, sizeof(copy), "trunc-exe");
+	char src[128];
+	fixture(src, sizeof(src), "nopie");
+	ASSERT_TRUE(copy_file(src, copy));
+	ASSERT_EQ_INT(in_child(truncate_then_lookup, copy), 0);
+	return true;
+}
+
+/* Sets the sh_size of the first section of type type in an ELF64 file.
+ * Returns false when there is none. */
+static bool patch_section_size(const char *path, uint32_t type, uint64_t size)
+{
+	Elf64_Ehdr eh;
+	int fd = open(path, O_RDWR);
+	bool ok = false;
+
+	if (fd < 0)
+		return false;
+	if (pread(fd, &eh, sizeof(eh), 0) == sizeof(eh)) {
+		for (unsigned i = 0; i < eh.e_shnum && !ok; i++) {
+			Elf64_Shdr sh;
+			off_t at = (off_t)(eh.e_shoff + (uint64_t)i * eh.e_shentsize);
+
+			if (pread(fd, &sh, sizeof(sh), at) != sizeof(sh) || sh.sh_type != type)
+				continue;
+			sh.sh_size = size;
+			ok = pwrite(fd, &sh, sizeof(sh), at) == sizeof(sh);
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* In a child whose address space is capped at what it uses plus 256 MiB:
+ * lookups in a file whose .symtab header claims 100 million symbols (2.4
+ * GB, in a file of a few KiB) fail as malformed (-EINVAL, so nothing was
+ * allocated from the claim: -ENOMEM would say it tried), every time.
+ * Exit code 0 when so. */
+static int lookup_capped(void *arg)
+{
+	const char *path = arg;
+	struct elf_file *ef = elf_file__open(path);
+	struct rlimit rl;
+	uint64_t va;
+	int r1, r2;
+
+	if (!ef)
+		return 2;
+#ifndef UNDER_ASAN
+	/* current size from /proc/self/statm (pages), plus 256 MiB */
+	long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f || fscanf(f, "%ld", &pages) != 1)
+		return 4;
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (256u << 20);
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return 5;
+#else
+	(void)rl;   /* ASan reserves terabytes of shadow: no RLIMIT_AS */
+#endif
+	r1 = elf_file__find_func(ef, "sqltrace_global_fn", &va, NULL);
+	r2 = elf_file__find_func(ef, "main", &va, NULL);
+	elf_file__close(ef);
+	if (r1 != -EINVAL || r2 != -EINVAL) {
+		printf("    lookups gave %d and %d, want %d (malformed)\n", r1, r2, -EINVAL);
+		return 1;
+	}
+	return 0;
+}
+
+static bool test_header_claims_huge_symtab(void)
+{
+	char copy[128], src[128];
+
+	if (!have_cc)
+		SKIP("cc/strip not available to build fixtures");
+	fixture(src, sizeof(src), "nopie");
+	fixture(copy, sizeof(copy), "huge-symtab");
+	ASSERT_TRUE(copy_file(src, copy));
+	ASSERT_TRUE(patch_section_size(copy, SHT_SYMTAB, 24ull * 100000000ull));
+	ASSERT_EQ_INT(in_child(lookup_capped, copy), 0);
+	/* a claim just past the end of the file, too */
+	ASSERT_TRUE(copy_file(src, copy));
+	struct stat st;
+	ASSERT_EQ_INT(stat(copy, &st), 0);
+	ASSERT_TRUE(patch_section_size(copy, SHT_SYMTAB, (uint64_t)st.st_size));
+	ASSERT_EQ_INT(in_child(lookup_capped, copy), 0);
+	return true;
+}
+
+/* inroot__open() resolves inside the directory it is given: an absolute
+ * symlink and a ../ symlink both stay in it, and a file outside it (the
+ * "host") is never reached. */
+static bool test_inroot_symlinks(void)
+{
+	char root[128], host[128], path[256], cmd[1024], buf[64];
+	int rootfd, fd;
+	ssize_t n;
+
+	fixture(root, sizeof(root), "ctr");
+	fixture(host, sizeof(host), "host-secret");
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/etc' '%s/a/b' '%s/%s' && echo host > '%s' && "
+		 "echo inside > '%s/etc/shadow' && echo inside-tmp > '%s/%s/host-secret'",
+		 root, root, root, tmpdir, host, root, root, tmpdir);
+	ASSERT_EQ_INT(system(cmd), 0);
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ASSERT_TRUE(rootfd >= 0);
+	/* absolute symlink to the host file's path */
+	snprintf(path, sizeof(path), "%s/a/abs", root);
+	ASSERT_EQ_INT(symlink(host, path), 0);
+	/* ../ walking far above the root */
+	snprintf(path, sizeof(path), "%s/a/b/up", root);
+	snprintf(cmd, sizeof(cmd), "../../../../../../../../../..%s", host);
+	ASSERT_EQ_INT(symlink(cmd, path), 0);
+	/* absolute symlink to /etc/shadow: the root's own */
+	snprintf(path, sizeof(path), "%s/a/shadow", root);
+	ASSERT_EQ_INT(symlink("/etc/shadow", path), 0);
+	/* a dangling absolute one */
+	snprintf(path, sizeof(path), "%s/a/gone", root);
+	ASSERT_EQ_INT(symlink("/nonexistent-in-root", path), 0);
+	/* a magic link */
+	snprintf(path, sizeof(path), "%s/a/magic", root);
+	ASSERT_EQ_INT(symlink("/proc/self/root/etc/hostname", path), 0);
+
+	static const struct { const char *p; const char *want; } cases[] = {
+		{ "a/abs", "inside-tmp\n" }, { "/a/abs", "inside-tmp\n" },
+		{ "a/b/up", "inside-tmp\n" }, { "a/shadow", "inside\n" },
+		{ "../../../../etc/shadow", "inside\n" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fd = inroot__open(rootfd, cases[i].p);
+		ASSERT_TRUE(fd >= 0);
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		ASSERT_TRUE(n > 0);
+		buf[n] = '\0';
+		ASSERT_EQ_STR(buf, cases[i].want);
+	}
+	ASSERT_EQ_INT(inroot__open(rootfd, "a/gone"), -ENOENT);
+	/* no /proc inside this root: the link does not resolve (and a magic
+	 * link would be refused with ELOOP) */
+	fd = inroot__open(rootfd, "a/magic");
+	ASSERT_TRUE(fd < 0);
+	ASSERT_EQ_INT(inroot__open(rootfd, ""), -EINVAL);
+	ASSERT_EQ_INT(inroot__open(-1, "a"), -EINVAL);
+	close(rootfd);
+
+	/* a real magic link inside a process's root: refused */
+	rootfd = inroot__open_root(0);
+	ASSERT_TRUE(rootfd >= 0);
+	ASSERT_EQ_INT(inroot__open(rootfd, "/proc/self/exe"), -ELOOP);
+	close(rootfd);
 	return true;
 }
 
@@ -584,6 +830,9 @@ int main(void)
 	RUN(test_debug_path);
 	RUN(test_open_errors);
 	RUN(test_many_symbols);
+	RUN(test_truncated_while_open);
+	RUN(test_header_claims_huge_symtab);
+	RUN(test_inroot_symlinks);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

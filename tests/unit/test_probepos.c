@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "elfsym.h"
 #include "probepos.h"
+#include "target.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -677,6 +678,135 @@ static bool test_cf_protection_library(void)
 	return true;
 }
 
+/* A -pg wrapper: the first call is the profiler's (mcount, outside SQLite's
+ * code), the second the real one. first_call_in() skips the first. */
+static bool test_first_call_skips_outside(void)
+{
+	static const uint8_t code[] = {
+		0x55,                           /* push %rbp */
+		0x48, 0x89, 0xe5,               /* mov %rsp,%rbp */
+		0xe8, 0xf7, 0xef, 0xff, 0xff,   /* call func+9-0x1009 (mcount@plt) */
+		0x41, 0x50,                     /* push %r8 */
+		0xb9, 0x80, 0, 0, 0,            /* mov $0x80,%ecx */
+		0xe8, 0xeb, 0xff, 0xff, 0xff,   /* call func+21-0x15 = func */
+		0x5a,                           /* pop %rdx */
+		0xc9,                           /* leave */
+		0xc3,                           /* ret */
+	};
+	/* as the -fPIC build does it: call *mcount@GOTPCREL(%rip) */
+	static const uint8_t got[] = {
+		0x55, 0x48, 0x89, 0xe5,
+		0xff, 0x15, 0x96, 0x2e, 0x00, 0x00,   /* call *0x2e96(%rip) */
+		0xe8, 0xf1, 0xff, 0xff, 0xff,         /* call func+15-0xf = func */
+		0xc9, 0xc3,
+	};
+	const uint64_t func = 0x401220;
+	uint64_t t;
+
+	ASSERT_EQ_INT(probepos__first_call(code, sizeof(code), func, &t), 0);
+	ASSERT_EQ_INT(t, func + 9 - 0x1009);       /* the old answer: mcount */
+	ASSERT_EQ_INT(probepos__first_call_in(code, sizeof(code), func, 0x401000, 0x402000, &t), 0);
+	ASSERT_EQ_INT(t, func);
+	ASSERT_EQ_INT(probepos__first_call_in(got, sizeof(got), func, 0x401000, 0x402000, &t), 0);
+	ASSERT_EQ_INT(t, func);
+	/* nothing inside: -ENOENT */
+	ASSERT_EQ_INT(probepos__first_call_in(code, sizeof(code), func, 0x500000, 0x600000, &t), -ENOENT);
+	/* a branch before the call still ends the walk */
+	static const uint8_t jmp_first[] = { 0xeb, 0x00, 0xe8, 0, 0, 0, 0 };
+	ASSERT_EQ_INT(probepos__first_call_in(jmp_first, sizeof(jmp_first), func, 0, UINT64_MAX, &t),
+		      -ENOENT);
+	return true;
+}
+
+/* Runs cmd through the shell; true on exit status 0. */
+static bool sh(const char *cmd)
+{
+	return system(cmd) == 0;
+}
+
+/* `nm` address of a symbol of path (static ones too), or 0. */
+static uint64_t nm_addr(const char *path, const char *name)
+{
+	char cmd[512], line[512];
+	uint64_t a = 0, v;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "nm '%s'", path);
+	p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	while (fgets(line, sizeof(line), p)) {
+		char t, nm[256];
+		if (sscanf(line, "%" SCNx64 " %c %255s", &v, &t, nm) == 3 && strcmp(nm, name) == 0)
+			a = v;
+	}
+	pclose(p);
+	return a;
+}
+
+/* A stripped executable built with -pg (gprof): every function starts with
+ * `call mcount@plt`. The internal prepare found from sqlite3_prepare_v2
+ * and _v3 must be the static sqlite3LockAndPrepare, not the PLT stub. */
+static bool test_pg_build_internal_prepare(void)
+{
+	static const char src[] =
+		"int sqlite3_libversion_number(void) { return 3040001; }\n"
+		"static int __attribute__((noinline, noclone)) sqlite3LockAndPrepare(void *db,\n"
+		"    const char *z, int n, unsigned f, void *o, void **pp, const char **t)\n"
+		"{ return db ? n + (int)f + (z ? 1 : 0) + (o ? 1 : 0) + (pp ? 1 : 0) + (t ? 1 : 0) : 0; }\n"
+		"int sqlite3_prepare_v2(void *db, const char *z, int n, void **pp, const char **t)\n"
+		"{ int rc = sqlite3LockAndPrepare(db, z, n, 0x80, 0, pp, t); return rc; }\n"
+		"int sqlite3_prepare_v3(void *db, const char *z, int n, unsigned f, void **pp,\n"
+		"    const char **t)\n"
+		"{ int rc = sqlite3LockAndPrepare(db, z, n, 0x80 | f, 0, pp, t); return rc; }\n"
+		"int sqlite3_step(void *p) { return p ? 100 : 21; }\n"
+		"int main(int c, char **v) { return sqlite3_prepare_v2(v, v[0], c, 0, 0) +\n"
+		"    sqlite3_step(v) + sqlite3_libversion_number(); }\n";
+	char dir[] = "/tmp/sqltrace-probepos-pg-XXXXXX", path[128], cmd[1024], why[256];
+	struct sqlite_copy c;
+	bool shim;
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		SKIP("mkdtemp failed");
+	snprintf(path, sizeof(path), "%s/pg.c", dir);
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs(src, f);
+	ASSERT_EQ_INT(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "cd %s && cc -O2 -pg -fno-pie -no-pie -rdynamic "
+		 "-fno-toplevel-reorder -o pg pg.c 2>/dev/null && strip -o pg.stripped pg", dir);
+	if (!sh(cmd)) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (!sh(cmd)) { /* nothing more to do */ }
+		SKIP("cc -pg not available");
+	}
+	snprintf(path, sizeof(path), "%s/pg", dir);
+	uint64_t lap = nm_addr(path, "sqlite3LockAndPrepare");
+	snprintf(cmd, sizeof(cmd), "objdump -d %s/pg | grep -c 'call.*<mcount@plt>' >/dev/null", dir);
+	bool has_mcount_plt = sh(cmd);
+	snprintf(path, sizeof(path), "%s/pg.stripped", dir);
+	struct elf_file *ef = elf_file__open(path);
+	ASSERT_TRUE(ef != NULL);
+	ASSERT_TRUE(!elf_file__has_symtab(ef));
+	uint64_t lap_off = 0;
+	ASSERT_EQ_INT(elf_file__vaddr_to_offset(ef, lap, &lap_off), 0);
+	elf_file__close(ef);
+
+	int err = target__inspect_file(path, path, &c, &shim, why, sizeof(why));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ASSERT_EQ_INT(system(cmd), 0);
+	ASSERT_EQ_INT(err, 0);
+	ASSERT_TRUE(has_mcount_plt);
+	ASSERT_TRUE(lap != 0);
+	printf("    sqlite3LockAndPrepare at file offset 0x%" PRIx64 ", found 0x%" PRIx64 "\n",
+	       lap_off, c.fn_off[ST_FN_LOCK_AND_PREPARE]);
+	ASSERT_EQ_INT(c.fn_off[ST_FN_LOCK_AND_PREPARE], lap_off);
+	free(c.path);
+	free(c.open_path);
+	return true;
+}
+
 int main(void)
 {
 	const char *v = getenv("SQLTRACE_TEST_VERBOSE");
@@ -701,5 +831,7 @@ int main(void)
 	RUN(test_debian_prepare_v2_mask);
 	RUN(test_debian_all_functions);
 	RUN(test_cf_protection_library);
+	RUN(test_first_call_skips_outside);
+	RUN(test_pg_build_internal_prepare);
 	return harness_done();
 }

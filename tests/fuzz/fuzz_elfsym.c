@@ -1,0 +1,113 @@
+/* fuzz_elfsym.c — libFuzzer target for user/elfsym.c, the ELF reader that
+ * runs as root on files other users and containers own (a target's
+ * executable, its libraries, their debug files). The input is the whole
+ * file: it is written to a memfd and opened through elf_file__open_fd(),
+ * the path the tool takes, then every query is made. Build and run:
+ * `make fuzz-run-files` (see the Makefile); tests/unit/test_fuzz_corpus.c
+ * replays tests/fuzz/corpus/elfsym/ on every `make unit`.
+ *
+ * Besides memory errors (ASan) and undefined behaviour (UBSan), it checks:
+ *   - a lookup gives the same answer twice (the index is built once, and a
+ *     failure to build it is kept);
+ *   - a found symbol's file offset lies within the file, and reading at
+ *     its address never returns more than asked;
+ *   - the build id is never longer than the note that holds it could be.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "elfsym.h"
+
+static const char *const fuzz_elf_names[] = {
+	"sqlite3_prepare_v2", "sqlite3_step", "main", "_start", "f", "a", "",
+};
+
+/* The memfd the input is written into, made once per process. */
+static int fuzz_elf_memfd(void)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = memfd_create("fuzz_elfsym", MFD_CLOEXEC);
+	return fd;
+}
+
+/* Runs one input through the reader and the checks above. Returns NULL
+ * when all hold, else what failed. */
+static const char *fuzz_elfsym_check(const uint8_t *data, size_t size)
+{
+	int mfd = fuzz_elf_memfd(), fd;
+	struct elf_file *ef;
+	const char *bad = NULL;
+	unsigned char id[64];
+	char rel[256], str[64];
+	uint8_t buf[256];
+
+	if (mfd < 0)
+		return NULL;    /* no memfd here: nothing to check */
+	if (ftruncate(mfd, 0) != 0 || (size && pwrite(mfd, data, size, 0) != (ssize_t)size))
+		return NULL;
+	fd = dup(mfd);
+	if (fd < 0)
+		return NULL;
+	ef = elf_file__open_fd(fd, "fuzz-input");
+	if (!ef)
+		return NULL;    /* refused: fine */
+	(void)elf_file__has_symtab(ef);
+	(void)elf_file__is_dyn(ef);
+	int n = elf_file__build_id(ef, id, sizeof(id));
+	if (n > (int)size)
+		bad = "build id longer than the file";
+	(void)elf_file__debug_relpath(ef, rel, sizeof(rel));
+	for (size_t i = 0; !bad && i < sizeof(fuzz_elf_names) / sizeof(fuzz_elf_names[0]); i++) {
+		uint64_t va = 0, sz = 0, va2 = 0, sz2 = 0, off;
+		int r1 = elf_file__find_func(ef, fuzz_elf_names[i], &va, &sz);
+		int r2 = elf_file__find_func(ef, fuzz_elf_names[i], &va2, &sz2);
+
+		if (r1 != r2 || (r1 == 0 && (va != va2 || sz != sz2))) {
+			bad = "a lookup gave two answers";
+			break;
+		}
+		if (r1 != 0 && r1 != -ENOENT && r1 != -EINVAL && r1 != -ENOMEM) {
+			bad = "unexpected lookup error";
+			break;
+		}
+		if (r1 == 0 && elf_file__vaddr_to_offset(ef, va, &off) == 0) {
+			if (off >= size) {
+				bad = "symbol offset beyond the file";
+				break;
+			}
+			ssize_t got = elf_file__read_vaddr(ef, va, buf, sizeof(buf));
+			if (got > (ssize_t)sizeof(buf))
+				bad = "read more than asked";
+		}
+		(void)elf_file__find_object(ef, fuzz_elf_names[i], &va, &sz);
+		(void)elf_file__read_string_symbol(ef, fuzz_elf_names[i], str, sizeof(str));
+	}
+	uint64_t lo, hi;
+	if (!bad && elf_file__func_span(ef, "", &lo, &hi) == 0 && hi < lo)
+		bad = "span ends before it starts";
+	(void)elf_file__func_span(ef, "sqlite3", &lo, &hi);
+	elf_file__close(ef);
+	return bad;
+}
+
+#ifndef FUZZ_REPLAY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *bad = fuzz_elfsym_check(data, size);
+
+	if (bad) {
+		fprintf(stderr, "fuzz_elfsym: %s\n", bad);
+		abort();
+	}
+	return 0;
+}
+#endif
