@@ -56,6 +56,7 @@ import tempfile
 import threading
 import time
 
+import accuracy
 import shortlived
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1178,9 +1179,12 @@ def main():
             both = run_both_cores(paths, tmp, args.iters["W2"] * 3)
         pipe_lines = [] if args.no_pipeline else run_pipeline(paths, 30000 if args.quick else 300000, tmp)
         short = None
+        acc = []
         if not args.quick:
             print("  short-lived processes under -b with a full statement map", flush=True)
             short = shortlived.run(build)
+            print("  duration accuracy against the program's own timing", flush=True)
+            acc = [accuracy.run(build, m) for m in (modes or ["entry"])]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - t_start
@@ -1202,6 +1206,7 @@ def main():
         found.append(both_cores_finding(both))
     if short is not None:
         found.append(shortlived.finding(short))
+    found.extend(accuracy.findings(acc))
     print()
     for f in found:
         print("* " + f)

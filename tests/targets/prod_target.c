@@ -22,6 +22,11 @@
  *                                 prints "switches <count>"
  *        prod_target many N       N executions of one prepared statement
  *                                 ("SELECT ?1", bound to 0..N-1), at once
+ *        prod_target timed N      statements of growing cost (a recursive count
+ *                                 to 10, 100 ... 1e6), N times each, every
+ *                                 execution timed by the program itself from
+ *                                 before its first step to after its last:
+ *                                 "timed <k> <ns>" lines (bench/accuracy.py)
  *        prod_target idle MS N    one statement prepared once, run N times
  *                                 with MS milliseconds of sleep between runs
  *                                 (reset right after each run, and at the
@@ -300,6 +305,45 @@ static void idle(int ms, int n)
 	sqlite3_finalize(st2);
 }
 
+/* ---- timed ----------------------------------------------------------------- */
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void timed(int n)
+{
+	sqlite3 *db = open_mem();
+	int k, i;
+
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	wait_line();
+	for (k = 10; k <= 1000000; k *= 10) {
+		char sql[160];
+		sqlite3_stmt *st = NULL;
+
+		snprintf(sql, sizeof(sql), "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+			 "WHERE x < %d) SELECT count(*) FROM c", k);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			die(db, "prepare");
+		for (i = 0; i < n; i++) {
+			long long t0 = now_ns(), t1;
+
+			while (sqlite3_step(st) == SQLITE_ROW)
+				;
+			t1 = now_ns();
+			sqlite3_reset(st);
+			printf("timed %d %lld\n", k, t1 - t0);
+		}
+		sqlite3_finalize(st);
+	}
+}
+
 /* ---- many ------------------------------------------------------------------ */
 
 static void many(int n)
@@ -331,12 +375,14 @@ int main(int argc, char **argv)
 		longjump(atoi(argv[2]));
 	else if (argc >= 3 && strcmp(argv[1], "coro") == 0)
 		coro(atoi(argv[2]));
+	else if (argc >= 3 && strcmp(argv[1], "timed") == 0)
+		timed(atoi(argv[2]));
 	else if (argc >= 3 && strcmp(argv[1], "many") == 0)
 		many(atoi(argv[2]));
 	else if (argc >= 4 && strcmp(argv[1], "idle") == 0)
 		idle(atoi(argv[2]), atoi(argv[3]));
 	else {
-		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | many N | idle MS N\n");
+		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | timed N | many N | idle MS N\n");
 		return 2;
 	}
 	printf("done\n");
