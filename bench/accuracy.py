@@ -89,5 +89,5 @@ def fmt(ns):
 if __name__ == "__main__":
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     build = sys.argv[1] if len(sys.argv) > 1 else os.path.join(top, "build")
-    for f in findings([run(build, m) for m in ("entry", "return")]):
+    for f in findings([run(build, m) for m in ("exact", "return")]):
         print(f)

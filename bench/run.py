@@ -1184,7 +1184,7 @@ def main():
             print("  short-lived processes under -b with a full statement map", flush=True)
             short = shortlived.run(build)
             print("  duration accuracy against the program's own timing", flush=True)
-            acc = [accuracy.run(build, m) for m in (modes or ["entry"])]
+            acc = [accuracy.run(build, m) for m in (modes or ["exact"])]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.monotonic() - t_start

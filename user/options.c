@@ -148,19 +148,17 @@ void options__usage(FILE *f)
 "      --batch-size N       entries per write (default 64)\n"
 "      --flush-interval DUR write a partial batch after DUR (default 1s)\n"
 "\n"
-"      --mode entry|return  entry (default): probes on function entries only, safe\n"
-"                           for programs that switch stacks (coroutines) or\n"
-"                           longjmp; one probe hit per row. A step's outcome is\n"
-"                           read from the statement at the program's next SQLite\n"
-"                           call on that thread (its reset, finalize, next step\n"
-"                           or any other): the duration runs from the first step\n"
-"                           to that call, never across the time a statement sits\n"
-"                           idle between executions. return: uretprobes on\n"
-"                           sqlite3_step and sqlite3_exec, the duration ends at\n"
-"                           the last step's return (two hits per row); it KILLS\n"
-"                           programs that switch stacks inside SQLite calls, use\n"
-"                           it only for programs known not to. See\n"
-"                           docs/data-path.md\n"
+"      --mode exact|return  exact (default): no uretprobe, safe for programs that\n"
+"                           switch stacks (coroutines) or longjmp: a step is\n"
+"                           seen at its entry and at an instruction on its way\n"
+"                           out (two cheap hits per row); the duration runs from\n"
+"                           the first step's entry to the last step's exit,\n"
+"                           commit included, never the time a statement sits\n"
+"                           idle. return: uretprobes on sqlite3_step and\n"
+"                           sqlite3_exec (the same durations, a little cheaper\n"
+"                           per hit); it KILLS or derails programs that switch\n"
+"                           stacks inside SQLite calls: only for programs known\n"
+"                           not to. See docs/data-path.md\n"
 "      --prepare-time       also time each prepare (the prepare_us field): its\n"
 "                           return is probed too (a slower hit per prepare)\n"
 "      --probe-only         attach the same probes with programs that do nothing\n"
@@ -405,16 +403,16 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			}
 			break;
 		case OPT_MODE:
-			if (strcmp(optarg, "entry") == 0 || strcmp(optarg, "exact") == 0)
+			if (strcmp(optarg, "exact") == 0)
 				o->return_mode = false;
 			else if (strcmp(optarg, "return") == 0)
 				o->return_mode = true;
 			else if (strcmp(optarg, "fast") == 0) {
 				snprintf(err, errlen, "--mode fast was removed: its durations counted the time a "
-					 "statement sat idle; the default mode (entry) needs one probe hit per row");
+					 "statement sat idle; the default mode (exact) costs two cheap probe hits per row");
 				return -EINVAL;
 			} else {
-				snprintf(err, errlen, "invalid --mode '%s': expected entry or return", optarg);
+				snprintf(err, errlen, "invalid --mode '%s': expected exact or return", optarg);
 				return -EINVAL;
 			}
 			break;

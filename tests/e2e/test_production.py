@@ -112,7 +112,7 @@ def test_statement_reused_after_idle_time_is_not_timed_with_it():
     not the idle time, whether the program resets it right after the run
     (C, Python) or just before the next one (Go's mattn), in every mode."""
     need_bpf()
-    for mode in ("entry", "return"):
+    for mode in ("exact", "return"):
         entries, tr, out = run_traced(["idle", "300", "4"], ["--mode", mode])
         for q in ("SELECT 'idle-reset-after'", "SELECT 'idle-reset-before'"):
             runs = [e for e in entries if e["query"] == q]
