@@ -120,7 +120,7 @@ def one_line_error(err, *words):
 def test_spool_dir_prepared_by_nobody_cannot_overwrite_root_file():
     need_root()
     with scratch() as d:
-        pub = public_dir(d, "pub", 0o777)
+        pub = public_dir(d, "pub", 0o1777)  # like /tmp
         target = victim(d)
         spool = os.path.join(pub, "spool")
         as_nobody("mkdir", "-m", "0755", spool)
