@@ -301,20 +301,36 @@ int local_store__init_db(sqlite3 *db, char *err, size_t errlen)
 
 int local_store__check(const char *path, char *err, size_t errlen)
 {
+	char name[NAME_MAX + 1], real[PATH_MAX], msg[PATH_MAX + 256];
 	sqlite3 *db = NULL;
 	unsigned missing;
-	char msg[200];
 	struct stat st;
-	int ret;
+	int dir_fd, ret;
 
-	if (stat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		ret = -errno;
-		snprintf(err, errlen, "cannot open trace store %s: %s", path, strerror(errno));
+	/* the same trust rules as local_store__open (see Files above) */
+	dir_fd = safefile__open_parent(path, SAFEFILE_STICKY, name, sizeof(name), real, sizeof(real),
+				       msg, sizeof(msg));
+	if (dir_fd < 0) {
+		snprintf(err, errlen, "cannot open trace store %s: %s", path, msg);
+		return dir_fd;
+	}
+	ret = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	close(dir_fd);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		snprintf(msg, sizeof(msg), "%s", strerror(-ret));
+	else if (S_ISLNK(st.st_mode))
+		snprintf(msg, sizeof(msg), "%s is a symbolic link (not followed: give the real path "
+			 "of the file)", path), ret = -ELOOP;
+	else
+		ret = safefile__check_file(&st, path, 0, msg, sizeof(msg));
+	if (ret) {
+		snprintf(err, errlen, "cannot open trace store %s: %s", path, msg);
 		return ret;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(real, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	    SQLITE_OK) {
 		ret = db ? db_fail(db, msg, sizeof(msg)) : -ENOMEM;
 		if (!db)
 			snprintf(msg, sizeof(msg), "%s", strerror(ENOMEM));
