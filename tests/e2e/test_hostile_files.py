@@ -2,7 +2,9 @@
 reads for other users (issue 11, items 1, 2 and 8): an unprivileged user
 (nobody, through setpriv) prepares a spool directory, a store directory, a
 store file or a -wal file, or owns a token file, and the tool, run as root,
-must refuse them without writing through them."""
+must refuse them without writing through them. Also (item 7) an endpoint
+that refuses our token keeps the batches, one that calls them malformed
+drops them, named in the summary."""
 import os
 import signal
 import sqlite3
@@ -293,6 +295,70 @@ def test_token_owned_by_nobody_refused():
                               "--remote-token-file", tok])
         eq(rc, 1, "exit code (stderr: %s)" % err)
         one_line_error(err, tok, "owned by")
+
+
+# ---- 7. what the endpoint answers ---------------------------------------------
+
+class Endpoint:
+    """An HTTP endpoint on loopback answering the statuses of `answers` in
+    turn (then 204), keeping the JSON arrays it accepted."""
+
+    def __init__(self, answers):
+        import http.server
+        import json
+        import threading
+        received = self.received = []
+        todo = list(answers)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = todo.pop(0) if todo else 204
+                if status == 204:
+                    received.extend(json.loads(body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/api/internal/traces" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@test
+def test_endpoint_401_then_204_loses_nothing():
+    need_bpf()
+    with scratch() as d:
+        ep = Endpoint([401])
+        try:
+            rc, err = run_traced(["--remote", ep.url, "--spool-dir", os.path.join(d, "spool")])
+        finally:
+            ep.stop()
+    eq(rc, 0, "exit code (stderr: %s)" % err[-800:])
+    check("refused our token" in err, "the cause is said: %s" % err[-800:])
+    check("40 sent" in err and "0 lost" in err, err[-800:])
+    eq(len(ep.received), 40, "entries the endpoint accepted")
+
+
+@test
+def test_endpoint_422_drops_counted_and_named():
+    need_bpf()
+    with scratch() as d:
+        ep = Endpoint([422] * 100)
+        try:
+            rc, err = run_traced(["--remote", ep.url, "--spool-dir", os.path.join(d, "spool")])
+        finally:
+            ep.stop()
+    eq(rc, 0, "exit code (stderr: %s)" % err[-800:])
+    check("40 lost (40 rejected by the endpoint as malformed)" in err, err[-800:])
+
 
 
 if __name__ == "__main__":
