@@ -13,13 +13,17 @@
  * mode 0600) and must be a regular file of ours with one link that others
  * cannot write; read access for others is removed before SQLite opens it,
  * because SQLite gives the -wal and -shm files it creates the store's mode
- * (and, as root, its owner). -wal, -shm and -journal files already there
- * must be ours too (SQLite itself opens them with O_NOFOLLOW); they are
- * checked again once SQLite has opened them, before any entry is written,
- * which catches one another user made in a sticky directory in between.
+ * (and, as root, its owner). SQLite opens the file by its real path
+ * (SQLITE_OPEN_NOFOLLOW) in that directory, which only root or we can
+ * change; that the name is still the file checked is verified right after.
+ * -wal, -shm and -journal files already there must be ours too (SQLite
+ * itself opens them with O_NOFOLLOW); they are checked again once SQLite
+ * has opened them, before any entry is written, which catches one another
+ * user made in a sticky directory in between (then refused, and not
+ * checkpointed into the store).
  *
  * Failure policy, per write:
- *   - before each batch the path is stat()ed; when the file was removed or
+ *   - before each batch the name is stat()ed; when the file was removed or
  *     replaced, the connection is dropped and the file reopened (recreated
  *     with its schema when missing), so writing goes on at the path;
  *   - SQLITE_BUSY/LOCKED (another connection held the write lock for longer
@@ -513,6 +517,14 @@ static int connect_store(struct local_store *s, char *err, size_t errlen)
 	close(fd);
 	s->db = db;
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* SQLite has the file open now (it opens it in sqlite3_open_v2): the
+	 * name must still be the file checked, before anything is read. */
+	if (fstatat(s->dir_fd, s->name, &now, AT_SYMLINK_NOFOLLOW) ||
+	    now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		snprintf(err, errlen, "%s was replaced while it was being opened", s->path);
+		ret = -EAGAIN;
+		goto fail_quiet;
+	}
 
 	/* Read-only look first: an incompatible file stays byte for byte. */
 	ret = check_shape(db, &missing, err, errlen);
@@ -536,14 +548,8 @@ static int connect_store(struct local_store *s, char *err, size_t errlen)
 	if ((ret = exec(db, "PRAGMA synchronous=NORMAL", err, errlen)) ||
 	    (ret = local_store__init_db(db, err, errlen)))
 		goto fail;
-	/* SQLite has its -wal and -shm open now: they and the store must be
-	 * the files checked, before any entry goes into them. */
-	if (fstatat(s->dir_fd, s->name, &now, AT_SYMLINK_NOFOLLOW) ||
-	    now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
-		snprintf(err, errlen, "%s was replaced while it was being opened", s->path);
-		ret = -EAGAIN;
-		goto fail_quiet;
-	}
+	/* SQLite has its -wal and -shm open now: they must be files of ours
+	 * that only we can read, before any entry goes into them. */
 	if ((ret = check_sidecars(s, false, err, errlen)))
 		goto fail_quiet;
 	s->chunk_log_max = 0;
