@@ -32,7 +32,7 @@ BPFTOOL  ?= bpftool
 ARCH     := x86
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
-CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Istore -Ishim
+CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Istore -Ishim -Icommon
 LDLIBS   := -lbpf -lelf -lz -lsqlite3 -lcurl -lcjson -lmicrohttpd -lcapstone -lpthread -lm
 
 ifeq ($(V),1)
@@ -60,7 +60,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # ---- user space ------------------------------------------------------------
 # Every .c in user/ and store/ except user/main.c goes into one static
 # library, so unit tests link exactly the code the tool runs.
-CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c store/*.c))
+CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c store/*.c common/*.c))
 CORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
 CORE_LIB  := $(BUILD)/libsqltrace-core.a
 TOOL      := $(BUILD)/sqltrace-bpf

@@ -6,8 +6,24 @@
  * The connection is opened by local_store__open() on the caller's thread,
  * then used only by the recorder's writer thread (SQLITE_OPEN_NOMUTEX).
  *
+ * Files. The store's directory is resolved and checked once, at open
+ * (common/safefile.h: owned by root or us, not writable by others unless
+ * sticky, nor any directory above it), and kept as a directory fd; the
+ * file is opened relative to it with O_NOFOLLOW (O_EXCL when it is made,
+ * mode 0600) and must be a regular file of ours with one link that others
+ * cannot write; read access for others is removed before SQLite opens it,
+ * because SQLite gives the -wal and -shm files it creates the store's mode
+ * (and, as root, its owner). SQLite opens the file by its real path
+ * (SQLITE_OPEN_NOFOLLOW) in that directory, which only root or we can
+ * change; that the name is still the file checked is verified right after.
+ * -wal, -shm and -journal files already there must be ours too (SQLite
+ * itself opens them with O_NOFOLLOW); they are checked again once SQLite
+ * has opened them, before any entry is written, which catches one another
+ * user made in a sticky directory in between (then refused, and not
+ * checkpointed into the store).
+ *
  * Failure policy, per write:
- *   - before each batch the path is stat()ed; when the file was removed or
+ *   - before each batch the name is stat()ed; when the file was removed or
  *     replaced, the connection is dropped and the file reopened (recreated
  *     with its schema when missing), so writing goes on at the path;
  *   - SQLITE_BUSY/LOCKED (another connection held the write lock for longer
@@ -22,11 +38,13 @@
  */
 #include "local_store.h"
 
+#include "safefile.h"
 #include "slog.h"
 #include "strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -100,7 +118,10 @@ static const char insert_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 #define CHUNK_LOG_MAX 8
 
 struct local_store {
-	char *path;
+	char *path;                   /* as given, for messages */
+	char *real_path;              /* resolved, no symbolic link: SQLite's */
+	int dir_fd;                   /* the checked directory holding it */
+	char name[NAME_MAX + 1];      /* its name there */
 	sqlite3 *db;                  /* NULL while disconnected */
 	sqlite3_stmt *ins[CHUNK_LOG_MAX + 1]; /* ins[k] inserts 2^k rows */
 	unsigned chunk_log_max;       /* largest k the parameter limit allows */
@@ -284,20 +305,36 @@ int local_store__init_db(sqlite3 *db, char *err, size_t errlen)
 
 int local_store__check(const char *path, char *err, size_t errlen)
 {
+	char name[NAME_MAX + 1], real[PATH_MAX], msg[PATH_MAX + 256];
 	sqlite3 *db = NULL;
 	unsigned missing;
-	char msg[200];
 	struct stat st;
-	int ret;
+	int dir_fd, ret;
 
-	if (stat(path, &st) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		ret = -errno;
-		snprintf(err, errlen, "cannot open trace store %s: %s", path, strerror(errno));
+	/* the same trust rules as local_store__open (see Files above) */
+	dir_fd = safefile__open_parent(path, SAFEFILE_STICKY, name, sizeof(name), real, sizeof(real),
+				       msg, sizeof(msg));
+	if (dir_fd < 0) {
+		snprintf(err, errlen, "cannot open trace store %s: %s", path, msg);
+		return dir_fd;
+	}
+	ret = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	close(dir_fd);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		snprintf(msg, sizeof(msg), "%s", strerror(-ret));
+	else if (S_ISLNK(st.st_mode))
+		snprintf(msg, sizeof(msg), "%s is a symbolic link (not followed: give the real path "
+			 "of the file)", path), ret = -ELOOP;
+	else
+		ret = safefile__check_file(&st, path, 0, msg, sizeof(msg));
+	if (ret) {
+		snprintf(err, errlen, "cannot open trace store %s: %s", path, msg);
 		return ret;
 	}
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(real, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	    SQLITE_OK) {
 		ret = db ? db_fail(db, msg, sizeof(msg)) : -ENOMEM;
 		if (!db)
 			snprintf(msg, sizeof(msg), "%s", strerror(ENOMEM));
@@ -350,37 +387,144 @@ static sqlite3_stmt *insert_stmt(struct local_store *s, unsigned k)
 	return s->ins[k];
 }
 
-/* Opens s->path (created with mode 0600 when missing; SQLite gives its -wal
- * and -shm files the same mode), refuses an incompatible sql_traces before
- * changing anything, switches to WAL, migrates, prepares the statements and
- * records the file's identity. (A -wal left next to a file created here
- * belongs to a removed file; SQLite deletes a -wal found next to an empty
- * database rather than replaying it.) Returns 0, or a negative errno with
- * one line in err; s is then disconnected. */
+static const char *const sidecars[] = { "-wal", "-shm", "-journal" };
+
+/* Checks the -wal, -shm and -journal files of s that exist: regular files of
+ * ours with one link that group and others cannot write. Before SQLite
+ * opens them (fix), read access for group and others is removed; after
+ * (!fix) any such access refuses them. Returns 0, or a negative errno with
+ * one line in err. */
+static int check_sidecars(struct local_store *s, bool fix, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(sidecars) / sizeof(sidecars[0]); i++) {
+		char name[NAME_MAX + 16], shown[PATH_MAX + 16];
+		struct stat st;
+		int fd, ret;
+
+		snprintf(name, sizeof(name), "%s%s", s->name, sidecars[i]);
+		snprintf(shown, sizeof(shown), "%s%s", s->path, sidecars[i]);
+		if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+			if (errno == ENOENT)
+				continue;
+			ret = -errno;
+			snprintf(err, errlen, "%s: %s", shown, strerror(errno));
+			return ret;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen, "%s is a symbolic link (remove it)", shown);
+			return -ELOOP;
+		}
+		if ((ret = safefile__check_file(&st, shown, fix ? 0 : SAFEFILE_SECRET, err, errlen)))
+			return ret;
+		if (!(st.st_mode & 077))
+			continue;
+		fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) || fchmod(fd, 0600)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot make %s private: %s", shown, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return ret;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* Opens (creating it, mode 0600, when missing) the store file in s->dir_fd
+ * without following a symbolic link, checks it is ours and makes it
+ * private (see Files above). Returns the fd, or a negative errno with one
+ * line in err. */
+static int open_store_file(struct local_store *s, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = -1, ret;
+
+	for (int tries = 0; fd < 0 && tries < 3; tries++) {
+		fd = openat(s->dir_fd, s->name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			fd = openat(s->dir_fd, s->name,
+				    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST && errno != ENOENT)
+			break;
+	}
+	if (fd < 0) {
+		ret = -errno;
+		if (errno == ELOOP)
+			snprintf(err, errlen, "%s is a symbolic link (not followed: give the real path "
+				 "of the file)", s->path);
+		else
+			snprintf(err, errlen, "%s", strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return ret;
+	}
+	if ((ret = safefile__check_file(&st, s->path, 0, err, errlen))) {
+		close(fd);
+		return ret;
+	}
+	if ((st.st_mode & 077) && fchmod(fd, 0600)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot make %s private (chmod 600): %s", s->path,
+			 strerror(errno));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Opens the store file (see open_store_file and Files above), refuses an
+ * incompatible sql_traces before changing anything, switches to WAL,
+ * migrates, prepares the statements and records the file's identity. (A
+ * -wal left next to a file created here belongs to a removed file; SQLite
+ * deletes a -wal found next to an empty database rather than replaying it.)
+ * Returns 0, or a negative errno with one line in err; s is then
+ * disconnected. */
 static int connect_store(struct local_store *s, char *err, size_t errlen)
 {
 	unsigned missing;
-	struct stat st;
+	struct stat st, now;
 	sqlite3 *db = NULL;
 	int fd, ret;
 
-	fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	if ((fd = open_store_file(s, err, errlen)) < 0)
+		return fd;
+	if (fstat(fd, &st)) {
 		ret = -errno;
 		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
 		return ret;
 	}
-	close(fd);
-	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+	if ((ret = check_sidecars(s, true, err, errlen))) {
+		close(fd);
+		return ret;
+	}
+	/* SQLite opens the same name in the same checked directory, which only
+	 * root or we can change; checked below all the same. */
+	if (sqlite3_open_v2(s->real_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+			    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		ret = db ? db_fail(db, err, errlen) : -ENOMEM;
 		if (!db)
 			snprintf(err, errlen, "%s", strerror(ENOMEM));
 		sqlite3_close(db);
+		close(fd);
 		return ret;
 	}
+	close(fd);
 	s->db = db;
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* SQLite has the file open now (it opens it in sqlite3_open_v2): the
+	 * name must still be the file checked, before anything is read. */
+	if (fstatat(s->dir_fd, s->name, &now, AT_SYMLINK_NOFOLLOW) ||
+	    now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+		snprintf(err, errlen, "%s was replaced while it was being opened", s->path);
+		ret = -EAGAIN;
+		goto fail_quiet;
+	}
 
 	/* Read-only look first: an incompatible file stays byte for byte. */
 	ret = check_shape(db, &missing, err, errlen);
@@ -404,6 +548,10 @@ static int connect_store(struct local_store *s, char *err, size_t errlen)
 	if ((ret = exec(db, "PRAGMA synchronous=NORMAL", err, errlen)) ||
 	    (ret = local_store__init_db(db, err, errlen)))
 		goto fail;
+	/* SQLite has its -wal and -shm open now: they must be files of ours
+	 * that only we can read, before any entry goes into them. */
+	if ((ret = check_sidecars(s, false, err, errlen)))
+		goto fail_quiet;
 	s->chunk_log_max = 0;
 	while (s->chunk_log_max < CHUNK_LOG_MAX &&
 	       (N_PARAMS << (s->chunk_log_max + 1)) <=
@@ -421,15 +569,14 @@ static int connect_store(struct local_store *s, char *err, size_t errlen)
 		ret = db_fail(db, err, errlen);
 		goto fail;
 	}
-	if (stat(s->path, &st) != 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
-	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	return 0;
 
+fail_quiet:
+	/* Not ours to checkpoint: whatever is in that -wal stays out of the
+	 * store. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 fail:
 	disconnect(s);
 	return ret;
@@ -444,7 +591,7 @@ static int ensure_connected(struct local_store *s)
 	struct stat st;
 
 	if (s->db) {
-		if (stat(s->path, &st) == 0) {
+		if (fstatat(s->dir_fd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (st.st_dev == s->dev && st.st_ino == s->ino)
 				return 0;
 			log_line(SLOG_WARN, "trace store file replaced, reopening", s->path,
@@ -637,7 +784,10 @@ static int store_write(void *ctx, struct st_entry *const *batch, size_t n)
 static void local_store_free(struct local_store *s)
 {
 	disconnect(s);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
 	free(s->path);
+	free(s->real_path);
 	free(s);
 }
 
@@ -668,7 +818,7 @@ struct recorder *local_store__open(const char *path, const struct batch_opts *op
 {
 	struct local_store *s;
 	struct recorder *r;
-	char msg[256];
+	char msg[PATH_MAX + 256];
 	int ret;
 
 	if (!path || !*path) {
@@ -677,14 +827,18 @@ struct recorder *local_store__open(const char *path, const struct batch_opts *op
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
-	if (!s || !(s->path = strdup(path))) {
+	if (s)
+		s->dir_fd = -1;
+	if (!s || !(s->path = strdup(path)) || !(s->real_path = malloc(PATH_MAX))) {
 		if (s)
 			local_store_free(s);
 		snprintf(err, errlen, "cannot open trace store %s: %s", path, strerror(ENOMEM));
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = connect_store(s, msg, sizeof(msg));
+	s->dir_fd = safefile__open_parent(path, SAFEFILE_STICKY, s->name, sizeof(s->name),
+					  s->real_path, PATH_MAX, msg, sizeof(msg));
+	ret = s->dir_fd < 0 ? s->dir_fd : connect_store(s, msg, sizeof(msg));
 	if (ret) {
 		snprintf(err, errlen, "cannot open trace store %s: %s", path, msg);
 		local_store_free(s);

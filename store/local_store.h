@@ -14,7 +14,13 @@
 
 /* Opens (creating with mode 0600 when missing) the trace file at path,
  * checks and migrates sql_traces, and starts a recorder writing into it
- * (opts may be NULL for the defaults). Meant for start-up, before attaching:
+ * (opts may be NULL for the defaults). Refused (-EPERM, -ELOOP) unless its
+ * directory and every one above it are root's or ours and not writable by
+ * group or others (sticky ones, like /tmp, excepted), the file is not a
+ * symbolic link and, when it exists, is a regular file of ours with one
+ * link that group and others cannot write (one they can read is made
+ * 0600), and so are its -wal, -shm and -journal files when they exist: see
+ * local_store.c and common/safefile.h. Meant for start-up, before attaching:
  * every problem is reported here. On error, NULL is returned, errno is set
  * and err holds one line such as "cannot open trace store traces.db:
  * sql_traces has column 'op' of type INTEGER, expected TEXT"; an existing
@@ -23,8 +29,9 @@ struct recorder *local_store__open(const char *path, const struct batch_opts *op
 				   char *err, size_t errlen);
 
 /* Checks, without changing anything, that path can serve as a trace file:
- * it does not exist yet, or it is a SQLite database with no sql_traces table
- * or a compatible one. Returns 0, or a negative errno with one line in err
+ * it does not exist yet, or it is a SQLite database (passing the ownership
+ * checks of local_store__open) with no sql_traces table or a compatible
+ * one. Returns 0, or a negative errno with one line in err
  * (-EINVAL for an incompatible table). */
 int local_store__check(const char *path, char *err, size_t errlen);
 

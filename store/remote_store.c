@@ -51,6 +51,7 @@
 #include <curl/curl.h>
 
 #include "json.h"
+#include "safefile.h"
 #include "slog.h"
 #include "strbuf.h"
 
@@ -62,6 +63,7 @@
 #define DEF_CLOSE_MS 5000
 #define REPLY_KEEP 200          /* bytes of a rejection reply that are logged */
 #define TOKEN_MAX 4096
+#define SPOOL_CREATE (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
 #define LOG_EVERY_NS (10 * 1000000000ULL)   /* rate limit of repeated warnings */
 #define OUTAGE_LOG_NS (60 * 1000000000ULL)  /* "still unavailable" reminder */
 
@@ -103,6 +105,7 @@ struct remote {
 	bool closing, stop, close_failed, open_done;
 	uint64_t close_deadline_ns;
 	bool outage;                    /* a failure is being retried */
+	long outage_status;             /* its HTTP status, 0 = transport */
 	uint64_t outage_since_ns, outage_logged_ns;
 	uint64_t reject_logged_ns, full_logged_ns;
 	uint64_t reject_quiet, full_quiet; /* suppressed warnings since */
@@ -155,6 +158,18 @@ static size_t on_reply(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
+/* The statuses that say the body itself is wrong, so that sending it again
+ * cannot help: the only ones whose batch is dropped. */
+static bool is_malformed(long status)
+{
+	return status == 400 || status == 413 || status == 422;
+}
+
+static bool is_auth(long status)
+{
+	return status == 401 || status == 403;
+}
+
 /* POSTs body (len bytes, entries entries) within timeout_ms. Returns the
  * outcome; *status is the HTTP status (0 on a transport error), why the
  * transport error or the start of the reply, *retry_after_ms what the
@@ -188,12 +203,14 @@ static enum post_result post(struct remote *r, const char *body, size_t len, int
 
 	if (*status >= 200 && *status < 300)
 		return POST_OK;
-	/* 408 is a 4xx that asks to try again, like 429 */
-	if (*status == 0 || *status >= 500 || *status == 429 || *status == 408) {
-		stat_add(&r->stats->failures, 1);
-		return POST_RETRY;
-	}
-	return POST_REJECTED;
+	if (is_malformed(*status))
+		return POST_REJECTED;
+	/* Anything else may pass once the endpoint (or its configuration,
+	 * or our token) is fixed: kept and retried. */
+	stat_add(&r->stats->failures, 1);
+	if (is_auth(*status))
+		stat_add(&r->stats->auth_refused, 1);
+	return POST_RETRY;
 }
 
 /* ---- outcomes: counters, backoff and logs (call with mu held) ----------- */
@@ -208,7 +225,7 @@ static void note_rejected(struct remote *r, long status, const char *reply, uint
 		r->reject_quiet++;
 		return;
 	}
-	slog__line_begin(&b, SLOG_WARN, "remote endpoint rejected a batch, not retrying");
+	slog__line_begin(&b, SLOG_WARN, "remote endpoint rejected a batch as malformed, dropped");
 	slog__line_str(&b, "url", r->url);
 	slog__line_int(&b, "status", status);
 	slog__line_int(&b, "entries", entries);
@@ -225,9 +242,22 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 	uint64_t now = now_ns(), delay;
 	struct strbuf b = { 0 };
 
-	if (!r->outage || now - r->outage_logged_ns >= OUTAGE_LOG_NS) {
-		slog__line_begin(&b, SLOG_WARN, r->outage ? "remote endpoint still unavailable"
-						   : "remote endpoint unavailable, spooling");
+	/* Logged when the cause changes (down, another status), then as a
+	 * reminder every OUTAGE_LOG_NS: not on every retry. */
+	if (!r->outage || status != r->outage_status || now - r->outage_logged_ns >= OUTAGE_LOG_NS) {
+		bool again = r->outage && status == r->outage_status;
+
+		if (is_auth(status))
+			slog__line_begin(&b, SLOG_ERROR, again ? "remote endpoint still refuses our token, "
+					 "batches kept in the spool" : "remote endpoint refused our token, "
+					 "batches kept in the spool and retried: check --remote-token-file");
+		else if (status == 429 || status >= 500 || status == 0)
+			slog__line_begin(&b, SLOG_WARN, again ? "remote endpoint still unavailable"
+					 : "remote endpoint unavailable, spooling");
+		else
+			slog__line_begin(&b, SLOG_ERROR, again ? "remote endpoint still refuses batches"
+					 : "remote endpoint refused a batch, batches kept in the spool "
+					 "and retried: check --remote");
 		slog__line_str(&b, "url", r->url);
 		if (status)
 			slog__line_int(&b, "status", status);
@@ -237,6 +267,7 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 		slog__line_str(&b, "spool_dir", r->dir);
 		slog__line_end(&b);
 		r->outage_logged_ns = now;
+		r->outage_status = status;
 	}
 	if (!r->outage) {
 		r->outage = true;
@@ -369,6 +400,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Renames from to to in dir_fd, failing with EEXIST rather than replacing
+ * an existing to (plain renameat where the file system cannot do that:
+ * the directory is ours alone, see spool_open). Returns 0 or -1 with errno. */
+static int rename_noreplace(int dir_fd, const char *from, const char *to)
+{
+	if (renameat2(dir_fd, from, dir_fd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	return renameat(dir_fd, from, dir_fd, to);
+}
+
 /* Puts one body into the spool (writer thread). Returns 0 when spooled or
  * counted lost for want of room, -errno when the file could not be written
  * (the caller may try again later). */
@@ -389,7 +432,12 @@ static int spool_append(struct remote *r, const char *body, size_t len, uint32_t
 
 	spool_name(name, sizeof(name), &it);
 	snprintf(tmp, sizeof(tmp), "tmp-%s", name);
-	fd = openat(r->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Never through an existing name: a leftover of ours (a crash between
+	 * the scan and now cannot make one, but be sure) is removed and the
+	 * name made again, exclusively. */
+	fd = openat(r->dir_fd, tmp, SPOOL_CREATE, 0600);
+	if (fd < 0 && errno == EEXIST && unlinkat(r->dir_fd, tmp, 0) == 0)
+		fd = openat(r->dir_fd, tmp, SPOOL_CREATE, 0600);
 	if (fd < 0)
 		goto fail;
 	err = write_all(fd, body, len);
@@ -400,7 +448,7 @@ static int spool_append(struct remote *r, const char *body, size_t len, uint32_t
 		unlinkat(r->dir_fd, tmp, 0);
 		goto fail;
 	}
-	if (renameat(r->dir_fd, tmp, r->dir_fd, name)) {
+	if (rename_noreplace(r->dir_fd, tmp, name)) {
 		err = errno;
 		unlinkat(r->dir_fd, tmp, 0);
 		errno = err;
@@ -432,19 +480,31 @@ fail:
 	return err;
 }
 
-/* Reads spool file it into r->rbody. Returns 0 or -errno. */
-static int spool_read(struct remote *r, const struct spool_item *it)
+/* Reads spool file it into r->rbody. Returns 0 or -errno (with why set
+ * when it says more than strerror). */
+static int spool_read(struct remote *r, const struct spool_item *it, char *why, size_t whylen)
 {
 	char name[64];
 	struct stat st;
 	int fd, err = 0;
 
 	spool_name(name, sizeof(name), it);
-	fd = openat(r->dir_fd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(r->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
 		err = -errno;
+		goto out;
+	}
+	/* Only a file of ours is read, let alone POSTed; and no larger than
+	 * the whole spool may be. */
+	if (safefile__check_file(&st, name, 0, why, whylen)) {
+		err = -EPERM;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > r->spool_max) {
+		snprintf(why, whylen, "%s is larger than the spool may be", name);
+		err = -EFBIG;
 		goto out;
 	}
 	r->rbody.len = 0;
@@ -488,7 +548,8 @@ static bool replay_one(struct remote *r)
 			timeout = left;
 	}
 	pthread_mutex_unlock(&r->mu);
-	err = spool_read(r, &it);
+	why[0] = '\0';
+	err = spool_read(r, &it, why, sizeof(why));
 	if (!err)
 		res = post(r, r->rbody.p, r->rbody.len, timeout, &status, why, sizeof(why),
 			   &retry_after);
@@ -501,7 +562,7 @@ static bool replay_one(struct remote *r)
 		spool_name(name, sizeof(name), &it);
 		slog__line_begin(&b, SLOG_ERROR, "cannot read spool file, entries lost");
 		slog__line_str(&b, "file", name);
-		slog__line_str(&b, "error", strerror(-err));
+		slog__line_str(&b, "error", why[0] ? why : strerror(-err));
 		slog__line_end(&b);
 		stat_add(&r->stats->lost_other, it.entries);
 		index_pop(r);
@@ -656,11 +717,13 @@ static void remote_close(void *ctx)
 		slog__line_int(&b, "sent", (int64_t)s->sent);
 		slog__line_int(&b, "lost", (int64_t)lost);
 		if (lost) {
-			slog__line_int(&b, "rejected", (int64_t)s->rejected);
+			slog__line_int(&b, "rejected_malformed", (int64_t)s->rejected);
 			slog__line_int(&b, "spool_full", (int64_t)s->spool_full);
 			slog__line_int(&b, "lost_other", (int64_t)s->lost_other);
 		}
 		slog__line_int(&b, "left_in_spool", (int64_t)s->spool_entries);
+		if (s->auth_refused)
+			slog__line_int(&b, "token_refused_posts", (int64_t)s->auth_refused);
 		if (r->count)
 			slog__line_str(&b, "spool_dir", r->dir);
 		slog__line_end(&b);
@@ -692,38 +755,37 @@ int remote_store__default_spool_dir(char *buf, size_t len)
 	return k < 0 || (size_t)k >= len ? -ENAMETOOLONG : 0;
 }
 
-/* mkdir -p with mode 0700 for what it creates. Returns 0 or -errno. */
-static int mkdirs(const char *path)
-{
-	char p[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(p))
-		return -ENAMETOOLONG;
-	memcpy(p, path, n + 1);
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(p, 0700) && errno != EEXIST)
-				return -errno;
-			*s = c;
-			if (!c)
-				return 0;
-		}
-	}
-}
-
 char *remote_store__read_token(const char *path, char *err, size_t errlen)
 {
-	char buf[TOKEN_MAX + 2], *s, *e, *tok;
+	char buf[TOKEN_MAX + 2], *s, *e, *tok, name[NAME_MAX + 1], why[PATH_MAX + 200];
 	size_t n = 0;
 	ssize_t k;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd, dir_fd;
 
+	/* A secret: read through trusted directories only (a symbolic link
+	 * root or we made is fine, one another user planted is not), from a
+	 * file only root or we own and only its owner can read. */
+	dir_fd = safefile__open_parent(path, SAFEFILE_FOLLOW | SAFEFILE_STICKY, name, sizeof(name),
+				       NULL, 0, why, sizeof(why));
+	if (dir_fd < 0) {
+		snprintf(err, errlen, "cannot use token file %s: %s", path, why);
+		return NULL;
+	}
+	fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dir_fd);
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot read token file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	why[0] = '\0';
+	if (fstat(fd, &st))
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	else
+		safefile__check_file(&st, path, SAFEFILE_SECRET | SAFEFILE_ROOT_OK, why, sizeof(why));
+	if (why[0]) {
+		snprintf(err, errlen, "cannot use token file %s: %s", path, why);
+		close(fd);
 		return NULL;
 	}
 	while (n < sizeof(buf) - 1 && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
@@ -801,7 +863,7 @@ static int spool_scan(struct remote *r)
 	while ((de = readdir(d))) {
 		struct spool_item it;
 		struct stat st;
-		char check[64];
+		char check[64], why[160];
 		int used = 0;
 
 		if (strncmp(de->d_name, "tmp-", 4) == 0) {
@@ -813,8 +875,17 @@ static int spool_scan(struct remote *r)
 			continue;
 		spool_name(check, sizeof(check), &it);
 		if (strcmp(check, de->d_name) != 0 ||
-		    fstatat(r->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+		    fstatat(r->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
 			continue;
+		if (safefile__check_file(&st, de->d_name, 0, why, sizeof(why))) {
+			struct strbuf b = { 0 };
+
+			slog__line_begin(&b, SLOG_WARN, "spool file not ours, left alone");
+			slog__line_str(&b, "spool_dir", r->dir);
+			slog__line_str(&b, "error", why);
+			slog__line_end(&b);
+			continue;
+		}
 		it.bytes = (uint64_t)st.st_size;
 		if ((err = index_push(r, &it)))
 			break;
@@ -845,7 +916,7 @@ static int spool_scan(struct remote *r)
 /* Opens, creates and locks the spool directory, then loads it. */
 static int spool_open(struct remote *r, const char *dir, char *err, size_t errlen)
 {
-	char def[PATH_MAX];
+	char def[PATH_MAX], why[PATH_MAX + 200];
 	int ret;
 
 	if (!dir) {
@@ -857,11 +928,17 @@ static int spool_open(struct remote *r, const char *dir, char *err, size_t errle
 	}
 	if (!(r->dir = strdup(dir)))
 		return -ENOMEM;
-	if ((ret = mkdirs(dir)) ||
-	    (r->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (r->lock_fd = openat(r->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		ret = ret ? ret : -errno;
-		snprintf(err, errlen, "cannot use spool directory %s: %s", dir, strerror(-ret));
+	/* Ours alone: nobody else may add, rename or remove a spool file. */
+	r->dir_fd = safefile__open_dir(dir, SAFEFILE_CREATE, why, sizeof(why));
+	if (r->dir_fd < 0) {
+		ret = r->dir_fd;
+		snprintf(err, errlen, "cannot use spool directory %s: %s", dir, why);
+		return ret;
+	}
+	r->lock_fd = openat(r->dir_fd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (r->lock_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot use spool directory %s: .lock: %s", dir, strerror(-ret));
 		return ret;
 	}
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB)) {

@@ -5,20 +5,27 @@
  *
  * Outcome of a POST:
  *   2xx                      done;
- *   transport error, 5xx, 429 (and 408)
- *                            the body goes to the spool, replayed in order
- *                            with backoff; while the spool is not empty new
- *                            batches queue up behind it;
- *   any other status         not retried: logged with the status and the
- *                            start of the reply, entries counted lost.
+ *   400, 413, 422            the endpoint says the body is malformed: not
+ *                            retried, logged with the status and the start
+ *                            of the reply, entries counted in `rejected`;
+ *   anything else            (a transport error, 401/403 — a wrong token —,
+ *                            404, 429, 5xx...) the body goes to the spool,
+ *                            replayed in order with backoff (at least the
+ *                            Retry-After asked for); while the spool is not
+ *                            empty new batches queue up behind it. The cause
+ *                            is logged when it changes, not on every retry.
  * A batch that does not fit in the spool (spool_max_bytes) is counted lost.
  *
  * The spool is one file per POST body, <seq:20 digits>-<entries>.json, in
- * spool_dir, written to a temporary name and renamed (a crash never leaves
- * a torn file under a final name; files are not fsync'ed, so a power loss
- * may lose the newest). A directory is used by one process at a time (an
- * flock on spool_dir/.lock). What is left at close stays for the next open,
- * which sends it first — to whatever URL that run uses.
+ * spool_dir, written to a temporary name created exclusively (O_EXCL,
+ * O_NOFOLLOW, 0600) and renamed (a crash never leaves a torn file under a
+ * final name; files are not fsync'ed, so a power loss may lose the newest).
+ * The directory must be owned by root or the effective user and not be
+ * writable by group or others, nor any directory above it unless sticky
+ * (common/safefile.h); a file in it is replayed only when it is a regular
+ * file of ours. A directory is used by one process at a time (an flock on
+ * spool_dir/.lock). What is left at close stays for the next open, which
+ * sends it first — to whatever URL that run uses.
  */
 #ifndef SQLTRACE_REMOTE_STORE_H
 #define SQLTRACE_REMOTE_STORE_H
@@ -34,7 +41,7 @@
 struct remote_stats {
 	uint64_t sent;          /* acknowledged with 2xx (directly or from the spool) */
 	uint64_t spooled;       /* written to the spool */
-	uint64_t rejected;      /* lost: refused with a non-retryable status */
+	uint64_t rejected;      /* lost: refused as malformed (400, 413, 422) */
 	uint64_t spool_full;    /* lost: the spool had no room */
 	uint64_t lost_other;    /* lost: unreadable spool file, or the rest of a
 	                         * batch split over several POSTs whose spooling
@@ -43,6 +50,8 @@ struct remote_stats {
 	uint64_t failures;      /* POSTs that failed and will be retried */
 	uint64_t spool_bytes;   /* bytes in the spool now */
 	uint64_t spool_entries; /* entries in the spool now */
+	uint64_t auth_refused;  /* POSTs answered 401 or 403 (our token was
+	                         * refused), among failures: kept and retried */
 };
 
 struct remote_opts {
@@ -62,8 +71,8 @@ struct remote_opts {
 	struct remote_stats *stats; /* optional; must outlive recorder__close */
 };
 
-/* Opens the sender: checks the URL, reads the token, opens (creating it,
- * mode 0700) and locks the spool directory, picks up the files a previous
+/* Opens the sender: checks the URL, reads the token, opens (creating it
+ * and its missing parents, mode 0700) and locks the spool directory, picks up the files a previous
  * run left there, and starts a recorder (b may be NULL for the defaults)
  * whose writer POSTs batches, plus one thread that replays the spool.
  * On error, NULL is returned, errno is set and err holds one line such as
@@ -79,7 +88,11 @@ int remote_store__default_spool_dir(char *buf, size_t len);
 
 /* Reads a bearer token from path: the content with surrounding whitespace
  * trimmed; it must be non-empty, at most 4096 bytes, with no inner
- * whitespace or control characters. Returns a malloc'd string (wipe and
+ * whitespace or control characters. The file must be a regular file owned
+ * by root or the effective user that group and others cannot read or write
+ * (else "cannot use token file F: F can be read or written by group or
+ * others (chmod 600 F)"), reached through trusted directories
+ * (common/safefile.h). Returns a malloc'd string (wipe and
  * free it), or NULL with one line in err. Shared with the ingest server. */
 char *remote_store__read_token(const char *path, char *err, size_t errlen);
 

@@ -371,11 +371,15 @@ out:
 		if (o.output)
 			fprintf(stderr, ", %" PRIu64 " stored, %" PRIu64 " dropped (queue full), %" PRIu64 " lost",
 				ss.written, ss.dropped, ss.lost);
-		if (o.remote)
+		if (o.remote) {
 			fprintf(stderr, ", %" PRIu64 " sent, %" PRIu64 " spooled for later, %" PRIu64
 				" dropped (queue full), %" PRIu64 " lost", remote_stats.sent,
 				remote_stats.spool_entries, rs.dropped,
 				rs.lost + remote_stats.rejected + remote_stats.spool_full + remote_stats.lost_other);
+			if (remote_stats.rejected)
+				fprintf(stderr, " (%" PRIu64 " rejected by the endpoint as malformed)",
+					remote_stats.rejected);
+		}
 		fprintf(stderr, ", %" PRIu64 " ring-buffer drops", ts.rb_drops);
 		if (ps.dropped + ps.lost)
 			fprintf(stderr, ", %" PRIu64 " not printed (printer queue full)", ps.dropped + ps.lost);

@@ -856,6 +856,178 @@ static bool test_locked_longer_than_busy_timeout_loses_nothing(void)
 	return true;
 }
 
+/* ---- hostile files (issue 11) ------------------------------------------------ */
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static bool make_file(const char *path, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+
+	return fd >= 0 && fchmod(fd, mode) == 0 && close(fd) == 0;
+}
+
+/* The store's directory: refused when group or others can write it, unless
+ * it is sticky like /tmp; nothing is created in a refused one. */
+static bool test_dir_writable_by_others_refused_unless_sticky(void)
+{
+	char err[512] = "";
+	struct stat st;
+	bool refused, refused_g, made;
+
+	ASSERT_TRUE(tmp_setup());
+	ASSERT_EQ_INT(chmod(dir, 0777), 0);
+	refused = local_store__open(dbpath, NULL, err, sizeof(err)) == NULL;
+	ASSERT_EQ_INT(chmod(dir, 0770), 0);
+	refused_g = local_store__open(dbpath, NULL, err + 256, sizeof(err) - 256) == NULL;
+	ASSERT_EQ_INT(chmod(dir, 01777), 0);
+	made = record_n("sticky", 2, NULL);
+	ASSERT_EQ_INT(chmod(dir, 0700), 0);
+	ASSERT_TRUE(refused && refused_g);
+	ASSERT_TRUE(strstr(err, "cannot open trace store ") == err);
+	ASSERT_TRUE(strstr(err, dir) && strstr(err, "writable by group or others and not sticky"));
+	ASSERT_TRUE(strstr(err + 256, "writable by group or others"));
+	ASSERT_TRUE(made);
+	ASSERT_EQ_INT(count_rows(dbpath, NULL), 2);
+	ASSERT_EQ_INT(stat(dbpath, &st), 0);
+	ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+	tmp_cleanup();
+	return true;
+}
+
+/* A symbolic link at the store's path is not followed (nothing is created
+ * at its target), even in a directory of ours. */
+static bool test_symlink_store_refused(void)
+{
+	char err[512] = "", target[160];
+
+	ASSERT_TRUE(tmp_setup());
+	snprintf(target, sizeof(target), "%s/made-through-link", dir);
+	ASSERT_EQ_INT(symlink(target, dbpath), 0);
+	ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(!exists(target));
+	ASSERT_TRUE(strstr(err, dbpath) && strstr(err, "symbolic link"));
+	tmp_cleanup();
+	return true;
+}
+
+/* A store file others can write, with another link, or owned by another
+ * user is refused untouched; one others can only read is made private, and
+ * so are the -wal and -shm SQLite makes from it. */
+static bool test_store_file_modes_and_owner(void)
+{
+	char err[512] = "", p[160], other[160];
+	size_t n1 = 0, n2 = 0;
+	struct stat st;
+	char *before, *after;
+
+	ASSERT_TRUE(tmp_setup());
+	ASSERT_TRUE(record_n("m", 3, NULL));
+	ASSERT_EQ_INT(chmod(dbpath, 0666), 0);
+	before = slurp(dbpath, &n1);
+	ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+	after = slurp(dbpath, &n2);
+	bool same = before && after && n1 == n2 && memcmp(before, after, n1) == 0;
+	free(before);
+	free(after);
+	ASSERT_TRUE(same);
+	ASSERT_TRUE(strstr(err, dbpath) && strstr(err, "writable by group or others"));
+
+	snprintf(other, sizeof(other), "%s/second-name", dir);
+	ASSERT_EQ_INT(chmod(dbpath, 0600), 0);
+	ASSERT_EQ_INT(link(dbpath, other), 0);
+	ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, "hard links"));
+	ASSERT_EQ_INT(unlink(other), 0);
+
+	ASSERT_EQ_INT(chmod(dbpath, 0644), 0);
+	struct recorder *r = local_store__open(dbpath, NULL, err, sizeof(err));
+	ASSERT_TRUE(r);
+	ASSERT_EQ_INT(recorder__record(r, mk("m", 4)), 0);
+	ASSERT_TRUE(wait_stats(r, 5.0, written_at_least, 1));
+	ASSERT_EQ_INT(stat(dbpath, &st), 0);
+	ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ASSERT_EQ_INT(stat(p, &st), 0);
+	ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	ASSERT_EQ_INT(stat(p, &st), 0);
+	ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+
+	if (geteuid() != 0) {
+		tmp_cleanup();
+		SKIP("the foreign-owner case needs root (chown)");
+	}
+	ASSERT_EQ_INT(chown(dbpath, 65534, 65534), 0);
+	before = slurp(dbpath, &n1);
+	ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+	after = slurp(dbpath, &n2);
+	same = before && after && n1 == n2 && memcmp(before, after, n1) == 0;
+	free(before);
+	free(after);
+	ASSERT_TRUE(same);
+	ASSERT_TRUE(strstr(err, dbpath) && strstr(err, "owned by uid 65534"));
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ASSERT_TRUE(!exists(p));
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	ASSERT_TRUE(!exists(p));
+	tmp_cleanup();
+	return true;
+}
+
+/* -wal, -shm and -journal files that are symbolic links, that others can
+ * write or that another user owns are refused before SQLite opens them. */
+static bool test_foreign_sidecars_refused(void)
+{
+	static const char *const sfx[] = { "-wal", "-shm", "-journal" };
+	char err[512] = "", p[160], target[160];
+	struct stat st;
+
+	ASSERT_TRUE(tmp_setup());
+	ASSERT_TRUE(record_n("s", 2, NULL));
+	snprintf(target, sizeof(target), "%s/made-through-link", dir);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		ASSERT_EQ_INT(symlink(target, p), 0);
+		ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+		ASSERT_TRUE(strstr(err, p) && strstr(err, "symbolic link"));
+		ASSERT_TRUE(!exists(target));
+		ASSERT_EQ_INT(unlink(p), 0);
+	}
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ASSERT_TRUE(make_file(p, 0666));
+	ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, p) && strstr(err, "writable by group or others"));
+	ASSERT_EQ_INT(chmod(p, 0644), 0);  /* ours, readable: made private */
+	ASSERT_TRUE(record_n("s", 1, NULL));
+	ASSERT_EQ_INT(count_rows(dbpath, NULL), 3);
+	if (stat(p, &st) == 0)
+		ASSERT_EQ_INT(st.st_mode & 0777, 0600);
+	if (geteuid() != 0) {
+		tmp_cleanup();
+		SKIP("the foreign-owner case needs root (chown)");
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, sfx[i]);
+		unlink(p);
+		ASSERT_TRUE(make_file(p, 0600));
+		ASSERT_EQ_INT(chown(p, 65534, 65534), 0);
+		ASSERT_TRUE(local_store__open(dbpath, NULL, err, sizeof(err)) == NULL);
+		ASSERT_TRUE(strstr(err, p) && strstr(err, "owned by uid 65534"));
+		ASSERT_EQ_INT(stat(p, &st), 0);
+		ASSERT_EQ_INT(st.st_size, 0);
+		ASSERT_EQ_INT(unlink(p), 0);
+	}
+	tmp_cleanup();
+	return true;
+}
+
 int main(void)
 {
 	RUN(test_init_creates_exact_schema);
@@ -874,6 +1046,10 @@ int main(void)
 	RUN(test_file_removed_while_open_is_recreated);
 	RUN(test_orphan_wal_not_replayed);
 	RUN(test_locked_longer_than_busy_timeout_loses_nothing);
+	RUN(test_dir_writable_by_others_refused_unless_sticky);
+	RUN(test_symlink_store_refused);
+	RUN(test_store_file_modes_and_owner);
+	RUN(test_foreign_sidecars_refused);
 	tmp_cleanup();
 	return harness_done();
 }

@@ -14,8 +14,10 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,14 +31,16 @@ static char tmpdir[64];
 
 /* ---- the programmable endpoint ---------------------------------------------- */
 
-enum mode { M_OK, M_503, M_400, M_SLOW };
+enum mode { M_OK, M_503, M_400, M_SLOW, M_FIXED };
 
 struct endpoint {
 	struct MHD_Daemon *d;
 	uint16_t port;
 	pthread_mutex_t mu;
 	enum mode mode;
-	unsigned fail_first;   /* answer 503 to this many requests first */
+	unsigned fail_first;   /* answer fail_status to this many requests first */
+	unsigned fail_status;  /* 0 = 503 */
+	unsigned fixed_status; /* M_FIXED: the answer to every request */
 	unsigned requests;
 	unsigned connections;  /* TCP connections accepted */
 	size_t nids;
@@ -81,7 +85,9 @@ static enum MHD_Result ep_handle(void *cls, struct MHD_Connection *c, const char
 		snprintf(ep->ctype, sizeof(ep->ctype), "%s", h);
 	if (ep->fail_first) {
 		ep->fail_first--;
-		status = 503;
+		status = ep->fail_status ? ep->fail_status : 503;
+	} else if (ep->mode == M_FIXED) {
+		status = ep->fixed_status;
 	} else if (ep->mode == M_503) {
 		status = 503;
 	} else if (ep->mode == M_400) {
@@ -548,6 +554,7 @@ static bool test_token_and_open_errors(void)
 	ASSERT_TRUE(f);
 	fputs("  abc.DEF-123\n\n", f);
 	fclose(f);
+	ASSERT_EQ_INT(chmod(tok, 0600), 0);
 	r = remote_store__open(&o, NULL, err, sizeof(err));
 	ASSERT_TRUE(r);
 	/* a second sender on the same spool directory is refused */
@@ -676,6 +683,307 @@ static bool test_round_trip_remote_ingest_sqlite(void)
 	return true;
 }
 
+/* ---- hostile files and refusing endpoints (issue 11) ------------------------ */
+
+/* Sends fd 2 to path until capture_end(); returns the saved fd. */
+static int capture_begin(const char *path)
+{
+	int saved, fd;
+
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	return saved;
+}
+
+static void capture_end(int saved)
+{
+	fflush(stderr);
+	if (saved >= 0) {
+		dup2(saved, 2);
+		close(saved);
+	}
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+	char line[2048];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return false;
+	fputs(text, f);
+	return fclose(f) == 0 && chmod(path, mode) == 0;
+}
+
+/* A wrong token (401) is kept and retried, not lost, and said once. */
+static bool test_401_then_200_loses_nothing(void)
+{
+	struct endpoint ep;
+	struct remote_stats st;
+	char url[128], dir[128], logp[160], err[256];
+	struct remote_opts o = { .url = url, .spool_dir = dir, .stats = &st,
+				 .retry_min_ms = 10, .retry_max_ms = 40 };
+	struct batch_opts b = { .batch_size = 2, .flush_interval_ms = 5 };
+	struct recorder *r;
+	int saved, said;
+	bool ok;
+
+	ASSERT_TRUE(ep_start(&ep, M_OK));
+	ep.fail_first = 4;
+	ep.fail_status = 401;
+	url_for(url, sizeof(url), ep.port);
+	spool_path(dir, sizeof(dir), "auth");
+	snprintf(logp, sizeof(logp), "%s/auth.log", tmpdir);
+	saved = capture_begin(logp);
+	r = remote_store__open(&o, &b, err, sizeof(err));
+	if (r) {
+		for (size_t i = 0; i < 10; i++)
+			recorder__record(r, mk("a-", i));
+		ok = ep_wait(&ep, 10, 5000);
+		recorder__close(r);
+	}
+	capture_end(saved);
+	ASSERT_TRUE(r);
+	ok = ok && ids_in_order(&ep, "a-", 10);
+	ep_free(&ep);
+	said = count_in_file(logp, "refused our token");
+	ASSERT_TRUE(ok);
+	ASSERT_EQ_INT(st.sent, 10);
+	ASSERT_EQ_INT(st.rejected, 0);
+	ASSERT_EQ_INT(st.failures, 4);
+	ASSERT_EQ_INT(st.auth_refused, 4);
+	ASSERT_EQ_INT(said, 1); /* four refusals in a row: one line */
+	ASSERT_EQ_INT(count_in_file(logp, "level=ERROR"), 1);
+	return true;
+}
+
+/* 403, 404, 429 and 5xx are retried until accepted; only 413 and 422 (and
+ * 400, test_400_is_not_retried) drop the batch, counted. */
+static bool test_statuses_kept_or_dropped(void)
+{
+	static const unsigned kept[] = { 403, 404, 429, 500, 502 };
+	static const unsigned dropped[] = { 413, 422 };
+	char url[128], dir[128], name[32], err[256];
+	struct batch_opts b = { .batch_size = 2, .flush_interval_ms = 5 };
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		struct remote_stats st;
+		struct remote_opts o = { .url = url, .spool_dir = dir, .stats = &st,
+					 .retry_min_ms = 10, .retry_max_ms = 40 };
+		struct endpoint ep;
+		struct recorder *r;
+		bool ok;
+
+		ASSERT_TRUE(ep_start(&ep, M_OK));
+		ep.fail_first = 2;
+		ep.fail_status = kept[i];
+		url_for(url, sizeof(url), ep.port);
+		snprintf(name, sizeof(name), "kept-%u", kept[i]);
+		spool_path(dir, sizeof(dir), name);
+		r = remote_store__open(&o, &b, err, sizeof(err));
+		ASSERT_TRUE(r);
+		for (size_t k = 0; k < 4; k++)
+			recorder__record(r, mk("k-", k));
+		ok = ep_wait(&ep, 4, 5000);
+		recorder__close(r);
+		ok = ok && ids_in_order(&ep, "k-", 4);
+		ep_free(&ep);
+		if (!ok || st.sent != 4 || st.rejected != 0)
+			printf("    status %u: sent %llu, rejected %llu\n", kept[i],
+			       (unsigned long long)st.sent, (unsigned long long)st.rejected);
+		ASSERT_TRUE(ok);
+		ASSERT_EQ_INT(st.sent, 4);
+		ASSERT_EQ_INT(st.rejected, 0);
+	}
+	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++) {
+		struct remote_stats st;
+		struct remote_opts o = { .url = url, .spool_dir = dir, .stats = &st,
+					 .retry_min_ms = 10, .retry_max_ms = 40 };
+		struct endpoint ep;
+		struct recorder *r;
+		unsigned requests;
+
+		ASSERT_TRUE(ep_start(&ep, M_FIXED));
+		ep.fixed_status = dropped[i];
+		url_for(url, sizeof(url), ep.port);
+		snprintf(name, sizeof(name), "dropped-%u", dropped[i]);
+		spool_path(dir, sizeof(dir), name);
+		r = remote_store__open(&o, &b, err, sizeof(err));
+		ASSERT_TRUE(r);
+		for (size_t k = 0; k < 4; k++) {
+			recorder__record(r, mk("d-", k));
+			sleep_ms(20);
+		}
+		sleep_ms(100);
+		recorder__close(r);
+		requests = ep.requests;
+		ep_free(&ep);
+		ASSERT_EQ_INT(st.rejected, 4);
+		ASSERT_EQ_INT(st.requests, requests); /* never sent twice */
+		ASSERT_EQ_INT(st.spooled, 0);
+		ASSERT_EQ_INT(count_spool_files(dir), 0);
+	}
+	return true;
+}
+
+/* A token file others can read, or that is not root's or ours, or that sits
+ * in a directory others can write, is refused with the file and the fix. */
+static bool test_token_file_must_be_private(void)
+{
+	char tok[128], link[128], pub[128], pubtok[160], err[512];
+	char *t;
+
+	snprintf(tok, sizeof(tok), "%s/private-token", tmpdir);
+	snprintf(link, sizeof(link), "%s/token-link", tmpdir);
+	ASSERT_TRUE(write_file(tok, "abc\n", 0644));
+	t = remote_store__read_token(tok, err, sizeof(err));
+	ASSERT_TRUE(t == NULL);
+	ASSERT_TRUE(strstr(err, tok) && strstr(err, "chmod 600"));
+	ASSERT_EQ_INT(chmod(tok, 0620), 0);
+	ASSERT_TRUE(remote_store__read_token(tok, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, "chmod 600"));
+	ASSERT_EQ_INT(chmod(tok, 0600), 0);
+	t = remote_store__read_token(tok, err, sizeof(err));
+	ASSERT_TRUE(t);
+	ASSERT_EQ_STR(t, "abc");
+	free(t);
+	/* a symbolic link of ours in a directory of ours is followed */
+	ASSERT_EQ_INT(symlink(tok, link), 0);
+	t = remote_store__read_token(link, err, sizeof(err));
+	if (!t)
+		printf("    %s\n", err);
+	ASSERT_TRUE(t);
+	free(t);
+	/* a directory anyone can write: the file could be swapped */
+	snprintf(pub, sizeof(pub), "%s/pub", tmpdir);
+	snprintf(pubtok, sizeof(pubtok), "%s/token", pub);
+	ASSERT_EQ_INT(mkdir(pub, 0700), 0);
+	ASSERT_TRUE(write_file(pubtok, "abc\n", 0600));
+	ASSERT_EQ_INT(chmod(pub, 0777), 0);
+	ASSERT_TRUE(remote_store__read_token(pubtok, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, pubtok) && strstr(err, "writable by"));
+	if (geteuid() != 0)
+		SKIP("the foreign-owner case needs root (chown)");
+	ASSERT_EQ_INT(chown(tok, 65534, 65534), 0);
+	ASSERT_TRUE(remote_store__read_token(tok, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, tok) && strstr(err, "owned by uid 65534"));
+	return true;
+}
+
+/* The spool directory: refused when others can write it (sticky or not)
+ * or when it is not root's or ours; made 0700 with its parents. */
+static bool test_spool_dir_must_be_ours(void)
+{
+	char dir[128], sub[160], err[512];
+	struct remote_opts o = { .url = "http://127.0.0.1:9/x", .spool_dir = dir };
+	struct recorder *r;
+	struct stat st;
+
+	spool_path(dir, sizeof(dir), "shared-spool");
+	ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+	ASSERT_EQ_INT(chmod(dir, 0777), 0);
+	ASSERT_TRUE(remote_store__open(&o, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, dir) && strstr(err, "writable by group or others and not sticky"));
+	ASSERT_EQ_INT(chmod(dir, 01777), 0);
+	ASSERT_TRUE(remote_store__open(&o, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, "writable by group or others"));
+	ASSERT_EQ_INT(chmod(dir, 0770), 0);
+	ASSERT_TRUE(remote_store__open(&o, NULL, err, sizeof(err)) == NULL);
+	ASSERT_EQ_INT(chmod(dir, 0755), 0);
+	r = remote_store__open(&o, NULL, err, sizeof(err));
+	if (!r)
+		printf("    %s\n", err);
+	ASSERT_TRUE(r);
+	recorder__close(r);
+
+	/* made by the sender: 0700, missing parents too */
+	spool_path(dir, sizeof(dir), "made/by/us");
+	r = remote_store__open(&o, NULL, err, sizeof(err));
+	ASSERT_TRUE(r);
+	recorder__close(r);
+	for (int i = 0; i < 3; i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", tmpdir, i == 0 ? "made" : i == 1 ? "made/by"
+								: "made/by/us");
+		ASSERT_EQ_INT(stat(sub, &st), 0);
+		ASSERT_EQ_INT(st.st_mode & 07777, 0700);
+	}
+	if (geteuid() != 0)
+		SKIP("the foreign-owner case needs root (chown)");
+	spool_path(dir, sizeof(dir), "nobodys-spool");
+	ASSERT_EQ_INT(mkdir(dir, 0755), 0);
+	ASSERT_EQ_INT(chown(dir, 65534, 65534), 0);
+	ASSERT_TRUE(remote_store__open(&o, NULL, err, sizeof(err)) == NULL);
+	ASSERT_TRUE(strstr(err, dir) && strstr(err, "owned by uid 65534"));
+	return true;
+}
+
+#define BATCH_OF(id) "[{\"TraceID\":\"" id "\",\"Op\":\"Exec\",\"Query\":\"x\"," \
+		     "\"DurationUs\":1,\"Error\":\"\",\"Timestamp\":1}]"
+
+/* Replay sends only regular files of ours with one link: not a file owned
+ * by another user, nor a hard link to a file elsewhere. */
+static bool test_replay_sends_only_our_files(void)
+{
+	struct endpoint ep;
+	struct remote_stats st;
+	char url[128], dir[128], p[200], outside[160], err[256];
+	struct remote_opts o = { .url = url, .spool_dir = dir, .stats = &st };
+	struct batch_opts b = { .flush_interval_ms = 5 };
+	struct recorder *r;
+	bool ok, root = geteuid() == 0;
+
+	spool_path(dir, sizeof(dir), "replay");
+	ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/%020d-1.json", dir, 1);
+	ASSERT_TRUE(write_file(p, BATCH_OF("ours-0"), 0600));
+	snprintf(outside, sizeof(outside), "%s/outside.json", tmpdir);
+	ASSERT_TRUE(write_file(outside, BATCH_OF("linked"), 0600));
+	snprintf(p, sizeof(p), "%s/%020d-1.json", dir, 2);
+	ASSERT_EQ_INT(link(outside, p), 0);
+	if (root) {
+		snprintf(p, sizeof(p), "%s/%020d-1.json", dir, 3);
+		ASSERT_TRUE(write_file(p, BATCH_OF("foreign"), 0600));
+		ASSERT_EQ_INT(chown(p, 65534, 65534), 0);
+	}
+	ASSERT_TRUE(ep_start(&ep, M_OK));
+	url_for(url, sizeof(url), ep.port);
+	r = remote_store__open(&o, &b, err, sizeof(err));
+	ASSERT_TRUE(r);
+	recorder__record(r, mk("live-", 0));
+	ok = ep_wait(&ep, 2, 3000);
+	sleep_ms(100);
+	recorder__close(r);
+	ok = ok && ep.nids == 2 && strcmp(ep.ids[0], "ours-0") == 0 &&
+	     strcmp(ep.ids[1], "live-0") == 0;
+	for (size_t i = 0; i < ep.nids; i++)
+		if (!ok)
+			printf("    received %s\n", ep.ids[i]);
+	ep_free(&ep);
+	ASSERT_TRUE(ok);
+	ASSERT_EQ_INT(st.sent, 2);
+	if (!root)
+		SKIP("the foreign-owner case needs root (chown)");
+	return true;
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -697,6 +1005,11 @@ int main(void)
 	RUN(test_token_and_open_errors);
 	RUN(test_large_batch_split_over_posts);
 	RUN(test_round_trip_remote_ingest_sqlite);
+	RUN(test_401_then_200_loses_nothing);
+	RUN(test_statuses_kept_or_dropped);
+	RUN(test_token_file_must_be_private);
+	RUN(test_spool_dir_must_be_ours);
+	RUN(test_replay_sends_only_our_files);
 	curl_global_cleanup();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
