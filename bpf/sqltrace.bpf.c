@@ -1167,9 +1167,10 @@ static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
 		count(ST_CNT_STMT_FULL);  /* evicted while running: lost */
 		return 0;
 	}
-	st->in_step = 0;
-	if (st->start_ns == 0)
+	if (st->start_ns == 0) {
+		st->in_step = 0;
 		return 0;
+	}
 	cfg = lib_cfg(lib);
 	if (!use_rc) {
 		int s;
@@ -1183,8 +1184,9 @@ static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
 		else if (s == VS_RUN)
 			rc = busy_rc(rc) ? rc : SQLITE_ROW;
 		else
-			return 0;  /* not ours to say: left for its next call */
+			return 0;  /* not ours to say: in_step stays, its next call reads it */
 	}
+	st->in_step = 0;
 	if ((rc & 0xff) == SQLITE_ROW) {
 		st->rows++;
 		return 0;

@@ -41,6 +41,7 @@ struct consumers {
 	struct recorder *printer;
 	struct recorder *store;
 	struct recorder *remote;
+	struct tracer *tracer;          /* for -v counters, once open */
 	int64_t next_report_us;
 	enum slog_level min_level;
 	int64_t slow_us;
@@ -173,6 +174,16 @@ static void on_tick(void *ctx)
 		log_verbose("%s: %" PRIu64 " written, %" PRIu64 " dropped (queue full), %" PRIu64
 			    " lost, %zu queued", names[i], st.written, st.dropped, st.lost,
 			    recorder__pending(rs[i]));
+	}
+	if (c->tracer) {
+		struct tracer_stats ts;
+
+		tracer__stats(c->tracer, &ts);
+		log_verbose("tracer: %" PRIu64 " entries, %" PRIu64 " ring-buffer drops, %" PRIu64
+			    " untracked (maps full), %" PRIu64 " lost at thread exit, %" PRIu64
+			    " ended unseen, %" PRIu64 " nested too deep, %" PRIu64 " ms waiting for room",
+			    ts.entries, ts.rb_drops, ts.stmt_full, ts.unsettled, ts.unseen_end, ts.slots_full,
+			    ts.waited_ms);
 	}
 }
 
@@ -321,6 +332,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	cons.tracer = t;
 	if (o.nbinaries)
 		log_info("tracing every process of %d file%s%s%s (Ctrl-C to stop)", o.nbinaries,
 			 o.nbinaries > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
@@ -401,6 +413,7 @@ out:
 			log_warn("%" PRIu64 " processes not traced: --max-targets reached", ts.procs_full);
 		log_verbose("state at exit: %" PRIu64 " statements, %" PRIu64 " processes held in BPF maps",
 			    ts.live_stmts, ts.live_procs);
+		cons.tracer = NULL;
 		tracer__free(t);
 	}
 	return rc;
