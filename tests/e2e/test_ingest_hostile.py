@@ -4,7 +4,9 @@ hostile conditions (issue 11, items 5 and 6): a full disk under the store
 answered 503 with Retry-After and counted in the stop line), and a slowloris
 client holding 200 connections from several loopback addresses (legitimate
 clients are still answered, and the slow connections are closed at the
-request-head deadline). Loopback only, bounded in count and time."""
+request-head deadline), the per-address connection limit, and the shorter
+head deadline while most connections are taken. Loopback only, bounded in
+count and time."""
 import json
 import os
 import re
@@ -220,6 +222,72 @@ def test_slowloris_does_not_starve_legitimate_clients():
     eq(rc, 0, "ingest exit code")
     line = stop_line(ing.err)
     eq(field(line, "accepted"), 5, "accepted (%s)" % line)
+
+
+def open_slow(port, addr, n):
+    """n connections from addr that have sent the start of a request head."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(addr, 0))
+        s.sendall(b"POST /api/internal/traces HTTP/1.1\r\nHost: x\r\n")
+        s.setblocking(False)
+        socks.append(s)
+    return socks
+
+
+def closed_by_server(s):
+    try:
+        r, _, _ = select.select([s], [], [], 0)
+        return bool(r) and not s.recv(4096)
+    except OSError:
+        return True
+
+
+@test
+def test_per_address_limit():
+    """With --max-per-ip 4, the 5th and 6th connection from one address are
+    closed at once, while another address is served."""
+    with tempfile.TemporaryDirectory() as d:
+        ing = Ingest(os.path.join(d, "traces.db"), ["--max-per-ip", "4"])
+        socks = []
+        try:
+            socks = open_slow(ing.port, "127.0.0.20", 6)
+            time.sleep(1)
+            closed = sum(1 for s in socks if closed_by_server(s))
+            st, _, _ = post(ing.port, '[{"Op":"Exec","Query":"SELECT 1"}]', timeout=5)
+        finally:
+            for s in socks:
+                s.close()
+            rc = ing.stop()
+    eq(closed, 2, "connections past the per-address limit closed")
+    eq(st, 204, "another address is served")
+    eq(rc, 0, "ingest exit code")
+
+
+@test
+def test_slow_heads_closed_sooner_under_pressure():
+    """Over half of --max-connections open: a request head gets 1 s, not the
+    10 s default, so slow connections make room within a few seconds."""
+    with tempfile.TemporaryDirectory() as d:
+        ing = Ingest(os.path.join(d, "traces.db"), ["--max-connections", "40"])
+        socks = []
+        try:
+            for addr in ("127.0.0.21", "127.0.0.22", "127.0.0.23"):
+                socks += open_slow(ing.port, addr, 10)
+            start = time.time()
+            while time.time() < start + 5 and not all(closed_by_server(s) for s in socks):
+                time.sleep(0.2)
+            took = time.time() - start
+            still = sum(1 for s in socks if not closed_by_server(s))
+            st, _, _ = post(ing.port, '[{"Op":"Exec","Query":"SELECT 1"}]', timeout=5)
+        finally:
+            for s in socks:
+                s.close()
+            rc = ing.stop()
+    eq(still, 0, "slow connections open after 5 s with 30 of 40 connections taken")
+    check(took < 4, "closing them took %.1f s" % took)
+    eq(st, 204, "a legitimate POST afterwards")
+    eq(rc, 0, "ingest exit code")
 
 
 if __name__ == "__main__":
