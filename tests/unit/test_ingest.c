@@ -460,7 +460,7 @@ static bool test_queue_full_is_503_and_taken_back(void)
 {
 	struct gate g = GATE_INIT;
 	struct batch_opts bo = { .queue_size = 4, .batch_size = 1, .flush_interval_ms = 10 };
-	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 4, .store_wait_ms = 1000 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 4, .store_wait_ms = 2000 };
 	struct recorder *rec;
 	struct ingest_server *srv;
 	struct post_arg a1 = { 0 };
@@ -479,10 +479,10 @@ static bool test_queue_full_is_503_and_taken_back(void)
 	a1.body = "[{\"Op\":\"a\"}]";
 	ASSERT_EQ_INT(pthread_create(&th, NULL, post_thread, &a1), 0);
 	gate_wait_in_write(&g);   /* "a" is inside a write that does not end */
-	/* three fit in the queue but are not written within 1 s: refused */
+	/* three fit in the queue but are not written within 2 s: refused */
 	ok = request("POST", a1.port, "/api/internal/traces",
 		     "[{\"Op\":\"b\"},{\"Op\":\"c\"},{\"Op\":\"d\"}]", 0, NULL, &r2);
-	gate_set(&g, false);      /* "a" is written, within its second second */
+	gate_set(&g, false);      /* "a" is written, within its second wait */
 	pthread_join(th, NULL);
 	/* more entries than the queue holds: queued in parts */
 	ok = ok && request("POST", a1.port, "/api/internal/traces", "[{},{},{},{},{},{},{}]", 0,
