@@ -667,6 +667,10 @@ static bool test_subcommand_usage_errors(void)
 	char *bad3[] = { "ingest", "--bogus", NULL };
 	char *bad4[] = { "ingest", "--timeout", "fast", NULL };
 	char *bad5[] = { "ingest", "--token-file", "/nonexistent/token", NULL };
+	char *bad6[] = { "ingest", "--store-wait", "soon", NULL };
+	char *bad7[] = { "ingest", "--max-per-ip", "0", NULL };
+	char *bad8[] = { "ingest", "--head-timeout", "10ms", NULL };
+	char *bad9[] = { "ingest", "--body-timeout", "2h", NULL };
 	FILE *saved = stdout;
 
 	/* --help prints to stdout: keep the test output readable */
@@ -680,6 +684,10 @@ static bool test_subcommand_usage_errors(void)
 	ASSERT_EQ_INT(ingest__main(2, bad3), 2);
 	ASSERT_EQ_INT(ingest__main(3, bad4), 2);
 	ASSERT_EQ_INT(ingest__main(3, bad5), 1);
+	ASSERT_EQ_INT(ingest__main(3, bad6), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad7), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad8), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad9), 2);
 	return true;
 }
 
