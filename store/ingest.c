@@ -46,6 +46,14 @@
  * logged, since the entries may yet be stored. Entries are counted
  * accepted (204) or refused (503) for the stop line.
  *
+ * Memory. Waiting requests keep their decoded batches, and connections
+ * their bodies, so what all of them hold together is bounded: body buffers
+ * and waiting batches (their text plus ENTRY_COST per entry) take from one
+ * budget of mem_budget bytes. A body that would overrun it is read and
+ * discarded, as one over max_body is, and answered 503; a decoded batch
+ * that would overrun it is answered 503 unless nothing else is waiting (so
+ * one batch of any legal size always gets through an idle server).
+ *
  * Stop. MHD_quiesce_daemon() closes the listening socket, requests in
  * progress get up to 2 s, then the acknowledger answers what is still
  * waiting (503, entries taken back) and ends, and MHD_stop_daemon() closes
@@ -94,6 +102,8 @@
 #define DEF_QUEUE 1024
 #define DEF_STORE_WAIT_MS 3000
 #define ACK_TICK_MS 1000          /* the acknowledger looks at least this often */
+#define DEF_MEM_BUDGET ((size_t)256 << 20)
+#define ENTRY_COST 64             /* budget per decoded entry, besides its text */
 #define POOL_THREADS 2
 #define DISCARD_FACTOR 4          /* chunked bodies read past the limit */
 #define STOP_GRACE_MS 2000
@@ -109,6 +119,8 @@ struct ingest_server {
 	char *token;
 	size_t token_len;
 	size_t max_body;
+	size_t mem_budget;
+	size_t mem_used;            /* atomic: bytes of the budget taken */
 	unsigned queue_size, store_wait_ms;
 	bool verbose;
 	uint16_t port;
@@ -138,6 +150,8 @@ struct req {
 	size_t len, cap;
 	size_t discarded;
 	bool too_big;
+	bool busy;                  /* over the memory budget: discarding, then 503 */
+	size_t mem;                 /* bytes of the budget it holds */
 	uint64_t t0_ns;
 	enum req_state state;
 
@@ -318,6 +332,30 @@ static bool auth_ok(const struct ingest_server *s, const char *hdr)
 	return diff == 0;
 }
 
+/* ---- the memory budget (see DESIGN) ------------------------------------------ */
+
+/* Takes n bytes of the budget for rq. Returns false, taking nothing, when
+ * they would overrun it, unless force. */
+static bool mem_take(struct ingest_server *s, struct req *rq, size_t n, bool force)
+{
+	size_t cur = __atomic_load_n(&s->mem_used, __ATOMIC_RELAXED);
+
+	do {
+		if (!force && (cur > s->mem_budget || n > s->mem_budget - cur))
+			return false;
+	} while (!__atomic_compare_exchange_n(&s->mem_used, &cur, cur + n, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	rq->mem += n;
+	return true;
+}
+
+/* Gives back what rq holds of the budget. */
+static void mem_release(struct ingest_server *s, struct req *rq)
+{
+	__atomic_fetch_sub(&s->mem_used, rq->mem, __ATOMIC_RELAXED);
+	rq->mem = 0;
+}
+
 /* ---- the acknowledger ---------------------------------------------------- */
 
 /* The recorder's notify callback (writer thread, recorder lock held):
@@ -340,6 +378,7 @@ static void set_answer(struct ingest_server *s, struct req *rq, unsigned status,
 	rq->state = RQ_ANSWERED;
 	json__free_batch(rq->v, rq->n);
 	rq->v = NULL;
+	mem_release(s, rq);
 	__atomic_fetch_add(status == 204 ? &s->accepted : &s->refused, rq->n, __ATOMIC_RELAXED);
 }
 
@@ -517,6 +556,9 @@ static enum MHD_Result finish(struct ingest_server *s, struct MHD_Connection *c,
 		snprintf(reason, sizeof(reason), "body larger than %zu bytes", s->max_body);
 		return reply(s, c, method, url, rq, 413, 0, reason, NULL, NULL);
 	}
+	if (rq->busy)
+		return reply(s, c, method, url, rq, 503, 0, "ingest server busy, retry later",
+			     MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	rc = json__decode_batch(rq->buf ? rq->buf : "", rq->len, &v, &n, reason, sizeof(reason));
 	if (rc == -ENOMEM)
 		return reply(s, c, method, url, rq, 503, 0, "out of memory, retry later",
@@ -530,13 +572,17 @@ static enum MHD_Result finish(struct ingest_server *s, struct MHD_Connection *c,
 	free(rq->buf);  /* decoded: the text is not needed any more */
 	rq->buf = NULL;
 	rq->cap = 0;
+	mem_release(s, rq);
 
 	pthread_mutex_lock(&s->pmu);
-	if (s->ack_stop) {
+	if (s->ack_stop || !mem_take(s, rq, rq->len + n * ENTRY_COST, !s->pend_head)) {
+		bool stopping = s->ack_stop;
+
 		pthread_mutex_unlock(&s->pmu);
 		json__free_batch(v, n);
 		__atomic_fetch_add(&s->refused, n, __ATOMIC_RELAXED);
-		return reply(s, c, method, url, rq, 503, n, "ingest server stopping, retry later",
+		return reply(s, c, method, url, rq, 503, n, stopping
+			     ? "ingest server stopping, retry later" : "ingest server busy, retry later",
 			     MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	}
 	rq->conn = c;
@@ -570,17 +616,14 @@ static enum MHD_Result send_answer(struct ingest_server *s, struct MHD_Connectio
 		     MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
-/* Keeps one piece of the body, or discards it past the limit. Returns false
- * to cut the connection (a chunked body far over the limit). */
+/* Keeps one piece of the body, or discards it past the limit or the memory
+ * budget. Returns false to cut the connection (a body discarded far over
+ * the limit, or no memory). */
 static bool take_body(struct ingest_server *s, struct req *rq, const char *data, size_t n)
 {
 	if (!rq->too_big && n > s->max_body - rq->len)
 		rq->too_big = true;
-	if (rq->too_big) {
-		rq->discarded += n;
-		return rq->discarded <= DISCARD_FACTOR * s->max_body;
-	}
-	if (rq->len + n > rq->cap) {
+	if (!rq->too_big && !rq->busy && rq->len + n > rq->cap) {
 		size_t cap = rq->cap ? rq->cap : 16384;
 		char *p;
 
@@ -588,11 +631,19 @@ static bool take_body(struct ingest_server *s, struct req *rq, const char *data,
 			cap *= 2;
 		if (cap > s->max_body)
 			cap = s->max_body;
-		p = realloc(rq->buf, cap);
-		if (!p)
-			return false;
-		rq->buf = p;
-		rq->cap = cap;
+		if (!mem_take(s, rq, cap - rq->cap, false)) {
+			rq->busy = true;
+		} else {
+			p = realloc(rq->buf, cap);
+			if (!p)
+				return false;  /* what it took is given back at completion */
+			rq->buf = p;
+			rq->cap = cap;
+		}
+	}
+	if (rq->too_big || rq->busy) {
+		rq->discarded += n;
+		return rq->discarded <= DISCARD_FACTOR * s->max_body;
 	}
 	memcpy(rq->buf + rq->len, data, n);
 	rq->len += n;
@@ -651,11 +702,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct ingest_server *s = cls;
 	struct req *rq = *con_cls;
 
-	(void)cls;
 	(void)toe;
 	if (rq) {
+		mem_release(s, rq);
 		/* never RQ_WAITING here: a waiting request's connection is
 		 * suspended until the acknowledger has answered it */
 		json__free_batch(rq->v, rq->n);
@@ -809,6 +861,9 @@ struct ingest_server *ingest_server__start(const struct ingest_opts *o, struct r
 	s->max_body = o->max_body ? o->max_body : DEF_MAX_BODY;
 	s->queue_size = o->queue_size ? o->queue_size : DEF_QUEUE;
 	s->store_wait_ms = o->store_wait_ms ? o->store_wait_ms : DEF_STORE_WAIT_MS;
+	s->mem_budget = o->mem_budget ? o->mem_budget : DEF_MEM_BUDGET;
+	if (s->mem_budget / 2 < s->max_body)  /* room for a largest body at any time */
+		s->mem_budget = 2 * s->max_body;
 	max_conn = o->max_connections ? o->max_connections : DEF_MAX_CONN;
 	struct ingest_guard_opts go = {
 		.head_timeout_ms = o->head_timeout_ms ? o->head_timeout_ms : DEF_HEAD_TIMEOUT_MS,

@@ -11,7 +11,9 @@
  *        (compared in constant time);
  *   405  not a POST (with Allow: POST);
  *   413  body over max_body, chunked or not;
- *   503  (with Retry-After: 1) the store could not take the batch: its
+ *   503  (with Retry-After: 1) the server holds too many bodies and
+ *        waiting batches already (a memory budget), or the store could
+ *        not take the batch: its
  *        queue stayed full, or its writes failed or made no progress for
  *        store_wait_ms; the entries are taken back, so the sender keeps the
  *        batch and retries without duplicates (except in the rare case
@@ -49,6 +51,9 @@ struct ingest_opts {
 	                            * created with); 0 = 1024 */
 	unsigned store_wait_ms;    /* a batch the store makes no progress on for
 	                            * this long is refused (503); 0 = 3000 */
+	size_t mem_budget;         /* bytes of bodies and waiting batches held at
+	                            * once (see ingest.c); 0 = 256 MiB; at
+	                            * least 2 x max_body */
 	bool verbose;              /* one DEBUG line per request */
 };
 

@@ -570,6 +570,49 @@ static bool test_batch_near_queue_size_waits_for_room(void)
 	return true;
 }
 
+/* Waiting batches and bodies share a memory budget: past it, a batch is
+ * answered 503 at once, unless nothing else waits. */
+static bool test_memory_budget_is_503_busy(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 8192, .batch_size = 64, .flush_interval_ms = 10 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 8192, .max_body = 16384,
+				 .mem_budget = 48 << 10 };
+	struct recorder *rec;
+	struct ingest_server *srv;
+	struct post_arg a1 = { 0 };
+	struct http_reply r2, r3;
+	pthread_t th;
+	char err[256], *big = empty_entries(5000);   /* 15 KB: 5000 x 64 B decoded */
+	bool ok;
+
+	g.block = true;
+	rec = recorder__new(&bo, &gate_sink, &g);
+	ASSERT_TRUE(rec);
+	srv = ingest_server__start(&o, rec, err, sizeof(err));
+	ASSERT_TRUE(srv);
+	a1.port = ingest_server__port(srv);
+	a1.body = "[{\"Op\":\"a\"}]";
+	ASSERT_EQ_INT(pthread_create(&th, NULL, post_thread, &a1), 0);
+	gate_wait_in_write(&g);   /* "a" waits for its write */
+	ok = request("POST", a1.port, "/api/internal/traces", big, 0, NULL, &r2);
+	gate_set(&g, false);
+	pthread_join(th, NULL);
+	/* nothing else waits now: the same batch goes through */
+	ok = ok && request("POST", a1.port, "/api/internal/traces", big, 0, NULL, &r3);
+	ingest_server__stop(srv);
+	recorder__close(rec);
+	free(big);
+	ASSERT_TRUE(ok && a1.ok);
+	ASSERT_EQ_INT(r2.status, 503);
+	ASSERT_TRUE(has_header(&r2, "\nRetry-After: 1"));
+	ASSERT_TRUE(strstr(r2.body, "busy") != NULL);
+	ASSERT_EQ_INT(a1.r.status, 204);
+	ASSERT_EQ_INT(r3.status, 204);
+	ASSERT_EQ_INT(g.written, 5001);
+	return true;
+}
+
 /* A legal 1 MiB body of the smallest entries (349,525 of them, 341 times
  * the queue) is stored whole on an idle server. */
 static bool test_1mib_body_of_tiny_entries_stored(void)
@@ -715,6 +758,7 @@ int main(void)
 	RUN(test_failing_store_is_503);
 	RUN(test_batch_near_queue_size_waits_for_room);
 	RUN(test_1mib_body_of_tiny_entries_stored);
+	RUN(test_memory_budget_is_503_busy);
 	RUN(test_room_frees_up_within_wait);
 	RUN(test_listen_address_checks);
 	RUN(test_subcommand_usage_errors);
