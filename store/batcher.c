@@ -55,6 +55,18 @@
  * Counters are updated with atomic builtins and read lock-free by
  * recorder__stats(); recorder__pending() takes the mutex. `recorded` is
  * counted under the mutex, before the writer can take the entry.
+ *
+ * Acknowledgement. Each accepted entry gets a sequence number (`seq`, the
+ * value of `recorded` once counted), kept beside it in ring_seq and, once
+ * taken, in batch_seq. Entries leave in that order, so what has left is
+ * one number: the sequence number of the oldest entry still held (the
+ * writer's batch first, then the queue's head) minus one. The batch the
+ * writer holds is shared under the mutex, except during a write attempt
+ * (`writing`): between attempts recorder__cancel() may take entries out of
+ * it, and the next attempt writes what is left. Loss only happens at close
+ * and, once a batch is lost, so is everything after it, so one number
+ * (lost_from) says which entries were lost. A waiter is told of progress
+ * through the `done` condition and the optional notify callback.
  */
 #include "recorder.h"
 
@@ -82,24 +94,39 @@ struct recorder {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;     /* writer waits here; CLOCK_MONOTONIC */
 	pthread_cond_t room;     /* recorder__wait_room waits here; CLOCK_MONOTONIC */
+	pthread_cond_t done;     /* recorder__wait_done waits here; CLOCK_MONOTONIC */
 	pthread_t thread;
 
 	/* guarded by mu */
 	struct st_entry **ring;  /* cap slots */
 	uint64_t *ring_ns;       /* enqueue time of each slot */
+	uint64_t *ring_seq;      /* sequence number of each slot */
 	unsigned head;           /* oldest entry */
 	unsigned count;          /* entries queued */
 	unsigned inflight;       /* entries taken by the writer, not yet done */
 	unsigned room_waiters;   /* threads in recorder__wait_room */
+	unsigned done_waiters;   /* threads in recorder__wait_done */
 	bool closing;
 	uint64_t close_deadline_ns;
+	uint64_t seq;            /* sequence number of the last entry accepted */
+	uint64_t flush_seq;      /* entries up to this one are due now */
+	uint64_t lost_from;      /* first entry lost, 0 if none */
+	bool failing;            /* the last write attempt failed */
+	void (*notify)(void *);
+	void *notify_arg;
+
+	/* the writer's batch: the writer's alone while `writing`, otherwise
+	 * guarded by mu (recorder__cancel edits it between attempts) */
+	struct st_entry **batch; /* write_max slots */
+	uint64_t *batch_seq;     /* their sequence numbers */
+	size_t batch_n;          /* entries in it */
+	bool writing;            /* a sink->write() call is running */
 
 	/* writer thread only */
-	struct st_entry **batch; /* write_max slots */
 	int last_err;            /* errno of the last write failure losing entries */
 
 	/* atomics */
-	uint64_t recorded, written, dropped, lost, failures;
+	uint64_t recorded, written, dropped, lost, failures, cancelled;
 };
 
 static uint64_t now_ns(void)
@@ -136,42 +163,72 @@ static void wait_until(struct recorder *r, uint64_t t_ns)
 	pthread_cond_timedwait(&r->cond, &r->mu, &ts);
 }
 
-static void free_batch(struct recorder *r, size_t n)
+/* Called with r->mu held: tells the notify callback and the done waiters
+ * that something changed. */
+static void progress(struct recorder *r)
 {
-	for (size_t i = 0; i < n; i++) {
+	if (r->done_waiters)
+		pthread_cond_broadcast(&r->done);
+	if (r->notify)
+		r->notify(r->notify_arg);
+}
+
+/* Frees the writer's batch. Called with r->mu held. */
+static void free_batch(struct recorder *r)
+{
+	for (size_t i = 0; i < r->batch_n; i++) {
 		entry__free(r->batch[i]);
 		r->batch[i] = NULL;
 	}
+	r->batch_n = 0;
+	r->inflight = 0;
+	r->failing = false;
 }
 
-/* Hands r->batch[0..n) to the sink, retrying with backoff as described in
- * the DESIGN comment. Returns true when the writer may go on calling the
+/* Hands the writer's batch to the sink, retrying with backoff as described
+ * in the DESIGN comment (what recorder__cancel takes out between attempts
+ * is not written). Returns true when the writer may go on calling the
  * sink, false when it gave up (close deadline passed): the batch is then
- * freed and counted lost. Called without r->mu held; frees the batch in
- * every case. */
-static bool write_batch(struct recorder *r, size_t n)
+ * freed and counted lost. Called and returns with r->mu held (released
+ * during each attempt and backoff); frees the batch in every case. */
+static bool write_batch(struct recorder *r)
 {
 	uint64_t backoff = RETRY_FIRST_NS;
 
 	for (;;) {
+		size_t n = r->batch_n;
+
+		if (n == 0) {   /* everything was cancelled */
+			free_batch(r);
+			progress(r);
+			return true;
+		}
+		r->writing = true;
+		pthread_mutex_unlock(&r->mu);
 		int err = r->sink->write(r->ctx, r->batch, n);
+		pthread_mutex_lock(&r->mu);
+		r->writing = false;
 
 		if (err >= 0) {
 			stat_add(&r->written, n);
-			free_batch(r, n);
+			free_batch(r);
+			progress(r);
 			return true;
 		}
 		stat_add(&r->failures, 1);
+		r->failing = true;
 
-		pthread_mutex_lock(&r->mu);
 		uint64_t now = now_ns();
 		if (r->closing && now >= r->close_deadline_ns) {
-			pthread_mutex_unlock(&r->mu);
 			r->last_err = err;
+			if (!r->lost_from)
+				r->lost_from = r->batch_seq[0];
 			stat_add(&r->lost, n);
-			free_batch(r, n);
+			free_batch(r);
+			progress(r);
 			return false;
 		}
+		progress(r);
 		uint64_t until = now + backoff;
 		/* Sleep out the backoff, but cut it short when close begins (to
 		 * honour its deadline) and never sleep past that deadline. */
@@ -179,11 +236,10 @@ static bool write_batch(struct recorder *r, size_t n)
 		for (;;) {
 			if (r->closing && until > r->close_deadline_ns)
 				until = r->close_deadline_ns;
-			if (r->closing != was_closing || now_ns() >= until)
+			if (r->closing != was_closing || r->batch_n == 0 || now_ns() >= until)
 				break;
 			wait_until(r, until);
 		}
-		pthread_mutex_unlock(&r->mu);
 		backoff = backoff * 2 > RETRY_MAX_NS ? RETRY_MAX_NS : backoff * 2;
 	}
 }
@@ -202,14 +258,26 @@ static size_t take_batch(struct recorder *r)
 
 	for (size_t i = 0; i < n; i++) {
 		r->batch[i] = r->ring[r->head];
+		r->batch_seq[i] = r->ring_seq[r->head];
 		r->ring[r->head] = NULL;
 		r->head = (r->head + 1) % r->cap;
 	}
 	r->count -= (unsigned)n;
 	r->inflight = (unsigned)n;
+	r->batch_n = n;
 	if (n && r->room_waiters)
 		pthread_cond_broadcast(&r->room);
+	if (n)
+		progress(r);
 	return n;
+}
+
+/* Whether the oldest queued entry is due: its flush interval has passed or
+ * recorder__flush asked for it. Called with r->mu held, r->count > 0. */
+static bool head_due(struct recorder *r, uint64_t *due)
+{
+	*due = r->ring_ns[r->head] + r->interval_ns;
+	return r->ring_seq[r->head] <= r->flush_seq || now_ns() >= *due;
 }
 
 static void *writer_main(void *arg)
@@ -225,8 +293,8 @@ static void *writer_main(void *arg)
 				pthread_cond_wait(&r->cond, &r->mu);
 				continue;
 			}
-			uint64_t due = r->ring_ns[r->head] + r->interval_ns;
-			if (now_ns() >= due)
+			uint64_t due;
+			if (head_due(r, &due))
 				break;
 			wait_until(r, due);
 		}
@@ -234,15 +302,15 @@ static void *writer_main(void *arg)
 			break;
 
 		size_t n = take_batch(r);
-		pthread_mutex_unlock(&r->mu);
 		if (sink_ok) {
-			sink_ok = write_batch(r, n);
+			sink_ok = write_batch(r);
 		} else {
+			if (!r->lost_from)
+				r->lost_from = r->batch_seq[0];
 			stat_add(&r->lost, n);
-			free_batch(r, n);
+			free_batch(r);
+			progress(r);
 		}
-		pthread_mutex_lock(&r->mu);
-		r->inflight = 0;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
@@ -252,7 +320,9 @@ static void recorder_free(struct recorder *r)
 {
 	free(r->ring);
 	free(r->ring_ns);
+	free(r->ring_seq);
 	free(r->batch);
+	free(r->batch_seq);
 	free(r);
 }
 
@@ -308,8 +378,10 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 	r->interval_ns = (uint64_t)o.flush_interval_ms * NS_PER_MS;
 	r->ring = calloc(r->cap, sizeof(*r->ring));
 	r->ring_ns = calloc(r->cap, sizeof(*r->ring_ns));
+	r->ring_seq = calloc(r->cap, sizeof(*r->ring_seq));
 	r->batch = calloc(r->write_max, sizeof(*r->batch));
-	if (!r->ring || !r->ring_ns || !r->batch)
+	r->batch_seq = calloc(r->write_max, sizeof(*r->batch_seq));
+	if (!r->ring || !r->ring_ns || !r->ring_seq || !r->batch || !r->batch_seq)
 		goto err_free;
 
 	if ((err = pthread_mutex_init(&r->mu, NULL)))
@@ -321,6 +393,10 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 		err = pthread_cond_init(&r->cond, &ca);
 	if (!err && (err = pthread_cond_init(&r->room, &ca)))
 		pthread_cond_destroy(&r->cond);
+	if (!err && (err = pthread_cond_init(&r->done, &ca))) {
+		pthread_cond_destroy(&r->room);
+		pthread_cond_destroy(&r->cond);
+	}
 	pthread_condattr_destroy(&ca);
 	if (err)
 		goto err_mutex;
@@ -329,6 +405,7 @@ struct recorder *recorder__new(const struct batch_opts *opts,
 	return r;
 
 err_cond:
+	pthread_cond_destroy(&r->done);
 	pthread_cond_destroy(&r->room);
 	pthread_cond_destroy(&r->cond);
 err_mutex:
@@ -363,6 +440,7 @@ int recorder__record(struct recorder *r, struct st_entry *e)
 	unsigned slot = (r->head + r->count) % r->cap;
 	r->ring[slot] = e;
 	r->ring_ns[slot] = t;
+	r->ring_seq[slot] = ++r->seq;
 	r->count++;
 	stat_add(&r->recorded, 1);  /* before the writer can see the entry */
 	/* The writer sleeps without a deadline on an empty queue and until the
@@ -380,6 +458,7 @@ void recorder__stats(struct recorder *r, struct recorder_stats *out)
 	out->failures = stat_get(&r->failures);
 	out->written = stat_get(&r->written);
 	out->lost = stat_get(&r->lost);
+	out->cancelled = stat_get(&r->cancelled);
 	out->dropped = stat_get(&r->dropped);
 	out->recorded = stat_get(&r->recorded);
 }
@@ -415,6 +494,162 @@ bool recorder__wait_room(struct recorder *r, size_t n, unsigned timeout_ms)
 	return room;
 }
 
+int recorder__record_batch(struct recorder *r, struct st_entry **v, size_t n,
+			   uint64_t *last_seq)
+{
+	if (n == 0)
+		return -EINVAL;
+
+	uint64_t t = now_ns();
+
+	pthread_mutex_lock(&r->mu);
+	if (r->closing) {
+		pthread_mutex_unlock(&r->mu);
+		return -EPIPE;
+	}
+	if (n > (size_t)(r->cap - r->count)) {
+		pthread_mutex_unlock(&r->mu);
+		return -ENOSPC;
+	}
+	unsigned before = r->count;
+	for (size_t i = 0; i < n; i++) {
+		unsigned slot = (r->head + r->count) % r->cap;
+
+		r->ring[slot] = v[i];
+		r->ring_ns[slot] = t;
+		r->ring_seq[slot] = ++r->seq;
+		r->count++;
+	}
+	stat_add(&r->recorded, n);
+	*last_seq = r->seq;
+	if (before == 0 || (before < r->batch_max && r->count >= r->batch_max))
+		pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+void recorder__flush(struct recorder *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->flush_seq != r->seq) {
+		r->flush_seq = r->seq;
+		if (r->count)
+			pthread_cond_signal(&r->cond);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Every entry up to the returned sequence number has left. Called with
+ * r->mu held. */
+static uint64_t done_seq(struct recorder *r)
+{
+	if (r->batch_n)
+		return r->batch_seq[0] - 1;
+	if (r->count)
+		return r->ring_seq[r->head] - 1;
+	return r->seq;
+}
+
+void recorder__progress(struct recorder *r, struct recorder_progress *p)
+{
+	pthread_mutex_lock(&r->mu);
+	p->queued = r->seq;
+	p->done = done_seq(r);
+	p->lost_from = r->lost_from;
+	p->room = r->cap - r->count;
+	p->failing = r->failing;
+	pthread_mutex_unlock(&r->mu);
+}
+
+size_t recorder__cancel(struct recorder *r, uint64_t first, uint64_t last)
+{
+	size_t taken = 0, k = 0;
+
+	pthread_mutex_lock(&r->mu);
+	/* the writer's batch, between two attempts */
+	if (!r->writing && r->batch_n) {
+		for (size_t i = 0; i < r->batch_n; i++) {
+			if (r->batch_seq[i] >= first && r->batch_seq[i] <= last) {
+				entry__free(r->batch[i]);
+				taken++;
+				continue;
+			}
+			r->batch[k] = r->batch[i];
+			r->batch_seq[k++] = r->batch_seq[i];
+		}
+		for (size_t i = k; i < r->batch_n; i++)
+			r->batch[i] = NULL;
+		r->batch_n = k;
+		r->inflight = (unsigned)k;
+	}
+	/* the queue: keep the others in order, closing the gap */
+	unsigned kept = 0, before = r->count;
+	for (unsigned i = 0; i < before; i++) {
+		unsigned from = (r->head + i) % r->cap;
+
+		if (r->ring_seq[from] >= first && r->ring_seq[from] <= last) {
+			entry__free(r->ring[from]);
+			r->ring[from] = NULL;
+			taken++;
+			continue;
+		}
+		unsigned to = (r->head + kept++) % r->cap;
+		if (to != from) {
+			r->ring[to] = r->ring[from];
+			r->ring_ns[to] = r->ring_ns[from];
+			r->ring_seq[to] = r->ring_seq[from];
+			r->ring[from] = NULL;
+		}
+	}
+	r->count = kept;
+	if (taken) {
+		stat_add(&r->cancelled, taken);
+		if (kept < before && r->room_waiters)
+			pthread_cond_broadcast(&r->room);
+		/* the batch may now be empty, or the head due: let the writer look */
+		pthread_cond_broadcast(&r->cond);
+		if (r->done_waiters)
+			pthread_cond_broadcast(&r->done);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return taken;
+}
+
+int recorder__wait_done(struct recorder *r, uint64_t seq, unsigned timeout_ms)
+{
+	uint64_t until = now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+	struct timespec ts = {
+		.tv_sec = (time_t)(until / 1000000000ULL),
+		.tv_nsec = (long)(until % 1000000000ULL),
+	};
+	int ret = -ETIMEDOUT;
+
+	pthread_mutex_lock(&r->mu);
+	r->done_waiters++;
+	for (;;) {
+		if (done_seq(r) >= seq) {
+			ret = r->lost_from && r->lost_from <= seq ? -EIO : 0;
+			break;
+		}
+		if (pthread_cond_timedwait(&r->done, &r->mu, &ts) == ETIMEDOUT) {
+			if (done_seq(r) >= seq)
+				continue;
+			break;
+		}
+	}
+	r->done_waiters--;
+	pthread_mutex_unlock(&r->mu);
+	return ret;
+}
+
+void recorder__set_notify(struct recorder *r, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&r->mu);
+	r->notify = fn;
+	r->notify_arg = fn ? arg : NULL;
+	pthread_mutex_unlock(&r->mu);
+}
+
 int recorder__close(struct recorder *r)
 {
 	return recorder__close_stats(r, NULL);
@@ -431,6 +666,7 @@ int recorder__close_stats(struct recorder *r, struct recorder_stats *final)
 	r->close_deadline_ns = now_ns() + CLOSE_RETRY_NS;
 	pthread_cond_broadcast(&r->cond);
 	pthread_cond_broadcast(&r->room);
+	progress(r);
 	pthread_mutex_unlock(&r->mu);
 
 	pthread_join(r->thread, NULL);
@@ -439,6 +675,7 @@ int recorder__close_stats(struct recorder *r, struct recorder_stats *final)
 		recorder__stats(r, final);
 
 	ret = stat_get(&r->lost) ? r->last_err : 0;
+	pthread_cond_destroy(&r->done);
 	pthread_cond_destroy(&r->room);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mu);

@@ -643,6 +643,191 @@ static bool test_bad_arguments(void)
 	return true;
 }
 
+/* ---- acknowledgement: sequence numbers, wait_done, flush, cancel, notify ---- */
+
+/* record_batch numbers entries from 1 in order; wait_done returns once
+ * they are written; a flush makes a partial batch due at once. */
+static bool test_batch_sequence_and_wait_done(void)
+{
+	struct batch_opts o = { .queue_size = 16, .batch_size = 8, .flush_interval_ms = 60000 };
+	struct st_entry *v[10];
+	struct recorder_progress p;
+	uint64_t last = 0;
+	struct fake f;
+
+	fake_init(&f);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 10; i++)
+		v[i] = mk(i);
+	ASSERT_EQ_INT(recorder__record_batch(r, v, 10, &last), 0);
+	ASSERT_EQ_INT(last, 10);
+	ASSERT_EQ_INT(recorder__record(r, mk(10)), 0);
+	/* a full batch of 8 is written; 9..11 wait for the 60 s interval */
+	ASSERT_EQ_INT(recorder__wait_done(r, 8, 5000), 0);
+	ASSERT_EQ_INT(recorder__wait_done(r, 11, 100), -ETIMEDOUT);
+	recorder__progress(r, &p);
+	ASSERT_EQ_INT(p.queued, 11);
+	ASSERT_EQ_INT(p.done, 8);
+	ASSERT_EQ_INT(p.room, 13);
+	ASSERT_TRUE(!p.failing && p.lost_from == 0);
+	double t0 = now_s();
+	recorder__flush(r);
+	ASSERT_EQ_INT(recorder__wait_done(r, 11, 5000), 0);
+	ASSERT_TRUE(now_s() - t0 < 5.0);
+	ASSERT_EQ_INT(fake_rows(&f), 11);
+	ASSERT_EQ_STR(f.ids[9], "t9");
+	ASSERT_EQ_STR(f.ids[10], "t10");
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	fake_fini(&f);
+	return true;
+}
+
+/* All or none: a batch that does not fit is not taken, nor counted. */
+static bool test_record_batch_all_or_none(void)
+{
+	struct batch_opts o = { .queue_size = 4, .batch_size = 1, .flush_interval_ms = 1 };
+	struct st_entry *v[3], *w[3];
+	struct recorder_stats st;
+	uint64_t last = 0;
+	struct fake f;
+
+	fake_init(&f);
+	fake_set_block(&f, true);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 3; i++) {
+		v[i] = mk(i);
+		w[i] = mk(10 + i);
+	}
+	ASSERT_EQ_INT(recorder__record_batch(r, v, 3, &last), 0);
+	ASSERT_TRUE(fake_wait_in_write(&f));     /* one taken, two queued */
+	ASSERT_EQ_INT(recorder__record_batch(r, w, 3, &last), -ENOSPC);
+	ASSERT_EQ_INT(recorder__record_batch(r, w, 0, &last), -EINVAL);
+	ASSERT_EQ_INT(recorder__record_batch(r, w, 2, &last), 0);
+	ASSERT_EQ_INT(last, 5);
+	recorder__stats(r, &st);
+	ASSERT_EQ_INT(st.recorded, 5);
+	ASSERT_EQ_INT(st.dropped, 0);
+	fake_set_block(&f, false);
+	ASSERT_EQ_INT(recorder__wait_done(r, 5, 5000), 0);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	entry__free(w[2]);                        /* never taken */
+	ASSERT_EQ_INT(f.nrows, 5);
+	fake_fini(&f);
+	return true;
+}
+
+/* Cancel takes back entries still queued and those of a failed batch
+ * waiting for its retry: none of them is ever written, the writer goes on
+ * with later entries, and `failing` ends with the batch. */
+static bool test_cancel_queued_and_failed_batch(void)
+{
+	struct batch_opts o = { .queue_size = 8, .batch_size = 4, .flush_interval_ms = 1 };
+	struct st_entry *v[6];
+	struct recorder_progress p;
+	struct recorder_stats st;
+	uint64_t last = 0;
+	size_t taken = 0;
+	struct fake f;
+
+	fake_init(&f);
+	fake_set_fail(&f, 0, true);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 6; i++)
+		v[i] = mk(i);
+	ASSERT_EQ_INT(recorder__record_batch(r, v, 6, &last), 0);
+	double end = now_s() + 5;
+	do {
+		recorder__progress(r, &p);
+		usleep(1000);
+	} while (!p.failing && now_s() < end);
+	ASSERT_TRUE(p.failing);
+	ASSERT_EQ_INT(p.done, 0);
+	/* the first 4 are in the failing batch, 2 queued; a cancel may meet a
+	 * retry in progress, then the rest comes back once it has failed */
+	end = now_s() + 5;
+	while (taken < 6 && now_s() < end) {
+		taken += recorder__cancel(r, 1, 6);
+		usleep(1000);
+	}
+	ASSERT_EQ_INT(taken, 6);
+	ASSERT_EQ_INT(recorder__cancel(r, 1, 6), 0);
+	ASSERT_EQ_INT(recorder__wait_done(r, 6, 5000), 0);
+	recorder__progress(r, &p);
+	ASSERT_TRUE(!p.failing);
+	ASSERT_EQ_INT(p.room, 8);
+	fake_set_fail(&f, 0, false);
+	ASSERT_EQ_INT(recorder__record(r, mk(6)), 0);
+	ASSERT_EQ_INT(recorder__wait_done(r, 7, 5000), 0);
+	recorder__stats(r, &st);
+	ASSERT_EQ_INT(st.cancelled, 6);
+	ASSERT_EQ_INT(st.written, 1);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(f.nrows, 1);
+	ASSERT_EQ_STR(f.ids[0], "t6");
+	fake_fini(&f);
+	return true;
+}
+
+/* Cancelling a range in the middle of the queue keeps the others, in
+ * order, and frees their room at once. */
+static bool test_cancel_middle_keeps_order(void)
+{
+	struct batch_opts o = { .queue_size = 8, .batch_size = 8, .flush_interval_ms = 60000 };
+	struct recorder_progress p;
+	struct fake f;
+
+	fake_init(&f);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	for (int i = 0; i < 6; i++)
+		ASSERT_EQ_INT(recorder__record(r, mk(i)), 0);
+	ASSERT_EQ_INT(recorder__cancel(r, 2, 4), 3);
+	recorder__progress(r, &p);
+	ASSERT_EQ_INT(p.room, 5);
+	ASSERT_EQ_INT(p.done, 0);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(f.nrows, 3);
+	ASSERT_EQ_STR(f.ids[0], "t0");
+	ASSERT_EQ_STR(f.ids[1], "t4");
+	ASSERT_EQ_STR(f.ids[2], "t5");
+	fake_fini(&f);
+	return true;
+}
+
+static void count_notify(void *arg)
+{
+	__atomic_fetch_add((int *)arg, 1, __ATOMIC_RELAXED);
+}
+
+/* The notify callback runs as the writer takes and writes entries, and
+ * not after it was removed. */
+static bool test_notify_on_progress(void)
+{
+	struct batch_opts o = { .queue_size = 8, .batch_size = 2, .flush_interval_ms = 1 };
+	int calls = 0;
+	struct fake f;
+
+	fake_init(&f);
+	struct recorder *r = recorder__new(&o, &fake_ops, &f);
+	ASSERT_TRUE(r);
+	recorder__set_notify(r, count_notify, &calls);
+	ASSERT_EQ_INT(recorder__record(r, mk(0)), 0);
+	ASSERT_EQ_INT(recorder__record(r, mk(1)), 0);
+	ASSERT_EQ_INT(recorder__wait_done(r, 2, 5000), 0);
+	ASSERT_TRUE(__atomic_load_n(&calls, __ATOMIC_RELAXED) >= 2); /* taken, written */
+	recorder__set_notify(r, NULL, NULL);
+	int before = __atomic_load_n(&calls, __ATOMIC_RELAXED);
+	ASSERT_EQ_INT(recorder__record(r, mk(2)), 0);
+	ASSERT_EQ_INT(recorder__wait_done(r, 3, 5000), 0);
+	ASSERT_EQ_INT(recorder__close(r), 0);
+	ASSERT_EQ_INT(calls, before);
+	fake_fini(&f);
+	return true;
+}
+
 int main(void)
 {
 	/* harness.h prints harness_skip_reason with %s; in a program that never
@@ -663,5 +848,10 @@ int main(void)
 	RUN(test_always_failing_sink_counts_lost_at_close);
 	RUN(test_concurrent_producers_and_stats);
 	RUN(test_bad_arguments);
+	RUN(test_batch_sequence_and_wait_done);
+	RUN(test_record_batch_all_or_none);
+	RUN(test_cancel_queued_and_failed_batch);
+	RUN(test_cancel_middle_keeps_order);
+	RUN(test_notify_on_progress);
 	return harness_done();
 }

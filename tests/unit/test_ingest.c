@@ -1,8 +1,9 @@
 /* test_ingest.c — unit tests of the ingest server (store/ingest.c), run
  * in-process on 127.0.0.1 with an ephemeral port and libcurl as the client:
  * the Go handler's behaviours (two entries stored, GET 405, "not json" 400)
- * and ours (404, 413 plain and chunked, token 401/204, 503 on a full queue,
- * all-or-nothing queuing, the ingest subcommand's argument checks). */
+ * and ours (404, 413 plain and chunked, token 401/204, 204 only once written,
+ * 503 with the entries taken back when the store cannot take them, a batch
+ * near or over the queue size, the ingest subcommand's argument checks). */
 #include "harness.h"
 #include "ingest.h"
 #include "local_store.h"
@@ -127,20 +128,51 @@ struct gate {
 	pthread_cond_t cond;
 	bool block;
 	size_t written;
+	unsigned delay_ms;  /* each write takes this long */
+	int fail;           /* each write fails with this */
+	bool in_write;
 };
 
 static int gate_write(void *ctx, struct st_entry *const *batch, size_t n)
 {
 	struct gate *g = ctx;
+	int ret;
 
 	(void)batch;
 	pthread_mutex_lock(&g->mu);
+	g->in_write = true;
+	pthread_cond_broadcast(&g->cond);
 	while (g->block)
 		pthread_cond_wait(&g->cond, &g->mu);
-	g->written += n;
 	pthread_mutex_unlock(&g->mu);
-	return 0;
+	if (g->delay_ms)
+		usleep(g->delay_ms * 1000);
+	pthread_mutex_lock(&g->mu);
+	ret = g->fail;
+	if (!ret)
+		g->written += n;
+	g->in_write = false;
+	pthread_mutex_unlock(&g->mu);
+	return ret;
 }
+
+static size_t gate_written(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	size_t n = g->written;
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
+
+static void gate_wait_in_write(struct gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	while (!g->in_write)
+		pthread_cond_wait(&g->cond, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+#define GATE_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, false }
 
 static void gate_close(void *ctx)
 {
@@ -352,51 +384,271 @@ static bool test_token_required(void)
 	return true;
 }
 
-static bool test_queue_full_is_503_and_nothing_queued(void)
+/* A batch of n empty entries: "[{},{},...]". */
+static char *empty_entries(size_t n)
 {
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, true, 0 };
-	struct batch_opts bo = { .queue_size = 4, .batch_size = 1, .flush_interval_ms = 10 };
-	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 4, .queue_wait_ms = 50 };
-	struct recorder *rec = recorder__new(&bo, &gate_sink, &g);
+	char *b = malloc(3 * n + 3);
+	size_t k = 0;
+
+	if (!b)
+		abort();
+	b[k++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			b[k++] = ',';
+		b[k++] = '{';
+		b[k++] = '}';
+	}
+	b[k++] = ']';
+	b[k] = '\0';
+	return b;
+}
+
+struct post_arg {
+	uint16_t port;
+	const char *body;
+	struct http_reply r;
+	size_t written_at_reply;
+	struct gate *g;
+	bool ok;
+};
+
+static void *post_thread(void *arg)
+{
+	struct post_arg *a = arg;
+
+	a->ok = request("POST", a->port, "/api/internal/traces", a->body, 0, NULL, &a->r);
+	if (a->g)
+		a->written_at_reply = gate_written(a->g);
+	return NULL;
+}
+
+/* 204 means written: the reply comes after the sink has the entries. */
+static bool test_204_only_once_written(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 16, .batch_size = 8, .flush_interval_ms = 1000 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 16 };
+	struct recorder *rec;
 	struct ingest_server *srv;
-	struct http_reply r1, r2, r3;
+	struct http_reply r;
+	size_t at_reply;
+	char err[256];
+	bool ok;
+
+	g.delay_ms = 300;
+	rec = recorder__new(&bo, &gate_sink, &g);
+	ASSERT_TRUE(rec);
+	srv = ingest_server__start(&o, rec, err, sizeof(err));
+	ASSERT_TRUE(srv);
+	ok = request("POST", ingest_server__port(srv), "/api/internal/traces",
+		     "[{\"Op\":\"a\"},{\"Op\":\"b\"},{\"Op\":\"c\"}]", 0, NULL, &r);
+	at_reply = gate_written(&g);
+	ingest_server__stop(srv);
+	recorder__close(rec);
+	ASSERT_TRUE(ok);
+	ASSERT_EQ_INT(r.status, 204);
+	ASSERT_EQ_INT(at_reply, 3);
+	return true;
+}
+
+/* A full queue and a stuck sink: a batch that cannot be stored in time is
+ * answered 503 with Retry-After and taken back (never written later); the
+ * one inside the stuck write is answered 204 once the write ends; a batch
+ * larger than the queue is stored in parts. */
+static bool test_queue_full_is_503_and_taken_back(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 4, .batch_size = 1, .flush_interval_ms = 10 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 4, .store_wait_ms = 2000 };
+	struct recorder *rec;
+	struct ingest_server *srv;
+	struct post_arg a1 = { 0 };
+	struct http_reply r2, r3;
+	struct recorder_stats st;
+	pthread_t th;
+	char err[256];
+	bool ok;
+
+	g.block = true;
+	rec = recorder__new(&bo, &gate_sink, &g);
+	ASSERT_TRUE(rec);
+	srv = ingest_server__start(&o, rec, err, sizeof(err));
+	ASSERT_TRUE(srv);
+	a1.port = ingest_server__port(srv);
+	a1.body = "[{\"Op\":\"a\"}]";
+	ASSERT_EQ_INT(pthread_create(&th, NULL, post_thread, &a1), 0);
+	gate_wait_in_write(&g);   /* "a" is inside a write that does not end */
+	/* three fit in the queue but are not written within 2 s: refused */
+	ok = request("POST", a1.port, "/api/internal/traces",
+		     "[{\"Op\":\"b\"},{\"Op\":\"c\"},{\"Op\":\"d\"}]", 0, NULL, &r2);
+	gate_set(&g, false);      /* "a" is written, within its second wait */
+	pthread_join(th, NULL);
+	/* more entries than the queue holds: queued in parts */
+	ok = ok && request("POST", a1.port, "/api/internal/traces", "[{},{},{},{},{},{},{}]", 0,
+			   NULL, &r3);
+	ingest_server__stop(srv);
+	recorder__close_stats(rec, &st);
+	ASSERT_TRUE(ok && a1.ok);
+	ASSERT_EQ_INT(r2.status, 503);
+	ASSERT_TRUE(has_header(&r2, "\nRetry-After: 1"));
+	ASSERT_EQ_INT(a1.r.status, 204);
+	ASSERT_EQ_INT(r3.status, 204);
+	ASSERT_EQ_INT(st.cancelled, 3);
+	ASSERT_EQ_INT(st.dropped, 0);
+	ASSERT_EQ_INT(g.written, 8);
+	return true;
+}
+
+/* A sink whose writes fail (a full disk): 503, nothing kept. */
+static bool test_failing_store_is_503(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 64, .batch_size = 8, .flush_interval_ms = 1000 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 64, .store_wait_ms = 300 };
+	struct recorder *rec;
+	struct ingest_server *srv;
+	struct http_reply r1, r2;
 	struct recorder_stats st;
 	char err[256];
 	bool ok;
 
+	g.fail = -ENOSPC;
+	rec = recorder__new(&bo, &gate_sink, &g);
 	ASSERT_TRUE(rec);
 	srv = ingest_server__start(&o, rec, err, sizeof(err));
 	ASSERT_TRUE(srv);
-	/* three entries fit; the writer takes one and blocks in the sink */
-	ok = request("POST", ingest_server__port(srv), "/api/internal/traces",
-		     "[{\"Op\":\"a\"},{\"Op\":\"b\"},{\"Op\":\"c\"}]", 0, NULL, &r1) &&
-	     /* two are queued (one is in the sink): three more would make
-	      * five in a queue of four: refused whole */
-	     request("POST", ingest_server__port(srv), "/api/internal/traces",
-		     "[{\"Op\":\"d\"},{\"Op\":\"e\"},{\"Op\":\"f\"}]", 0, NULL, &r2) &&
-	     /* more entries than the queue can ever hold */
-	     request("POST", ingest_server__port(srv), "/api/internal/traces",
-		     "[{},{},{},{},{}]", 0, NULL, &r3);
-	gate_set(&g, false);
+	ok = request("POST", ingest_server__port(srv), "/api/internal/traces", "[{},{}]", 0, NULL,
+		     &r1) &&
+	     request("POST", ingest_server__port(srv), "/api/internal/traces", "[{}]", 0, NULL, &r2);
 	ingest_server__stop(srv);
-	recorder__stats(rec, &st);
-	recorder__close(rec);
+	ASSERT_EQ_INT(recorder__close_stats(rec, &st), 0);  /* nothing left to lose */
 	ASSERT_TRUE(ok);
-	ASSERT_EQ_INT(r1.status, 204);
+	ASSERT_EQ_INT(r1.status, 503);
+	ASSERT_TRUE(has_header(&r1, "\nRetry-After: 1"));
+	ASSERT_EQ_INT(r2.status, 503);
+	ASSERT_EQ_INT(st.cancelled, 3);
+	ASSERT_EQ_INT(st.written, 0);
+	ASSERT_EQ_INT(st.lost, 0);
+	return true;
+}
+
+/* Issue 11 item 8: a batch near the queue size is not refused because
+ * something is pending; it waits for room while the store makes progress. */
+static bool test_batch_near_queue_size_waits_for_room(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 1024, .batch_size = 64, .flush_interval_ms = 1000 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 1024 };
+	struct recorder *rec;
+	struct ingest_server *srv;
+	struct post_arg a1 = { 0 };
+	struct http_reply r2;
+	pthread_t th;
+	char err[256], *small = empty_entries(100), *big = empty_entries(1000);
+	bool ok;
+
+	g.delay_ms = 150;
+	rec = recorder__new(&bo, &gate_sink, &g);
+	ASSERT_TRUE(rec);
+	srv = ingest_server__start(&o, rec, err, sizeof(err));
+	ASSERT_TRUE(srv);
+	a1.port = ingest_server__port(srv);
+	a1.body = small;
+	ASSERT_EQ_INT(pthread_create(&th, NULL, post_thread, &a1), 0);
+	gate_wait_in_write(&g);   /* 64 being written, 36 pending */
+	ok = request("POST", a1.port, "/api/internal/traces", big, 0, NULL, &r2);
+	pthread_join(th, NULL);
+	ingest_server__stop(srv);
+	recorder__close(rec);
+	free(small);
+	free(big);
+	ASSERT_TRUE(ok && a1.ok);
+	ASSERT_EQ_INT(a1.r.status, 204);
+	ASSERT_EQ_INT(r2.status, 204);
+	ASSERT_EQ_INT(g.written, 1100);
+	return true;
+}
+
+/* Waiting batches and bodies share a memory budget: past it, a batch is
+ * answered 503 at once, unless nothing else waits. */
+static bool test_memory_budget_is_503_busy(void)
+{
+	struct gate g = GATE_INIT;
+	struct batch_opts bo = { .queue_size = 8192, .batch_size = 64, .flush_interval_ms = 10 };
+	struct ingest_opts o = { .listen = "127.0.0.1:0", .queue_size = 8192, .max_body = 16384,
+				 .mem_budget = 48 << 10 };
+	struct recorder *rec;
+	struct ingest_server *srv;
+	struct post_arg a1 = { 0 };
+	struct http_reply r2, r3;
+	pthread_t th;
+	char err[256], *big = empty_entries(5000);   /* 15 KB: 5000 x 64 B decoded */
+	bool ok;
+
+	g.block = true;
+	rec = recorder__new(&bo, &gate_sink, &g);
+	ASSERT_TRUE(rec);
+	srv = ingest_server__start(&o, rec, err, sizeof(err));
+	ASSERT_TRUE(srv);
+	a1.port = ingest_server__port(srv);
+	a1.body = "[{\"Op\":\"a\"}]";
+	ASSERT_EQ_INT(pthread_create(&th, NULL, post_thread, &a1), 0);
+	gate_wait_in_write(&g);   /* "a" waits for its write */
+	ok = request("POST", a1.port, "/api/internal/traces", big, 0, NULL, &r2);
+	gate_set(&g, false);
+	pthread_join(th, NULL);
+	/* nothing else waits now: the same batch goes through */
+	ok = ok && request("POST", a1.port, "/api/internal/traces", big, 0, NULL, &r3);
+	ingest_server__stop(srv);
+	recorder__close(rec);
+	free(big);
+	ASSERT_TRUE(ok && a1.ok);
 	ASSERT_EQ_INT(r2.status, 503);
 	ASSERT_TRUE(has_header(&r2, "\nRetry-After: 1"));
-	ASSERT_EQ_INT(r3.status, 413);
-	ASSERT_EQ_INT(st.recorded, 3);
-	ASSERT_EQ_INT(st.dropped, 0);
-	ASSERT_EQ_INT(g.written, 3);
+	ASSERT_TRUE(strstr(r2.body, "busy") != NULL);
+	ASSERT_EQ_INT(a1.r.status, 204);
+	ASSERT_EQ_INT(r3.status, 204);
+	ASSERT_EQ_INT(g.written, 5001);
+	return true;
+}
+
+/* A legal 1 MiB body of the smallest entries (349,525 of them, 341 times
+ * the queue) is stored whole on an idle server. */
+static bool test_1mib_body_of_tiny_entries_stored(void)
+{
+	struct fixture f;
+	struct http_reply r;
+	size_t n = ((1 << 20) - 1) / 3;
+	char *body = empty_entries(n);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long rows = -1;
+	bool ok;
+
+	ASSERT_EQ_INT(strlen(body), 1 << 20);
+	ASSERT_TRUE(start_local(&f, NULL));
+	ok = request("POST", f.port, "/api/internal/traces", body, 0, NULL, &r);
+	stop(&f);
+	free(body);
+	ASSERT_TRUE(ok);
+	ASSERT_EQ_INT(r.status, 204);
+	ASSERT_EQ_INT(sqlite3_open(f.db, &db), SQLITE_OK);
+	ASSERT_EQ_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM sql_traces", -1, &st, NULL),
+		      SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rows = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ASSERT_EQ_INT(rows, (long long)n);
 	return true;
 }
 
 static bool test_room_frees_up_within_wait(void)
 {
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+	struct gate g = GATE_INIT;
 	struct batch_opts bo = { .queue_size = 8, .batch_size = 8, .flush_interval_ms = 1 };
-	struct ingest_opts o = { .listen = "[::1]:0", .queue_size = 8, .queue_wait_ms = 2000 };
+	struct ingest_opts o = { .listen = "[::1]:0", .queue_size = 8, .store_wait_ms = 2000 };
 	struct recorder *rec = recorder__new(&bo, &gate_sink, &g);
 	struct ingest_server *srv;
 	struct http_reply r;
@@ -458,6 +710,10 @@ static bool test_subcommand_usage_errors(void)
 	char *bad3[] = { "ingest", "--bogus", NULL };
 	char *bad4[] = { "ingest", "--timeout", "fast", NULL };
 	char *bad5[] = { "ingest", "--token-file", "/nonexistent/token", NULL };
+	char *bad6[] = { "ingest", "--store-wait", "soon", NULL };
+	char *bad7[] = { "ingest", "--max-per-ip", "0", NULL };
+	char *bad8[] = { "ingest", "--head-timeout", "10ms", NULL };
+	char *bad9[] = { "ingest", "--body-timeout", "2h", NULL };
 	FILE *saved = stdout;
 
 	/* --help prints to stdout: keep the test output readable */
@@ -471,6 +727,10 @@ static bool test_subcommand_usage_errors(void)
 	ASSERT_EQ_INT(ingest__main(2, bad3), 2);
 	ASSERT_EQ_INT(ingest__main(3, bad4), 2);
 	ASSERT_EQ_INT(ingest__main(3, bad5), 1);
+	ASSERT_EQ_INT(ingest__main(3, bad6), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad7), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad8), 2);
+	ASSERT_EQ_INT(ingest__main(3, bad9), 2);
 	return true;
 }
 
@@ -493,7 +753,12 @@ int main(void)
 	RUN(test_body_over_limit_is_413);
 	RUN(test_unknown_path_is_404);
 	RUN(test_token_required);
-	RUN(test_queue_full_is_503_and_nothing_queued);
+	RUN(test_204_only_once_written);
+	RUN(test_queue_full_is_503_and_taken_back);
+	RUN(test_failing_store_is_503);
+	RUN(test_batch_near_queue_size_waits_for_room);
+	RUN(test_1mib_body_of_tiny_entries_stored);
+	RUN(test_memory_budget_is_503_busy);
 	RUN(test_room_frees_up_within_wait);
 	RUN(test_listen_address_checks);
 	RUN(test_subcommand_usage_errors);
