@@ -77,7 +77,8 @@ struct stmt_state {
 	__u64 db;
 	__u64 owner;         /* start time of the process it belongs to */
 	__u32 seq;           /* executions started */
-	__u32 in_step;       /* a step entered, its exit not seen yet */
+	__u32 in_step;       /* thread (tid) of a step entered whose exit was
+	                      * not seen yet; 0: none */
 };
 
 enum { TS_UNKNOWN = 0, TS_TRACED = 1, TS_IGNORED = 2 };
@@ -88,6 +89,19 @@ struct step_slot {
 	__u64 sp;
 	__u64 ret;
 	__u64 stmt;
+	__u64 entered;       /* when the step was entered */
+	__u32 lib;
+	__u32 pad;
+};
+
+#define ST_EXEC_SLOTS 2
+
+struct exec_slot {
+	__u64 sp;            /* entry sp; 0: free */
+	__u64 ret;           /* the return address found there */
+	__u64 start;
+	__u64 sql;
+	__u64 db;
 	__u32 lib;
 	__u32 pad;
 };
@@ -104,13 +118,14 @@ struct thread_state {
 	__u64 pend_stmt;
 	__u32 pend_seq;
 	__u32 pend_pad;
-	/* The program's sqlite3_exec in progress: entry sp and return address. */
-	__u64 ex_sp;
-	__u64 ex_ret;
-	__u64 ex_start;
-	__u64 ex_sql;
-	__u64 ex_db;
-	__u32 ex_lib;
+	/* The program's sqlite3_exec calls in progress (an exec from an
+	 * exec's callback, or from another coroutine, makes two) */
+	struct exec_slot ex[ST_EXEC_SLOTS];
+	/* What a uretprobe (another tool's, or --mode return's) puts in
+	 * place of a return address in this process, once seen: such a
+	 * call still runs (call_live). */
+	__u64 tramp;
+	__u32 ex_pad;
 	/* A prepare whose return is probed (prepare_ret) */
 	__u32 pr_lib;
 	__u64 pr_sp;
@@ -590,7 +605,7 @@ static __always_inline bool from_sqlite(struct pt_regs *ctx, struct st_lib_cfg *
 /* Whether a call entered at sp0 with return address ret0 is still running
  * under the current stack pointer sp: its frame is above (the stack grows
  * down) and its return address still in place. */
-static __always_inline bool call_live(__u64 sp0, __u64 ret0, __u64 sp)
+static __always_inline bool call_live(struct thread_state *ts, __u64 sp0, __u64 ret0, __u64 sp)
 {
 	__u64 v = 0;
 
@@ -598,19 +613,23 @@ static __always_inline bool call_live(__u64 sp0, __u64 ret0, __u64 sp)
 		return false;
 	if (return_mode)
 		return true;
-	return bpf_probe_read_user(&v, sizeof(v), (void *)sp0) == 0 && v == ret0;
+	return bpf_probe_read_user(&v, sizeof(v), (void *)sp0) == 0 &&
+	       (v == ret0 || (ts->tramp && v == ts->tramp));
 }
 
 /* Inside the program's own sqlite3_exec or sqlite3_step on this thread:
  * what is prepared there is SQLite's (or a callback's). */
 static __always_inline bool inside_call(struct thread_state *ts, __u64 sp)
 {
-	bool in = call_live(ts->ex_sp, ts->ex_ret, sp);
+	bool in = false;
 	int i;
 
 #pragma unroll
+	for (i = 0; i < ST_EXEC_SLOTS; i++)
+		in = in || call_live(ts, ts->ex[i].sp, ts->ex[i].ret, sp);
+#pragma unroll
 	for (i = 0; i < ST_STEP_SLOTS; i++)
-		in = in || call_live(ts->st[i].sp, ts->st[i].ret, sp);
+		in = in || call_live(ts, ts->st[i].sp, ts->st[i].ret, sp);
 	return in;
 }
 
@@ -721,15 +740,36 @@ static __always_inline bool settle_stmt(__u64 stmt, struct stmt_state *st, __u32
 	if (!cfg || !st->start_ns)
 		return true;
 	s = vdbe_state(cfg, stmt);
+	if (other && s == VS_RUN)
+		return false;  /* a call elsewhere while it runs or between rows */
+	rc = vdbe_rc(cfg, stmt);
+	if (cfg->vdbe_resrow_off >= 0) {
+		if (read_field(stmt, cfg->vdbe_resrow_off)) {
+			if (other)
+				return false;
+			st->rows++;
+			if (end == ST_END_STEP)
+				return false;
+			stmt_finish(stmt, st, 0, end, lib, ts);
+			return true;
+		}
+		if (s == VS_READY && rc == 0) {
+			if (other)
+				return false;
+			count(ST_CNT_UNSEEN_END);  /* reset by a call not seen */
+			stmt_finish(stmt, st, 0, ST_END_RESET, lib, ts);
+			return true;
+		}
+		/* Its last step returned DONE or an error (or was left by
+		 * longjmp: no row, ended by this call). */
+		stmt_finish(stmt, st, (rc & 0xff) == SQLITE_DONE ? 0 : rc, s == VS_HALT ? ST_END_STEP : end, lib, ts);
+		return true;
+	}
 	if (s == VS_HALT) {
-		rc = vdbe_rc(cfg, stmt);
 		stmt_finish(stmt, st, (rc & 0xff) == SQLITE_DONE ? 0 : rc, ST_END_STEP, lib, ts);
 		return true;
 	}
 	if (s == VS_RUN) {
-		if (other)
-			return false;  /* a call elsewhere: still running */
-		rc = vdbe_rc(cfg, stmt);
 		if (!busy_rc(rc))
 			st->rows++;
 		if (end == ST_END_STEP)
@@ -751,7 +791,7 @@ static __always_inline void settle_thread(struct thread_state *ts, __u64 except_
 	if (ts->pend_stmt && ts->pend_stmt != except_stmt) {
 		struct stmt_state *st = stmt_get(ts->pend_stmt, ts, false);
 
-		if (st && st->seq == ts->pend_seq && st->start_ns && st->in_step)
+		if (st && st->seq == ts->pend_seq && st->start_ns && st->in_step == (__u32)bpf_get_current_pid_tgid())
 			settle_stmt(ts->pend_stmt, st, ts->pend_lib, ST_END_STEP, true, ts);
 		ts->pend_stmt = 0;
 	}
@@ -905,14 +945,14 @@ static __always_inline int prepare_enter(struct pt_regs *ctx, __u64 db, __u64 sq
 		ts = traced_thread();
 		if (!ts || inside_call(ts, sp))
 			return 0;
-		if (!call_live(ts->pr_sp, ts->pr_ret, sp))
+		if (!call_live(ts, ts->pr_sp, ts->pr_ret, sp))
 			settle_thread(ts, 0);
 	} else {
 		ts = program_call(ctx, cookie, 0);
 		if (!ts)
 			return 0;
 	}
-	if (call_live(ts->pr_sp, ts->pr_ret, sp))
+	if (call_live(ts, ts->pr_sp, ts->pr_ret, sp))
 		return 0;  /* inside the program's prepare: SQLite's own */
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
 		return 0;
@@ -1059,7 +1099,8 @@ static __always_inline struct stmt_state *step_begin(struct stmt_state *st, __u6
  * empty one, one at the same sp (a call there now cannot still run), or one
  * whose return address is gone (it returned unseen or was left by
  * longjmp); when all hold running calls, the first is taken over. */
-static __always_inline void slot_push(struct thread_state *ts, __u64 sp, __u64 ret, __u64 stmt, __u32 lib)
+static __always_inline void slot_push(struct thread_state *ts, __u64 sp, __u64 ret, __u64 stmt, __u32 lib,
+				      __u64 now)
 {
 	int i, k = -1;
 
@@ -1073,7 +1114,8 @@ static __always_inline void slot_push(struct thread_state *ts, __u64 sp, __u64 r
 			__u64 v = 0;
 
 			if (k < 0 && !return_mode &&
-			    (bpf_probe_read_user(&v, sizeof(v), (void *)ts->st[i].sp) != 0 || v != ts->st[i].ret))
+			    (bpf_probe_read_user(&v, sizeof(v), (void *)ts->st[i].sp) != 0 ||
+			     (v != ts->st[i].ret && v != ts->tramp)))
 				k = i;
 		}
 	}
@@ -1086,6 +1128,7 @@ static __always_inline void slot_push(struct thread_state *ts, __u64 sp, __u64 r
 		ts->st[k].ret = ret;
 		ts->st[k].stmt = stmt;
 		ts->st[k].lib = lib;
+		ts->st[k].entered = now;
 	}
 }
 
@@ -1109,14 +1152,16 @@ int BPF_KPROBE(step_enter, void *pstmt)
 	st = stmt_get(stmt, ts, true);
 	if (!st)
 		return 0;
-	/* The exit of the previous step on it was not seen: its outcome
-	 * is read now (a row, or the end of its execution). */
-	if (st->in_step && st->start_ns && !settle_stmt(stmt, st, lib_id, ST_END_STEP, false, ts))
+	/* The exit of this thread's previous step on it was not seen: its
+	 * outcome is read now (a row, or the end of its execution). Another
+	 * thread's step on it (a shared connection) will see its own exit. */
+	if (st->in_step == (__u32)bpf_get_current_pid_tgid() && st->start_ns &&
+	    !settle_stmt(stmt, st, lib_id, ST_END_STEP, false, ts))
 		goto started;
 	step_begin(st, stmt, lib_id, now);
 started:
-	st->in_step = 1;
-	slot_push(ts, sp, ret, stmt, lib_id);
+	st->in_step = (__u32)bpf_get_current_pid_tgid();
+	slot_push(ts, sp, ret, stmt, lib_id, now);
 	ts->pend_stmt = stmt;
 	ts->pend_seq = st->seq;
 	ts->pend_lib = lib_id;
@@ -1124,7 +1169,8 @@ started:
 }
 
 /* The step entered at sp0 is leaving: its statement, from its slot. */
-static __always_inline __u64 slot_pop(struct thread_state *ts, __u64 sp0, __u32 *lib)
+static __always_inline __u64 slot_pop(struct thread_state *ts, __u64 sp0, __u32 *lib, __u64 *ret,
+				      __u64 *entered)
 {
 	__u64 stmt = 0;
 	int i;
@@ -1134,6 +1180,8 @@ static __always_inline __u64 slot_pop(struct thread_state *ts, __u64 sp0, __u32 
 		if (sp0 && ts->st[i].sp == sp0) {
 			stmt = ts->st[i].stmt;
 			*lib = ts->st[i].lib;
+			*ret = ts->st[i].ret;
+			*entered = ts->st[i].entered;
 			ts->st[i].sp = 0;
 		}
 	}
@@ -1149,7 +1197,7 @@ static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
 	struct thread_state *ts;
 	struct stmt_state *st;
 	struct st_lib_cfg *cfg;
-	__u64 stmt;
+	__u64 stmt, ret0 = 0, v = 0, entered = 0;
 	__u32 lib = 0;
 
 	if (probe_only)
@@ -1157,9 +1205,13 @@ static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
 	ts = thread_peek();
 	if (!ts)
 		return 0;
-	stmt = slot_pop(ts, sp0, &lib);
+	stmt = slot_pop(ts, sp0, &lib, &ret0, &entered);
 	if (!stmt)
 		return 0;
+	/* Still in the call: a return address not the one it was entered
+	 * with is a uretprobe's (another tool's): remember what it looks like. */
+	if (!use_rc && bpf_probe_read_user(&v, sizeof(v), (void *)sp0) == 0 && v != ret0)
+		ts->tramp = v;
 	if (ts->pend_stmt == stmt)
 		ts->pend_stmt = 0;
 	st = stmt_get(stmt, ts, false);
@@ -1167,24 +1219,37 @@ static __always_inline int step_done(__u64 sp0, int rc, bool use_rc)
 		count(ST_CNT_STMT_FULL);  /* evicted while running: lost */
 		return 0;
 	}
+	/* Another thread's step ended the execution while this one waited
+	 * for the connection: this step started the next (SQLite resets a
+	 * halted statement), at its entry. */
 	if (st->start_ns == 0) {
-		st->in_step = 0;
-		return 0;
+		st->start_ns = entered;
+		st->rows = 0;
+		st->seq++;
 	}
 	cfg = lib_cfg(lib);
 	if (!use_rc) {
-		int s;
-
 		if (!cfg)
 			return 0;
-		s = vdbe_state(cfg, stmt);
 		rc = vdbe_rc(cfg, stmt);
-		if (s == VS_HALT)
-			rc = (rc & 0xff) == SQLITE_DONE || rc == 0 ? SQLITE_DONE : rc;
-		else if (s == VS_RUN)
-			rc = busy_rc(rc) ? rc : SQLITE_ROW;
-		else
-			return 0;  /* not ours to say: in_step stays, its next call reads it */
+		if (cfg->vdbe_resrow_off >= 0) {
+			/* sqlite3Step sets pResultRow for a row and clears it
+			 * for anything else, whatever the state says (EXPLAIN's
+			 * DONE leaves it running, a failed re-prepare ready). */
+			if (read_field(stmt, cfg->vdbe_resrow_off))
+				rc = SQLITE_ROW;
+			else
+				rc = (rc & 0xff) == SQLITE_DONE || rc == 0 ? SQLITE_DONE : rc;
+		} else {
+			int s = vdbe_state(cfg, stmt);
+
+			if (s == VS_HALT)
+				rc = (rc & 0xff) == SQLITE_DONE || rc == 0 ? SQLITE_DONE : rc;
+			else if (s == VS_RUN)
+				rc = busy_rc(rc) ? rc : SQLITE_ROW;
+			else
+				return 0;  /* not ours to say: in_step stays, its next call reads it */
+		}
 	}
 	st->in_step = 0;
 	if ((rc & 0xff) == SQLITE_ROW) {
@@ -1257,11 +1322,18 @@ static __always_inline int end_early(struct pt_regs *ctx, __u64 stmt, __u32 end)
 		ts->pend_stmt = 0;
 	cfg = lib_cfg(lib);
 	st = stmt_get(stmt, ts, false);
-	if (!st || !cfg)
+	if (!cfg)
 		return 0;
+	if (!st) {
+		/* Running, but its state is gone: evicted from the full map. */
+		if (vdbe_state(cfg, stmt) == VS_RUN)
+			count(ST_CNT_STMT_FULL);
+		return 0;
+	}
 	if (st->start_ns != 0) {
 		/* Its last step's exit unseen: read its outcome now. */
-		if (!(st->in_step && !cfg->step_ret && settle_stmt(stmt, st, lib, end, false, ts)))
+		if (!(st->in_step == (__u32)bpf_get_current_pid_tgid() && !cfg->step_ret &&
+		      settle_stmt(stmt, st, lib, end, false, ts)))
 			if (st->start_ns)
 				stmt_finish(stmt, st, 0, end, lib, ts);
 	}
@@ -1298,13 +1370,15 @@ int BPF_KPROBE(finalize_enter, void *stmt)
 
 /* sqlite3_exec(db, zSql, callback, arg, pzErrMsg) by the program: one
  * record for the whole call at its return (the statements it runs are
- * SQLite's calls, not reported apart). */
+ * SQLite's calls, not reported apart). Kept in a slot by entry sp: a free
+ * one, one at the same sp, or one whose return address is gone. */
 SEC("uprobe")
 int BPF_KPROBE(exec_enter, void *db, const char *sql)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct thread_state *ts;
 	__u64 sp, ret = 0;
+	int i, k = -1;
 
 	ts = program_call(ctx, cookie, 0);
 	if (!ts)
@@ -1312,14 +1386,31 @@ int BPF_KPROBE(exec_enter, void *db, const char *sql)
 	sp = entry_sp(ctx, cookie);
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) != 0)
 		return 0;
-	if (call_live(ts->ex_sp, ts->ex_ret, sp))
-		count(ST_CNT_SLOTS_FULL);  /* an exec from a callback of an exec */
-	ts->ex_sp = sp;
-	ts->ex_ret = ret;
-	ts->ex_start = bpf_ktime_get_ns();
-	ts->ex_db = (__u64)db;
-	ts->ex_sql = (__u64)sql;
-	ts->ex_lib = ST_COOKIE_LIB(cookie);
+#pragma unroll
+	for (i = 0; i < ST_EXEC_SLOTS; i++)
+		if (k < 0 && (!ts->ex[i].sp || ts->ex[i].sp == sp))
+			k = i;
+#pragma unroll
+	for (i = 0; i < ST_EXEC_SLOTS; i++) {
+		__u64 v = 0;
+
+		if (k < 0 && !return_mode &&
+		    (bpf_probe_read_user(&v, sizeof(v), (void *)ts->ex[i].sp) != 0 ||
+		     (v != ts->ex[i].ret && v != ts->tramp)))
+			k = i;
+	}
+	if (k < 0) {
+		count(ST_CNT_SLOTS_FULL);
+		k = 0;
+	}
+	if (k >= 0 && k < ST_EXEC_SLOTS) {
+		ts->ex[k].sp = sp;
+		ts->ex[k].ret = ret;
+		ts->ex[k].start = bpf_ktime_get_ns();
+		ts->ex[k].db = (__u64)db;
+		ts->ex[k].sql = (__u64)sql;
+		ts->ex[k].lib = ST_COOKIE_LIB(cookie);
+	}
 	return 0;
 }
 
@@ -1327,19 +1418,26 @@ static __always_inline int exec_done(__u64 sp0, int rc)
 {
 	struct thread_state *ts;
 	struct st_event *ev;
+	int i, k = -1;
 
 	if (probe_only)
 		return 0;
 	ts = thread_peek();
-	if (!ts || !ts->ex_sp || ts->ex_sp != sp0)
+	if (!ts || !sp0)
 		return 0;
-	ts->ex_sp = 0;
-	ev = call_event(ST_EV_EXEC, ts->ex_lib, ts, ts->ex_db, ts->ex_start, rc);
+#pragma unroll
+	for (i = 0; i < ST_EXEC_SLOTS; i++)
+		if (ts->ex[i].sp == sp0)
+			k = i;
+	if (k < 0 || k >= ST_EXEC_SLOTS)
+		return 0;
+	ts->ex[k].sp = 0;
+	ev = call_event(ST_EV_EXEC, ts->ex[k].lib, ts, ts->ex[k].db, ts->ex[k].start, rc);
 	if (!ev)
 		return 0;
-	read_sql_str(ev, ts->ex_sql, -1);
+	read_sql_str(ev, ts->ex[k].sql, -1);
 	if (rc != 0)
-		read_errmsg(ev, lib_cfg(ts->ex_lib), ts->ex_db);
+		read_errmsg(ev, lib_cfg(ts->ex[k].lib), ts->ex[k].db);
 	submit(ev);
 	return 0;
 }

@@ -70,6 +70,10 @@ struct st_lib_cfg {
 	 * step returns are probed instead (step_ret). */
 	int vdbe_state_off;
 	unsigned char state_ready, state_run, state_halt, pad0;
+	/* offsetof(Vdbe, pResultRow): set when a step returns a row, cleared
+	 * when it returns anything else (sqlite3Step): the step's outcome at
+	 * its exit, EXPLAIN included. -1 unknown. */
+	int vdbe_resrow_off;
 	/* 1: a step's outcome is the result it returns (rax at its ret
 	 * instructions, or a uretprobe); 0: read from the statement's state
 	 * at its exit site (an instruction before the ret). */

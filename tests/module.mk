@@ -16,3 +16,14 @@ $(GO_TARGET): tests/targets/go/goapp.go
 	@test -x $@
 
 MODULE_TEST_DEPS += $(GO_TARGET)
+
+# SQLite linked statically with an extension's entry point (ext.c) linked
+# before the program's code (main.c).
+STATICEXT_TARGET := $(BUILD)/targets/static_ext
+
+$(STATICEXT_TARGET): tests/targets/staticext/ext.c tests/targets/staticext/main.c
+	@mkdir -p $(dir $@)
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) -O2 -g $(WARN) $^ -l:libsqlite3.a -lm -ldl -lpthread -o $@
+
+MODULE_TEST_DEPS += $(STATICEXT_TARGET)

@@ -305,8 +305,16 @@ int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, u
 	for (size_t i = 0; i < ef->nsyms; i++) {
 		const struct sym_ent *e = &ef->syms[i];
 
+		size_t nlen;
+
 		/* foo.cold and other split-off parts live elsewhere in .text */
 		if (e->cls != SYM_FUNC || strncmp(e->name, prefix, plen) != 0 || strchr(e->name, '.'))
+			continue;
+		/* An extension's entry point (sqlite3_shathree_init, ...) is
+		 * linked from the application's own objects, not the library's:
+		 * it would stretch the span over the application's code. */
+		nlen = strlen(e->name);
+		if (e->name[plen] == '_' && nlen > plen + 5 && strcmp(e->name + nlen - 5, "_init") == 0)
 			continue;
 		if (e->size > UINT64_MAX - e->value)
 			continue;       /* malformed: ends past the address space */

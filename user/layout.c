@@ -244,6 +244,77 @@ static void calibrate_state(pid_t self, sqlite3 *db, struct st_lib_cfg *c)
 	sqlite3_finalize(st);
 }
 
+/* Keeps, among the word offsets still candidates in cand, those whose word
+ * is zero before sql's first step, non-zero after each step that returns a
+ * row, zero after the step that returns anything else (DONE, an error) and
+ * after reset. sql must return at least one row. */
+static void keep_if(bool *cand, const uint64_t *w, bool nonzero)
+{
+	size_t i;
+
+	for (i = 0; i < VDBE_SCAN_WORDS; i++)
+		if (cand[i] && (w[i] != 0) != nonzero)
+			cand[i] = false;
+}
+
+static void resrow_candidates(pid_t self, sqlite3 *db, const char *sql, bool *cand)
+{
+	uint64_t w[VDBE_SCAN_WORDS];
+	sqlite3_stmt *st = NULL;
+	int rc, rows = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto none;
+	if (peek_words(self, (uintptr_t)st, w, VDBE_SCAN_WORDS) != VDBE_SCAN_WORDS)
+		goto none;
+	keep_if(cand, w, false);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && rows < 1000) {
+		rows++;
+		if (peek_words(self, (uintptr_t)st, w, VDBE_SCAN_WORDS) != VDBE_SCAN_WORDS)
+			goto none;
+		keep_if(cand, w, true);
+	}
+	if (rows == 0 || rc == SQLITE_ROW ||
+	    peek_words(self, (uintptr_t)st, w, VDBE_SCAN_WORDS) != VDBE_SCAN_WORDS)
+		goto none;
+	keep_if(cand, w, false);
+	sqlite3_reset(st);
+	if (peek_words(self, (uintptr_t)st, w, VDBE_SCAN_WORDS) != VDBE_SCAN_WORDS)
+		goto none;
+	keep_if(cand, w, false);
+	sqlite3_finalize(st);
+	return;
+none:
+	if (st)
+		sqlite3_finalize(st);
+	memset(cand, 0, VDBE_SCAN_WORDS * sizeof(*cand));
+}
+
+/* Finds offsetof(Vdbe, pResultRow): the one word that behaves so through a
+ * query, an EXPLAIN (whose DONE leaves the statement running, not halted)
+ * and a statement that fails after a row. -1 when not exactly one. */
+static void calibrate_resrow(pid_t self, sqlite3 *db, struct st_lib_cfg *c)
+{
+	bool cand[VDBE_SCAN_WORDS];
+	int i, n = 0, found = -1;
+
+	c->vdbe_resrow_off = -1;
+	for (i = 0; i < VDBE_SCAN_WORDS; i++)
+		cand[i] = true;
+	resrow_candidates(self, db, "SELECT 1 UNION ALL SELECT 2", cand);
+	resrow_candidates(self, db, "EXPLAIN SELECT 1", cand);
+	resrow_candidates(self, db, "SELECT CASE WHEN x = 2 THEN abs(-9223372036854775807 - 1) ELSE x END "
+			  "FROM (SELECT 1 AS x UNION ALL SELECT 2)", cand);
+	for (i = 0; i < VDBE_SCAN_WORDS; i++) {
+		if (cand[i]) {
+			found = i * 8;
+			n++;
+		}
+	}
+	if (n == 1)
+		c->vdbe_resrow_off = found;
+}
+
 /* During a prepare (in the authorizer callback) db->pParse points to the
  * Parse on sqlite3Prepare's stack, whose first field is db: the offset of
  * the word of db that points into this thread's stack, just above the
@@ -307,6 +378,7 @@ static int calibrate(struct st_lib_cfg *c)
 	c->vdbe_rc_off = c->vdbe_zerrmsg_off = -1;
 	c->db_pparse_off = -1;
 	c->vdbe_state_off = -1;
+	c->vdbe_resrow_off = -1;
 	c->learn = 0;
 	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		goto fail;
@@ -336,6 +408,7 @@ static int calibrate(struct st_lib_cfg *c)
 	}
 	calibrate_halt(self, db, c);
 	calibrate_state(self, db, c);
+	calibrate_resrow(self, db, c);
 	calibrate_pparse(self, db, c);
 	sqlite3_close(db);
 	return c->vdbe_db_off >= 0 && c->vdbe_zsql_off >= 0 ? 0 : -ENOENT;

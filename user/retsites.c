@@ -18,6 +18,8 @@ struct insn_info {
 	int32_t sp_effect;   /* bytes added to rsp by executing it */
 	bool sp_unknown;     /* writes rsp in a way not tracked */
 	bool call;
+	bool jcc_inside;     /* a conditional jump to somewhere in the function:
+	                      * taken, it may loop back before the ret */
 	int8_t eax_src;      /* mov of a callee-saved register into eax/rax: its
 	                      * arg_loc_reg; -1 does not write eax; -2 other */
 	uint8_t saved_writes; /* callee-saved registers it writes (bit = index
@@ -199,7 +201,28 @@ static void mark_target(struct insn_info *v, size_t n, uint64_t a)
 	}
 }
 
-/* The exit site for the ret at index r. */
+static void mark_jcc_inside(struct insn_info *v, size_t n, uint64_t a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].addr == a) {
+			v[mid].jcc_inside = true;
+			return;
+		}
+		if (v[mid].addr < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+}
+
+/* The exit site for the ret at index r. A conditional jump qualifies only
+ * when it leaves the function (the stack-protector check's call of
+ * __stack_chk_fail): taken inside, it could go round a loop and fire
+ * before the function returns. */
 static struct exit_site site_for(const struct insn_info *v, size_t r, const uint8_t *code, uint64_t func,
 				 size_t len, bool rets_only)
 {
@@ -220,7 +243,7 @@ static struct exit_site site_for(const struct insn_info *v, size_t r, const uint
 			break;
 		delta += p->sp_effect;
 		off = (size_t)(p->addr - func);
-		if (delta >= 0 && delta % 8 == 0 && delta < (1 << 19) &&
+		if (delta >= 0 && delta % 8 == 0 && delta < (1 << 19) && !p->jcc_inside &&
 		    probepos__classify(code + off, len - off) == PROBE_INSN_EMULATED &&
 		    probepos__probeable(code + off, len - off)) {
 			s.vaddr = p->addr;
@@ -292,8 +315,11 @@ int retsites__find(const uint8_t *code, size_t len, uint64_t func, bool rets_onl
 		    x->op_count == 1 && x->operands[0].type == X86_OP_IMM) {
 			uint64_t t = (uint64_t)x->operands[0].imm;
 
-			if (t >= func && t < func + len)
+			if (t >= func && t < func + len) {
 				mark_target(v, n, t);
+				if (is_cond_jump(insn))
+					mark_jcc_inside(v, n, insn->address);
+			}
 		}
 	}
 	for (i = 0; i < n; i++) {

@@ -226,6 +226,10 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 	 * unknown (the result at its ret instructions) or --mode return asks
 	 * for uretprobes. */
 	l->cfg.step_ret = t->opts.return_mode || l->cfg.vdbe_state_off < 0 || l->cfg.vdbe_rc_off < 0;
+	if (!l->cfg.step_ret)
+		log_verbose("%s: statement state at %d (ready %u, running %u, halted %u), rc at %d, "
+			    "pResultRow at %d", c->path, l->cfg.vdbe_state_off, l->cfg.state_ready, l->cfg.state_run,
+			    l->cfg.state_halt, l->cfg.vdbe_rc_off, l->cfg.vdbe_resrow_off);
 	log_verbose("%s: step outcomes %s", c->path,
 		    !l->cfg.step_ret ? "read from the statement at sqlite3_step's exit sites (no return probe)"
 		    : t->opts.return_mode ? "at sqlite3_step's return (uretprobe, --mode return)"
@@ -1217,7 +1221,9 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
 			drain(t);
-			forget_pid(t, tg->pid);
+			/* Its connections' names are forgotten when its
+			 * PROC_EXIT record is read: records held back by a slow
+			 * consumer still need them. */
 			log_verbose("PID %d (%s) exited", tg->pid, tg->comm);
 		}
 	}

@@ -210,6 +210,72 @@ def test_store_stalled_for_seconds_drops_nothing():
 
 
 @test
+def test_explain_rows_and_duration():
+    """EXPLAIN's DONE leaves the statement running (not halted): still the
+    end of its execution, with the rows it returned, not a row more, and not
+    the 300 ms before its finalize."""
+    need_bpf()
+    entries, tr, out = run_traced(["explain"])
+    rows = int(out.split()[1])
+    got = [e for e in entries if e["query"] == "EXPLAIN SELECT 1"]
+    eq(len(got), 1, "executions")
+    eq(got[0].get("rows"), rows, "rows")
+    check(got[0]["duration"] < 100000000, "duration %d ns: the sleep before finalize counted" % got[0]["duration"])
+
+
+@test
+def test_failed_reprepare_is_an_error_each_time():
+    """A step that fails while its statement stays ready (its table was
+    dropped: the re-prepare fails) is an error, each time."""
+    need_bpf()
+    entries, tr, out = run_traced(["reprep"])
+    got = [(e.get("error"), e.get("rows")) for e in entries if e["query"] == "SELECT y FROM x"]
+    eq(got, [(None, 1), ("no such table: x", 0), ("no such table: x", 0)], "executions of SELECT y FROM x")
+
+
+@test
+def test_nested_exec_reports_both():
+    need_bpf()
+    entries, tr, out = run_traced(["nested"])
+    execs = [e["query"] for e in entries if e["op"] == "Exec" and "log" in e["query"] or "outer" in e["query"]]
+    check("SELECT 'outer-row'" in execs and "INSERT INTO log VALUES ('inner')" in execs, "execs: %r" % execs)
+    check("nested too deep" not in tr.stderr, tr.stderr)
+
+
+@test
+def test_statement_shared_by_two_threads_counts_its_rows():
+    need_bpf()
+    entries, tr, out = run_traced(["shared"])
+    """Two threads step one statement until it ends: the one that gets
+    DONE ends the execution, the other's next step starts it again (SQLite
+    resets a halted statement): two executions of 20000 rows, while each
+    thread's steps wait for the other's."""
+    a, b = [int(x) for x in out.split()[1:3]]
+    got = [e for e in entries if e["query"].startswith("WITH RECURSIVE")]
+    eq(a + b, 40000, "rows the program saw")
+    eq([e.get("rows") for e in got], [20000, 20000], "executions and their rows")
+
+
+@test
+def test_longjmp_out_of_a_step_no_false_row():
+    need_bpf()
+    entries, tr, out = run_traced(["ljstep"])
+    got = [e for e in entries if "lj()" in e["query"]]
+    eq([e.get("rows") for e in got], [0], "rows of the statement left by longjmp")
+    eq(len([e for e in entries if e["query"] == "SELECT 'after-lj'"]), 3, "statements after")
+
+
+@test
+def test_running_execution_evicted_from_a_full_map_is_counted():
+    need_bpf()
+    entries, tr, out = run_traced(["lru", "70000"])
+    victim = [e for e in entries if "victim" in e["query"]]
+    if not victim:
+        check("untracked (maps full)" in summary_line(tr.stderr), "lost without a count: %s" %
+              summary_line(tr.stderr))
+
+
+@test
 def test_name_with_an_impostor_traces_the_real_one():
     """-n NAME while another process of that name has no SQLite: the one
     with SQLite is traced, the other reported."""

@@ -188,6 +188,17 @@ def test_max_targets_exhaustion_is_reported():
 
 
 @test
+def test_static_sqlite_with_an_extension_linked_before_the_program():
+    """An extension's sqlite3_<name>_init linked before the program's code
+    must not make SQLite's code range cover the program: its calls are the
+    program's, traced."""
+    need_bpf()
+    entries, tr, out = trace_target([os.path.join(TARGETS, "static_ext")])
+    got = sorted(e["query"] for e in entries)
+    eq(got, ["CREATE TABLE static_exec(x)", "SELECT halve(10) AS static_ext"], "entries")
+
+
+@test
 def test_two_copies_in_one_process():
     need_bpf()
     import sqlite3

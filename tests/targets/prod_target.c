@@ -27,6 +27,17 @@
  *                                 execution timed by the program itself from
  *                                 before its first step to after its last:
  *                                 "timed <k> <ns>" lines (bench/accuracy.py)
+ *        prod_target explain      "EXPLAIN SELECT 1" stepped to the end, then
+ *                                 300 ms before its finalize: "rows <n>"
+ *        prod_target reprep       a statement whose table is dropped: two
+ *                                 failing steps, 200 ms, reset
+ *        prod_target nested       an sqlite3_exec whose callback runs another
+ *        prod_target shared       two threads step one statement (20000 rows
+ *                                 in all, one execution): "rows <a> <b>"
+ *        prod_target ljstep       an SQL function longjmps out of a step (no
+ *                                 row returned); then 3 x "SELECT 'after-lj'"
+ *        prod_target lru N        a statement left running (one row) while N
+ *                                 others run, then reset
  *        prod_target idle MS N    one statement prepared once, run N times
  *                                 with MS milliseconds of sleep between runs
  *                                 (reset right after each run, and at the
@@ -344,6 +355,149 @@ static void timed(int n)
 	}
 }
 
+/* ---- cases found in review -------------------------------------------------- */
+
+static void msleep(int ms)
+{
+	struct timespec nap = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&nap, NULL);
+}
+
+static void exec_or_die(sqlite3 *db, const char *sql)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		die(db, sql);
+}
+
+static void explain(void)
+{
+	sqlite3 *db = open_mem();
+	sqlite3_stmt *st = NULL;
+	int rows = 0;
+
+	if (sqlite3_prepare_v2(db, "EXPLAIN SELECT 1", -1, &st, NULL) != SQLITE_OK)
+		die(db, "prepare");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		rows++;
+	printf("rows %d\n", rows);
+	msleep(300);
+	sqlite3_finalize(st);
+}
+
+static void reprep(void)
+{
+	sqlite3 *db = open_mem();
+	sqlite3_stmt *st = NULL;
+
+	exec_or_die(db, "CREATE TABLE x(y); INSERT INTO x VALUES (1)");
+	if (sqlite3_prepare_v2(db, "SELECT y FROM x", -1, &st, NULL) != SQLITE_OK)
+		die(db, "prepare");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	exec_or_die(db, "DROP TABLE x");
+	printf("step %d\n", sqlite3_step(st));
+	printf("step %d\n", sqlite3_step(st));
+	msleep(200);
+	sqlite3_reset(st);
+	sqlite3_finalize(st);
+}
+
+static int nested_cb(void *arg, int n, char **v, char **c)
+{
+	(void)n; (void)v; (void)c;
+	exec_or_die(arg, "INSERT INTO log VALUES ('inner')");
+	return 0;
+}
+
+static void nested(void)
+{
+	sqlite3 *db = open_mem();
+
+	exec_or_die(db, "CREATE TABLE log(x)");
+	if (sqlite3_exec(db, "SELECT 'outer-row'", nested_cb, db, NULL) != SQLITE_OK)
+		die(db, "outer");
+}
+
+static sqlite3_stmt *shared_st;
+static int shared_rows[2];
+
+static void *shared_thread(void *arg)
+{
+	int id = (int)(long)arg;
+
+	while (sqlite3_step(shared_st) == SQLITE_ROW)
+		shared_rows[id]++;
+	return NULL;
+}
+
+static void shared(void)
+{
+	sqlite3 *db = open_mem();  /* serialized: the threads take turns */
+	pthread_t th[2];
+	int i;
+
+	if (sqlite3_prepare_v2(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+			       "WHERE x < 20000) SELECT x FROM c", -1, &shared_st, NULL) != SQLITE_OK)
+		die(db, "prepare");
+	for (i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, shared_thread, (void *)(long)i);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	sqlite3_finalize(shared_st);
+	printf("rows %d %d\n", shared_rows[0], shared_rows[1]);
+}
+
+static jmp_buf lj_jb;
+
+static void lj_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)ctx; (void)argc; (void)argv;
+	longjmp(lj_jb, 1);
+}
+
+static void ljstep(void)
+{
+	sqlite3 *db = open_mem();
+	sqlite3_stmt *st = NULL;
+	int i;
+
+	sqlite3_create_function(db, "lj", 0, SQLITE_UTF8, NULL, lj_func, NULL, NULL);
+	if (sqlite3_prepare_v2(db, "SELECT 'before', lj() FROM (SELECT 1 UNION ALL SELECT 2)", -1, &st,
+			       NULL) != SQLITE_OK)
+		die(db, "prepare");
+	if (setjmp(lj_jb) == 0)
+		while (sqlite3_step(st) == SQLITE_ROW)
+			;
+	sqlite3_reset(st);
+	sqlite3_finalize(st);
+	for (i = 0; i < 3; i++)
+		run1(db, "SELECT 'after-lj'");
+}
+
+static void lru(int n)
+{
+	sqlite3 *db = open_mem();
+	sqlite3_stmt *victim = NULL, **v = calloc((size_t)n, sizeof(*v));
+	int i;
+
+	if (!v || sqlite3_prepare_v2(db, "SELECT 'victim' UNION ALL SELECT 'victim2'", -1, &victim, NULL) != SQLITE_OK ||
+	    sqlite3_step(victim) != SQLITE_ROW)
+		die(db, "victim");
+	for (i = 0; i < n; i++) {
+		if (sqlite3_prepare_v2(db, "SELECT 1", -1, &v[i], NULL) != SQLITE_OK)
+			die(db, "prepare");
+		while (sqlite3_step(v[i]) == SQLITE_ROW)
+			;
+	}
+	sqlite3_reset(victim);
+	for (i = 0; i < n; i++)
+		sqlite3_finalize(v[i]);
+	sqlite3_finalize(victim);
+	free(v);
+}
+
 /* ---- many ------------------------------------------------------------------ */
 
 static void many(int n)
@@ -366,6 +520,19 @@ static void many(int n)
 	sqlite3_finalize(st);
 }
 
+static void go_wait(void)
+{
+	printf("ready %d\n", getpid());
+	fflush(stdout);
+	wait_line();
+}
+
+static void run_after_go(void (*fn)(void))
+{
+	go_wait();
+	fn();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -377,12 +544,25 @@ int main(int argc, char **argv)
 		coro(atoi(argv[2]));
 	else if (argc >= 3 && strcmp(argv[1], "timed") == 0)
 		timed(atoi(argv[2]));
-	else if (argc >= 3 && strcmp(argv[1], "many") == 0)
+	else if (argc >= 2 && strcmp(argv[1], "explain") == 0)
+		run_after_go(explain);
+	else if (argc >= 2 && strcmp(argv[1], "reprep") == 0)
+		run_after_go(reprep);
+	else if (argc >= 2 && strcmp(argv[1], "nested") == 0)
+		run_after_go(nested);
+	else if (argc >= 2 && strcmp(argv[1], "shared") == 0)
+		run_after_go(shared);
+	else if (argc >= 2 && strcmp(argv[1], "ljstep") == 0)
+		run_after_go(ljstep);
+	else if (argc >= 3 && strcmp(argv[1], "lru") == 0) {
+		go_wait();
+		lru(atoi(argv[2]));
+	} else if (argc >= 3 && strcmp(argv[1], "many") == 0)
 		many(atoi(argv[2]));
 	else if (argc >= 4 && strcmp(argv[1], "idle") == 0)
 		idle(atoi(argv[2]), atoi(argv[3]));
 	else {
-		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | timed N | many N | idle MS N\n");
+		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | timed N | many N | idle MS N | explain | reprep | nested | shared | ljstep | lru N\n");
 		return 2;
 	}
 	printf("done\n");

@@ -55,22 +55,39 @@ static bool test_branch_target_keeps_the_site_below_it(void)
 	return true;
 }
 
+/* sub $0x18,%rsp; xor %eax,%eax; jne <outside>; add $0x18,%rsp; ret —
+ * a jcc that leaves the function (a stack-protector check's call of
+ * __stack_chk_fail) is the ret's site. */
+static const uint8_t f_chk[] = { 0x48, 0x83, 0xec, 0x18, 0x31, 0xc0, 0x75, 0x40, 0x48, 0x83, 0xc4, 0x18, 0xc3 };
+
+static bool test_jcc_leaving_the_function_is_a_site(void)
+{
+	struct exit_site s[4];
+	int n = retsites__find(f_chk, sizeof(f_chk), 0x3000, false, s, 4);
+
+	ASSERT_EQ_INT(n, 1);
+	ASSERT_EQ_INT(s[0].vaddr, 0x3006);
+	ASSERT_EQ_INT(s[0].sp_delta, 0x18);
+	ASSERT_EQ_INT(s[0].result_reg, ARG_REG_RAX);
+	return true;
+}
+
 /* sub $0x18,%rsp; xor %eax,%eax; jne d; add $0x18,%rsp; ret;
- * d: add $0x18,%rsp; mov $1,%eax; ret — a jcc (as a stack-protector
- * check) is the first ret's site; the second ret's straight line starts at
- * a branch target with nothing emulated: the ret itself. */
+ * d: add $0x18,%rsp; mov $1,%eax; ret — a jcc taken inside the function
+ * may go round a loop before the ret (it would fire more than once per
+ * call): not a site; the first ret's line holds nothing else emulated (the
+ * ret itself); the second starts at a branch target: the ret itself. */
 static const uint8_t f_two[] = { 0x48, 0x83, 0xec, 0x18, 0x31, 0xc0, 0x75, 0x05, 0x48, 0x83, 0xc4, 0x18, 0xc3,
 				 0x48, 0x83, 0xc4, 0x18, 0xb8, 0x01, 0, 0, 0, 0xc3 };
 
-static bool test_two_rets_jcc_site_and_plain_ret(void)
+static bool test_jcc_inside_the_function_is_not_a_site(void)
 {
 	struct exit_site s[4];
 	int n = retsites__find(f_two, sizeof(f_two), 0x3000, false, s, 4);
 
 	ASSERT_EQ_INT(n, 2);
-	ASSERT_EQ_INT(s[0].vaddr, 0x3006);
-	ASSERT_EQ_INT(s[0].sp_delta, 0x18);
-	ASSERT_EQ_INT(s[0].result_reg, ARG_REG_RAX);
+	ASSERT_EQ_INT(s[0].vaddr, 0x300c);
+	ASSERT_TRUE(s[0].at_ret);
 	ASSERT_EQ_INT(s[1].vaddr, 0x3016);
 	ASSERT_TRUE(s[1].at_ret);
 	return true;
@@ -145,7 +162,8 @@ int main(void)
 	RUN(test_call_before_epilogue_is_the_site);
 	RUN(test_rets_only);
 	RUN(test_branch_target_keeps_the_site_below_it);
-	RUN(test_two_rets_jcc_site_and_plain_ret);
+	RUN(test_jcc_leaving_the_function_is_a_site);
+	RUN(test_jcc_inside_the_function_is_not_a_site);
 	RUN(test_untracked_stack_write_stops_the_walk);
 	RUN(test_too_many_rets_and_bad_input);
 	RUN(test_system_sqlite3_step);
