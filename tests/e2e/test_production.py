@@ -176,6 +176,45 @@ def test_slow_stdout_reader_loses_no_line():
 
 
 @test
+def test_stdout_never_read_does_not_hang_the_tool():
+    """A reader that never reads stdout (a stopped pager): SIGINT still
+    ends the tool in bounded time, and what it could not print is counted."""
+    need_bpf()
+    n = 20000
+    t = Target([PROD, "many", str(n)])
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen([TOOL, "-p", str(t.pid), "--no-store"], stdout=w, stderr=subprocess.PIPE)
+        os.close(w)
+        w = None
+        while True:
+            line = readline_timeout(p.stderr, 30)
+            if "tracing" in line or line == "":
+                break
+        t.go()
+        t.wait_line("done", timeout=120)
+        time.sleep(1)
+        t0 = time.monotonic()
+        p.send_signal(2)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise Fail("the tool did not stop within 60 s of SIGINT with its stdout blocked")
+        elapsed = time.monotonic() - t0
+        s = summary_line(p.stderr.read().decode())
+        check(summary_count(s, "not printed") > 0, "what was not printed is counted: %s" % s)
+        check(elapsed < 45, "stopped in %.0f s" % elapsed)
+        t.finish()
+    finally:
+        t.kill()
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
+@test
 def test_store_stalled_for_seconds_drops_nothing():
     """The store's file is locked by another process for 3 s while the
     target runs 5000 statements: the tracer waits (the ring buffer holds the
