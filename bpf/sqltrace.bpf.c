@@ -865,14 +865,31 @@ SEC("uprobe")
 int BPF_KPROBE(lock_and_prepare, void *db, const char *sql, int nbyte)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 sp = PT_REGS_SP(ctx);
+	__u64 sp = PT_REGS_SP(ctx), ret = 0, caller = 0, bias;
+	struct st_lib_cfg *cfg = lib_cfg(ST_COOKIE_LIB(cookie));
 	struct thread_state *ts;
+	int known = 0, own = 0, i;
 
 	ts = traced_thread();
-	if (!ts || inside_call(ts, sp))
+	if (!ts || !cfg)
 		return 0;
-	if (lap_live(ts, sp)) {
-		ts->lap_inner_sp = sp;  /* SQLite preparing for itself inside a prepare */
+	/* Called by sqlite3_prepare_v2/_v3: whose prepare it is, is whose
+	 * call the wrapper's is (its return address, above its frame). */
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)sp);
+	bias = PT_REGS_IP(ctx) - ST_COOKIE_OFF(cookie);
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		if (!known && cfg->wrap_ret[i] && ret == cfg->wrap_ret[i] + bias &&
+		    bpf_probe_read_user(&caller, sizeof(caller), (void *)(sp + 8 + cfg->wrap_depth[i])) == 0) {
+			known = 1;
+			own = cfg->text_hi && caller >= cfg->text_lo + bias && caller < cfg->text_hi + bias;
+		}
+	}
+	if (!known)
+		own = inside_call(ts, sp);  /* another caller: SQLite's own if inside the program's call */
+	if (own || lap_live(ts, sp)) {
+		if (lap_live(ts, sp))
+			ts->lap_inner_sp = sp;  /* SQLite preparing for itself inside a prepare */
 		return 0;
 	}
 	settle_thread(ts, 0);
@@ -909,7 +926,7 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 	char f[3] = {};
 
 	ts = traced_thread();
-	if (!ts || rc == 0 || !lap_live(ts, sp) || (__u64)db != ts->lap_db || inside_call(ts, sp))
+	if (!ts || rc == 0 || !lap_live(ts, sp) || (__u64)db != ts->lap_db)
 		return 0;
 	cfg = lib_cfg(ts->lap_lib);
 	if (!cfg || bpf_probe_read_user(f, sizeof(f), fmt) != 0 || f[0] != '%' || f[1] != 's' || f[2])

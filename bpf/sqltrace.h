@@ -86,6 +86,12 @@ struct st_lib_cfg {
 	 * learning, no sqlite3ErrorWithMsg); 0 when only its entry is,
 	 * failures being caught at sqlite3ErrorWithMsg. */
 	unsigned int prepare_ret;
+	/* The API prepares that call sqlite3LockAndPrepare directly
+	 * (sqlite3_prepare_v2, _v3): the return address it sees from each
+	 * (file offset; 0 unknown) and the wrapper's frame there, so that
+	 * whose prepare it is comes from the wrapper's own caller. */
+	unsigned long long wrap_ret[2];
+	unsigned int wrap_depth[2];
 	/* offsetof(sqlite3, pParse): the Parse of the prepare in progress,
 	 * whose second field is zErrMsg (the message sqlite3Prepare hands to
 	 * sqlite3ErrorWithMsg). -1 unknown: prepares keep their return probe. */

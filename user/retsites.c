@@ -348,3 +348,55 @@ out:
 	cs_close(&h);
 	return err ? err : found;
 }
+
+int retsites__call_frame(const uint8_t *code, size_t len, uint64_t func, uint64_t target, uint64_t *ret_addr,
+			 uint32_t *depth)
+{
+	const uint8_t *p = code;
+	size_t left = len;
+	uint64_t addr = func;
+	bool after = false;
+	int64_t delta = 0;
+	cs_insn *insn;
+	int err = -ENOENT;
+	csh h;
+
+	if (!code || !len || !ret_addr || !depth)
+		return -EINVAL;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -ENOSYS;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	insn = cs_malloc(h);
+	if (!insn) {
+		cs_close(&h);
+		return -ENOMEM;
+	}
+	while (left > 0 && cs_disasm_iter(h, &p, &left, &addr, insn)) {
+		const cs_x86 *x = &insn->detail->x86;
+		struct insn_info ii;
+
+		if (!after) {
+			if (insn->id == X86_INS_CALL && x->op_count == 1 && x->operands[0].type == X86_OP_IMM &&
+			    (uint64_t)x->operands[0].imm == target) {
+				*ret_addr = insn->address + insn->size;
+				after = true;
+			}
+			continue;
+		}
+		if (insn->id == X86_INS_RET) {
+			if (delta >= 0 && delta < (1 << 19)) {
+				*depth = (uint32_t)delta;
+				err = 0;
+			}
+			break;
+		}
+		memset(&ii, 0, sizeof(ii));
+		stack_effect(h, insn, &ii);
+		if (insn->id == X86_INS_JMP || insn->id == X86_INS_CALL || is_cond_jump(insn) || ii.sp_unknown)
+			break;
+		delta += ii.sp_effect;
+	}
+	cs_free(insn, 1);
+	cs_close(&h);
+	return err;
+}

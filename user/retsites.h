@@ -45,4 +45,16 @@ struct exit_site {
 int retsites__find(const uint8_t *code, size_t len, uint64_t func, bool rets_only, struct exit_site *out,
 		   size_t max);
 
+/* For a thin wrapper (code[0..len), a function at func) that calls target:
+ * the address right after its first direct call to target (the return
+ * address target sees) in *ret_addr, and in *depth the bytes between the
+ * stack pointer there and the wrapper's own entry stack pointer, from the
+ * straight line that follows up to a ret (pops and stack adjustments only).
+ * So, at target's entry, the wrapper's return address (its caller) is at
+ * rsp + 8 + depth. Returns 0, -ENOENT when the wrapper is not shaped so
+ * (no such call, a branch or an untracked stack write before the ret),
+ * -EINVAL, -ENOMEM, -ENOSYS. */
+int retsites__call_frame(const uint8_t *code, size_t len, uint64_t func, uint64_t target, uint64_t *ret_addr,
+			 uint32_t *depth);
+
 #endif

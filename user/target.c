@@ -90,6 +90,34 @@ static uint64_t wrapper_call(struct elf_file *sym, struct elf_file *ef, const ch
 	return target;
 }
 
+/* For sqlite3_prepare_v2 and _v3, which call sqlite3LockAndPrepare (at
+ * vaddr lap): where it returns into each and the wrapper's frame there, so
+ * the BPF side can find the wrapper's caller (c->wrap_ret/wrap_depth;
+ * left 0 when a wrapper is not shaped so). */
+static void wrapper_frames(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c, uint64_t lap)
+{
+	static const char *const names[2] = { "sqlite3_prepare_v2", "sqlite3_prepare_v3" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		uint64_t vaddr, size, r = 0, off;
+		uint32_t depth = 0;
+		uint8_t code[128];
+		ssize_t n;
+
+		c->wrap_ret[i] = 0;
+		c->wrap_depth[i] = 0;
+		if (elf_file__find_func(sym, names[i], &vaddr, &size) || !size)
+			continue;
+		n = elf_file__read_vaddr(ef, vaddr, code, size < sizeof(code) ? size : sizeof(code));
+		if (n <= 0 || retsites__call_frame(code, (size_t)n, vaddr, lap, &r, &depth) != 0 ||
+		    elf_file__vaddr_to_offset(ef, r, &off) != 0)
+			continue;
+		c->wrap_ret[i] = off;
+		c->wrap_depth[i] = depth;
+	}
+}
+
 /* Finds SQLite's internal sqlite3LockAndPrepare in a build that does not
  * name it (Debian's libsqlite3 keeps it static): it is the function that
  * sqlite3_prepare_v2 and sqlite3_prepare_v3 both call first. Probing it
@@ -116,6 +144,7 @@ static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, str
 	if (elf_file__vaddr_to_offset(ef, t2, &off) == 0) {
 		c->fn_off[ST_FN_LOCK_AND_PREPARE] = off;
 		c->fn_sstep[ST_FN_LOCK_AND_PREPARE] = probepos__classify(first, sizeof(first)) == PROBE_INSN_SSTEP;
+		wrapper_frames(sym, ef, c, t2);
 	}
 }
 
@@ -214,8 +243,15 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
-	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
+	c->wrap_ret[0] = c->wrap_ret[1] = 0;
+	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE]) {
 		find_lock_and_prepare(sym, ef, c);
+	} else {
+		uint64_t lap, size;
+
+		if (elf_file__find_func(sym, st_fn_names[ST_FN_LOCK_AND_PREPARE], &lap, &size) == 0)
+			wrapper_frames(sym, ef, c, lap);
+	}
 	move_entry_probe(sym, ef, c, ST_FN_RESET);
 	move_entry_probe(sym, ef, c, ST_FN_FINALIZE);
 	find_rets(sym, ef, c, ST_FN_EXEC);

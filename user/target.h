@@ -57,6 +57,11 @@ struct sqlite_copy {
 	struct ret_site { uint64_t off; uint32_t sp_delta; int8_t result_reg; } fn_rets[ST_FN_MAX][8], fn_exits[ST_FN_MAX][8];
 	int fn_nrets[ST_FN_MAX], fn_nexits[ST_FN_MAX];
 	uint64_t text_lo, text_hi;    /* SQLite's code, file offsets (see resolve) */
+	/* sqlite3_prepare_v2/_v3 calling sqlite3LockAndPrepare: the return
+	 * address it sees (file offset, 0 unknown) and the wrapper's frame
+	 * there (retsites__call_frame) */
+	uint64_t wrap_ret[2];
+	uint32_t wrap_depth[2];
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */
 };

@@ -220,6 +220,14 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 		l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
 	l->cfg.text_lo = c->text_lo;
 	l->cfg.text_hi = c->text_hi;
+	for (size_t w = 0; w < 2; w++) {
+		l->cfg.wrap_ret[w] = c->wrap_ret[w];
+		l->cfg.wrap_depth[w] = c->wrap_depth[w];
+	}
+	if (c->wrap_ret[0])
+		log_verbose("%s: sqlite3_prepare_v2 returns from sqlite3LockAndPrepare at 0x%" PRIx64
+			    " with its caller at +0x%x: prepares told by the program's call", c->path, c->wrap_ret[0],
+			    c->wrap_depth[0] + 8);
 	log_verbose("%s: SQLite code at file offsets 0x%llx-0x%llx", c->path, l->cfg.text_lo, l->cfg.text_hi);
 	/* A step's outcome: read from the statement's state at an exit site
 	 * of sqlite3_step (no return probe), unless that state's layout is

@@ -296,6 +296,19 @@ def test_statement_shared_by_two_threads_counts_its_rows():
 
 
 @test
+def test_failed_prepares_from_callbacks_are_reported():
+    """A prepare the program makes from an sqlite3_exec callback or from an
+    SQL function inside a step is the program's: its failure is an entry,
+    as its statements are."""
+    need_bpf()
+    entries, tr, out = run_traced(["cbprep"])
+    got = sorted((e["query"], e.get("error")) for e in entries if e["query"].startswith("SELEC "))
+    eq(got, [("SELEC 'in-exec-callback'", 'near "SELEC": syntax error'),
+             ("SELEC 'in-function'", 'near "SELEC": syntax error')], "failed prepares")
+    check(any(e["query"] == "SELECT badprep()" for e in entries), "the statement around it")
+
+
+@test
 def test_longjmp_out_of_a_step_no_false_row():
     need_bpf()
     entries, tr, out = run_traced(["ljstep"])

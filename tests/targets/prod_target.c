@@ -36,6 +36,9 @@
  *                                 in all, one execution): "rows <a> <b>"
  *        prod_target ljstep       an SQL function longjmps out of a step (no
  *                                 row returned); then 3 x "SELECT 'after-lj'"
+ *        prod_target cbprep       bad SQL prepared from an sqlite3_exec callback
+ *                                 ("SELEC 'in-exec-callback'") and from an SQL
+ *                                 function inside a step ("SELEC 'in-function'")
  *        prod_target lru N        a statement left running (one row) while N
  *                                 others run, then reset
  *        prod_target idle MS N    one statement prepared once, run N times
@@ -476,6 +479,36 @@ static void ljstep(void)
 		run1(db, "SELECT 'after-lj'");
 }
 
+static int cbprep_cb(void *arg, int n, char **v, char **c)
+{
+	sqlite3_stmt *st = NULL;
+
+	(void)n; (void)v; (void)c;
+	if (sqlite3_prepare_v2(arg, "SELEC 'in-exec-callback'", -1, &st, NULL) == SQLITE_OK)
+		sqlite3_finalize(st);
+	return 0;
+}
+
+static void cbprep_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3_stmt *st = NULL;
+
+	(void)argc; (void)argv;
+	if (sqlite3_prepare_v2(sqlite3_context_db_handle(ctx), "SELEC 'in-function'", -1, &st, NULL) == SQLITE_OK)
+		sqlite3_finalize(st);
+	sqlite3_result_int(ctx, 1);
+}
+
+static void cbprep(void)
+{
+	sqlite3 *db = open_mem();
+
+	sqlite3_create_function(db, "badprep", 0, SQLITE_UTF8, NULL, cbprep_func, NULL, NULL);
+	if (sqlite3_exec(db, "SELECT 'outer-exec'", cbprep_cb, db, NULL) != SQLITE_OK)
+		die(db, "exec");
+	run1(db, "SELECT badprep()");
+}
+
 static void lru(int n)
 {
 	sqlite3 *db = open_mem();
@@ -552,6 +585,8 @@ int main(int argc, char **argv)
 		run_after_go(nested);
 	else if (argc >= 2 && strcmp(argv[1], "shared") == 0)
 		run_after_go(shared);
+	else if (argc >= 2 && strcmp(argv[1], "cbprep") == 0)
+		run_after_go(cbprep);
 	else if (argc >= 2 && strcmp(argv[1], "ljstep") == 0)
 		run_after_go(ljstep);
 	else if (argc >= 3 && strcmp(argv[1], "lru") == 0) {
@@ -562,7 +597,7 @@ int main(int argc, char **argv)
 	else if (argc >= 4 && strcmp(argv[1], "idle") == 0)
 		idle(atoi(argv[2]), atoi(argv[3]));
 	else {
-		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | timed N | many N | idle MS N | explain | reprep | nested | shared | ljstep | lru N\n");
+		fprintf(stderr, "usage: prod_target hammer N K | longjmp N | coro N | timed N | many N | idle MS N | explain | reprep | nested | shared | cbprep | ljstep | lru N\n");
 		return 2;
 	}
 	printf("done\n");
