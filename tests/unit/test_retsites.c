@@ -157,6 +157,35 @@ static bool test_system_sqlite3_step(void)
 	return true;
 }
 
+/* sub $0x10,%rsp; push %r8; call 0x5000; add $0x18,%rsp; ret — Debian's
+ * sqlite3_prepare_v2: its callee finds the wrapper's return address at
+ * rsp + 8 + 0x18. */
+static const uint8_t f_wrap[] = { 0x48, 0x83, 0xec, 0x10, 0x41, 0x50, 0xe8, 0xf5, 0x0f, 0, 0,
+				  0x48, 0x83, 0xc4, 0x18, 0xc3 };
+
+static bool test_call_frame_of_a_wrapper(void)
+{
+	uint64_t r = 0;
+	uint32_t depth = 0;
+
+	ASSERT_EQ_INT(retsites__call_frame(f_wrap, sizeof(f_wrap), 0x4000, 0x5000, &r, &depth), 0);
+	ASSERT_EQ_INT(r, 0x400b);
+	ASSERT_EQ_INT(depth, 0x18);
+	/* another callee: not found */
+	ASSERT_EQ_INT(retsites__call_frame(f_wrap, sizeof(f_wrap), 0x4000, 0x6000, &r, &depth), -ENOENT);
+	/* a branch after the call: not a thin wrapper */
+	{
+		uint8_t g[sizeof(f_wrap) + 2];
+
+		memcpy(g, f_wrap, 11);
+		g[11] = 0x74;  /* je .+0 */
+		g[12] = 0x00;
+		memcpy(g + 13, f_wrap + 11, sizeof(f_wrap) - 11);
+		ASSERT_EQ_INT(retsites__call_frame(g, sizeof(g), 0x4000, 0x5000, &r, &depth), -ENOENT);
+	}
+	return true;
+}
+
 int main(void)
 {
 	RUN(test_call_before_epilogue_is_the_site);
@@ -167,5 +196,6 @@ int main(void)
 	RUN(test_untracked_stack_write_stops_the_walk);
 	RUN(test_too_many_rets_and_bad_input);
 	RUN(test_system_sqlite3_step);
+	RUN(test_call_frame_of_a_wrapper);
 	return harness_done();
 }
