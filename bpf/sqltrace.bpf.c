@@ -1287,7 +1287,7 @@ int BPF_KPROBE(step_exit)
 
 /* The register an exit site's cookie names (a callee-saved one the
  * epilogue moves into eax, or rax). */
-static __always_inline int result_reg(struct pt_regs *ctx, int idx)
+static __always_inline __u64 reg_value(struct pt_regs *ctx, int idx)
 {
 	__u64 v = 0;
 
@@ -1295,7 +1295,12 @@ static __always_inline int result_reg(struct pt_regs *ctx, int idx)
 	if (idx < 0 || idx > 20)
 		idx = 10;  /* rax */
 	bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + idx * 8);
-	return (int)v;
+	return v;
+}
+
+static __always_inline int result_reg(struct pt_regs *ctx, int idx)
+{
+	return (int)reg_value(ctx, idx);
 }
 
 /* An exit site where the result is in a register (a copy whose statement
@@ -1474,16 +1479,19 @@ int BPF_KPROBE(exec_reti)
 /* ---- the shim's USDT probes (shim/sqltrace.c) ----------------------------- */
 
 /* sqltrace:set_trace_id(const char *id, size_t len): the calling thread's
- * trace id from now on. */
-SEC("usdt")
-int BPF_USDT(shim_set, const char *id, long len)
+ * trace id from now on. Attached as a plain uprobe on each probe site
+ * (user space reads the notes): the id's register is in the cookie. */
+SEC("uprobe")
+int BPF_KPROBE(shim_set)
 {
 	struct thread_state *ts;
+	__u64 id;
 
 	ts = traced_thread();
 	if (!ts)
 		return 0;
-	if (bpf_probe_read_user_str(ts->trace_id, sizeof(ts->trace_id), id) <= 0) {
+	id = reg_value(ctx, ST_COOKIE_RES(bpf_get_attach_cookie(ctx)));
+	if (bpf_probe_read_user_str(ts->trace_id, sizeof(ts->trace_id), (void *)id) <= 0) {
 		ts->trace_id[0] = 0;
 		count(ST_CNT_READ_FAULTS);
 	}
@@ -1491,8 +1499,8 @@ int BPF_USDT(shim_set, const char *id, long len)
 }
 
 /* sqltrace:clear_trace_id(): no trace id from now on. */
-SEC("usdt")
-int BPF_USDT(shim_clear)
+SEC("uprobe")
+int BPF_KPROBE(shim_clear)
 {
 	struct thread_state *ts;
 

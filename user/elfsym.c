@@ -584,6 +584,92 @@ int elf_file__build_id(struct elf_file *ef, unsigned char *buf, size_t len)
 	return -ENOENT;
 }
 
+/* The address of the section named name, 0 when absent. */
+static uint64_t section_addr(struct elf_file *ef, const char *name)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(ef->elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		const char *n;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+		if (n && strcmp(n, name) == 0)
+			return sh.sh_addr;
+	}
+	return 0;
+}
+
+int elf_file__usdt_sites(struct elf_file *ef, const char *provider, const char *name,
+			 struct usdt_site *out, size_t max)
+{
+	uint64_t base = 0;
+	Elf_Scn *scn = NULL;
+	int found = 0;
+	bool based = false;
+
+	if (!ef || !provider || !name || (!out && max))
+		return -EINVAL;
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		size_t off = 0, name_off, desc_off, next;
+		Elf_Data *data;
+		GElf_Shdr sh;
+		GElf_Nhdr nh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !in_file(ef, sh.sh_offset, sh.sh_size))
+			continue;
+		data = elf_getdata(scn, NULL);
+		while (data && off < data->d_size &&
+		       (next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+			const char *d = (const char *)data->d_buf + desc_off, *prov, *nm, *args, *end;
+			uint64_t pc, nbase, sema;
+
+			off = next;
+			if (nh.n_type != 3 || nh.n_namesz != 8 ||
+			    memcmp((const char *)data->d_buf + name_off, "stapsdt", 8) != 0)
+				continue;
+			if (nh.n_descsz < 3 * 8 + 3 || desc_off + nh.n_descsz > data->d_size)
+				return -EINVAL;
+			memcpy(&pc, d, 8);
+			memcpy(&nbase, d + 8, 8);
+			memcpy(&sema, d + 16, 8);
+			end = d + nh.n_descsz;
+			prov = d + 24;
+			nm = memchr(prov, 0, (size_t)(end - prov));
+			if (!nm++ || nm >= end)
+				return -EINVAL;
+			args = memchr(nm, 0, (size_t)(end - nm));
+			if (!args++ || args >= end || !memchr(args, 0, (size_t)(end - args)))
+				return -EINVAL;
+			if (strcmp(prov, provider) != 0 || strcmp(nm, name) != 0)
+				continue;
+			if (!based) {
+				base = section_addr(ef, ".stapsdt.base");
+				based = true;
+			}
+			if (base && nbase)
+				pc += base - nbase;
+			if ((size_t)found < max) {
+				struct usdt_site *u = &out[found];
+
+				if (elf_file__vaddr_to_offset(ef, pc, &u->pc_off) != 0)
+					return -EINVAL;
+				u->sema_off = 0;
+				if (sema && elf_file__vaddr_to_offset(ef, sema, &u->sema_off) != 0)
+					return -EINVAL;
+				snprintf(u->args, sizeof(u->args), "%s", args);
+			}
+			found++;
+		}
+	}
+	return found ? found : -ENOENT;
+}
+
 bool elf_file__has_symtab(struct elf_file *ef)
 {
 	return ef && ef->has_symtab;

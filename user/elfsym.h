@@ -101,6 +101,23 @@ int elf_file__debug_relpath(struct elf_file *ef, char *buf, size_t len);
 int elf_file__read_string_symbol(struct elf_file *ef, const char *name, char *buf,
 				 size_t len);
 
+/* A USDT probe site (sys/sdt.h: a .note.stapsdt note), as a uprobe needs
+ * it: the file offsets of the probed instruction and of its is-enabled
+ * counter (0: none), and the argument spec ("8@%rax 8@%r8"). */
+struct usdt_site {
+	uint64_t pc_off;
+	uint64_t sema_off;
+	char args[96];
+};
+
+/* Fills out with the sites of probe provider:name (a probe may have
+ * several: one per place the macro expands), at most max; addresses are
+ * adjusted for prelinking (.stapsdt.base) and turned into file offsets.
+ * Returns how many there are (which may exceed max), -ENOENT when none,
+ * -EINVAL for a malformed note. */
+int elf_file__usdt_sites(struct elf_file *ef, const char *provider, const char *name,
+			 struct usdt_site *out, size_t max);
+
 /* The path given to elf_file__open(). */
 const char *elf_file__path(const struct elf_file *ef);
 

@@ -573,8 +573,10 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 		if (shims) {
 			uint64_t va, sz;
 
+			/* The shim is read and probed through the link to the
+			 * mapped file itself, never a path its owner can swap. */
 			if (elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0 &&
-			    push_path(shims, nshims, root_path) != 0) {
+			    push_path(shims, nshims, open_path) != 0) {
 				elf_file__close(ef);
 				target__free(copies, ncopies);
 				procmaps__free(maps, nmaps);

@@ -32,9 +32,11 @@
 #include <bpf/libbpf.h>
 
 #include "dbnames.h"
+#include "elfsym.h"
 #include "event.h"
 #include "layout.h"
 #include "log.h"
+#include "probepos.h"
 #include "procmaps.h"
 #include "sqltrace.h"
 #include "sqltrace.skel.h"
@@ -452,32 +454,83 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 	return 0;
 }
 
+/* The pt_regs index (user/probepos.h) of the register a USDT argument spec
+ * names ("8@%rax": rax), or -1 when it is not a plain 64-bit register. */
+static int usdt_arg_reg(const char *args)
+{
+	static const struct { const char *name; int idx; } regs[] = {
+		{ "rax", ARG_REG_RAX }, { "rbx", ARG_REG_RBX }, { "rcx", ARG_REG_RCX }, { "rdx", ARG_REG_RDX },
+		{ "rsi", ARG_REG_RSI }, { "rdi", ARG_REG_RDI }, { "rbp", ARG_REG_RBP }, { "r8", ARG_REG_R8 },
+		{ "r9", ARG_REG_R9 }, { "r10", ARG_REG_R10 }, { "r11", ARG_REG_R11 }, { "r12", ARG_REG_R12 },
+		{ "r13", ARG_REG_R13 }, { "r14", ARG_REG_R14 }, { "r15", ARG_REG_R15 },
+	};
+	const char *at = strchr(args, '@');
+	size_t i, n;
+
+	if (!at || at[1] != '%')
+		return -1;
+	n = strcspn(at + 2, " ");
+	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		if (strlen(regs[i].name) == n && strncmp(at + 2, regs[i].name, n) == 0)
+			return regs[i].idx;
+	return -1;
+}
+
 /* Attaches the shim's two USDT probes found in file path (a library or an
- * executable of process pid). */
+ * executable of process pid; for a process's file, its map_files link) as
+ * plain uprobes: the notes are read here with pread (libbpf's USDT attach
+ * would map the file, which its owner could truncate under us), each site
+ * probed with its is-enabled counter, the trace id's register in the
+ * cookie. */
 static int attach_shim(struct tracer *t, int pid, const char *path, char *err, size_t errlen)
 {
-	static const struct { const char *name; int set; } probes[] = {
-		{ "set_trace_id", 1 }, { "clear_trace_id", 0 },
-	};
-	size_t i;
+	static const char *const names[2] = { "set_trace_id", "clear_trace_id" };
+	struct elf_file *ef = elf_file__open(path);
+	int i, k, e = 0;
 
-	for (i = 0; i < 2; i++) {
-		struct bpf_program *prog = probes[i].set ? t->skel->progs.shim_set : t->skel->progs.shim_clear;
-		struct bpf_link *link = bpf_program__attach_usdt(prog, pid, path, "sqltrace", probes[i].name, NULL);
-		int e;
-
-		if (!link) {
-			e = -errno;
-			snprintf(err, errlen, "cannot attach to the sqltrace shim's %s probe in %s (PID %d): %s",
-				 probes[i].name, path, pid, strerror(-e));
-			return e;
-		}
-		e = add_link(t, link);
-		if (e)
-			return e;
-		log_verbose("attached shim probe sqltrace:%s in %s (PID %d)", probes[i].name, path, pid);
+	if (!ef) {
+		e = -errno;
+		snprintf(err, errlen, "cannot read the sqltrace shim in %s (PID %d): %s", path, pid, strerror(-e));
+		return e;
 	}
-	return 0;
+	for (i = 0; i < 2 && !e; i++) {
+		struct usdt_site sites[8];
+		struct bpf_program *prog = i == 0 ? t->skel->progs.shim_set : t->skel->progs.shim_clear;
+		int n = elf_file__usdt_sites(ef, "sqltrace", names[i], sites, 8);
+
+		if (n <= 0 || n > 8) {
+			snprintf(err, errlen, "the sqltrace shim in %s (PID %d): %s probe sites for %s", path, pid,
+				 n > 8 ? "too many" : "no readable", names[i]);
+			e = n < 0 ? n : -E2BIG;
+			break;
+		}
+		for (k = 0; k < n && !e; k++) {
+			int reg = i == 0 ? usdt_arg_reg(sites[k].args) : 0;
+			LIBBPF_OPTS(bpf_uprobe_opts, uo, .ref_ctr_offset = sites[k].sema_off,
+				    .bpf_cookie = ST_COOKIE_WITH_RES(ST_COOKIE(0, 0, sites[k].pc_off), reg < 0 ? 0 : reg));
+			struct bpf_link *link;
+
+			if (reg < 0) {
+				snprintf(err, errlen, "the sqltrace shim in %s: %s's trace id is not in a register "
+					 "(%s)", path, names[i], sites[k].args);
+				e = -ENOTSUP;
+				break;
+			}
+			link = bpf_program__attach_uprobe_opts(prog, pid, path, sites[k].pc_off, &uo);
+			if (!link) {
+				e = -errno;
+				snprintf(err, errlen, "cannot attach to the sqltrace shim's %s probe in %s (PID %d): %s",
+					 names[i], path, pid, strerror(-e));
+				break;
+			}
+			e = add_link(t, link);
+			if (!e)
+				log_verbose("attached shim probe sqltrace:%s in %s+0x%" PRIx64 " (PID %d)", names[i],
+					    path, sites[k].pc_off, pid);
+		}
+	}
+	elf_file__close(ef);
+	return e;
 }
 
 static int pidfd_open(int pid)

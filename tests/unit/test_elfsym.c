@@ -793,6 +793,50 @@ static bool test_many_symbols(void)
 	return true;
 }
 
+/* The shim's USDT notes read with pread: each probe's sites as file
+ * offsets with their is-enabled counter and argument spec; a copy cut short
+ * by its owner gives an error, never a crash. */
+static bool test_usdt_sites_of_the_shim(void)
+{
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+	char path[512], cut[] = "/tmp/sqltrace-usdt-XXXXXX";
+	struct usdt_site s[8];
+	struct elf_file *ef;
+	int n, m, fd, in;
+	char buf[65536];
+	ssize_t r;
+
+	snprintf(path, sizeof(path), "%s/shim/libsqltrace.so", build);
+	ef = elf_file__open(path);
+	if (!ef)
+		SKIP("the shim is not built");
+	n = elf_file__usdt_sites(ef, "sqltrace", "set_trace_id", s, 8);
+	ASSERT_TRUE(n >= 1);
+	ASSERT_TRUE(s[0].pc_off > 0 && s[0].sema_off > 0);
+	ASSERT_TRUE(strchr(s[0].args, '@') != NULL);
+	m = elf_file__usdt_sites(ef, "sqltrace", "clear_trace_id", s, 8);
+	ASSERT_TRUE(m >= 1);
+	ASSERT_EQ_INT(elf_file__usdt_sites(ef, "sqltrace", "no_such_probe", s, 8), -ENOENT);
+	ASSERT_EQ_INT(elf_file__usdt_sites(ef, "other", "set_trace_id", s, 8), -ENOENT);
+	elf_file__close(ef);
+	/* The same file cut in the middle of its notes. */
+	in = open(path, O_RDONLY);
+	fd = mkstemp(cut);
+	ASSERT_TRUE(in >= 0 && fd >= 0);
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		ASSERT_TRUE(write(fd, buf, (size_t)r) == r);
+	close(in);
+	ef = elf_file__open(cut);
+	ASSERT_TRUE(ef != NULL);
+	ASSERT_EQ_INT(ftruncate(fd, 0x3000), 0);
+	n = elf_file__usdt_sites(ef, "sqltrace", "set_trace_id", s, 8);
+	ASSERT_TRUE(n < 0 || n >= 1);  /* an error or what was read before: no crash */
+	elf_file__close(ef);
+	close(fd);
+	unlink(cut);
+	return true;
+}
+
 int main(void)
 {
 	struct map_entry *v;
@@ -833,6 +877,7 @@ int main(void)
 	RUN(test_truncated_while_open);
 	RUN(test_header_claims_huge_symtab);
 	RUN(test_inroot_symlinks);
+	RUN(test_usdt_sites_of_the_shim);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
