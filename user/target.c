@@ -214,6 +214,7 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
+	layout_decode__elf(sym, ef, &c->layout);
 	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE])
 		find_lock_and_prepare(sym, ef, c);
 	move_entry_probe(sym, ef, c, ST_FN_RESET);
