@@ -64,13 +64,14 @@
 
 #include "elfsym.h"
 
-#define CODE_MAX     65536   /* bytes of one function decoded at most */
+#define CODE_MAX     16384   /* bytes of one function decoded at most */
 #define CODE_NOSIZE  4096    /* bytes read for a symbol without a size */
-#define NODES_MAX    2048
-#define EVENTS_MAX   4096
-#define STEPS_MAX    100000  /* instructions walked per function */
+#define NODES_MAX    512
+#define EVENTS_MAX   512
+#define STEPS_MAX    10000   /* instructions walked per function */
 #define WORK_MAX     4096    /* pending branches */
 #define NREG         16
+#define FIELD_MAX    65536   /* a struct field's offset is below this */
 
 enum vkind { V_UNK = 0, V_ARG, V_IMM, V_FIELD, V_STACK };
 
@@ -578,10 +579,15 @@ static struct walk *walk_function(struct ctx *c, const char *name)
 	return w;
 }
 
+static bool plausible_off(int64_t x)
+{
+	return x >= 0 && x < FIELD_MAX;
+}
+
 static bool is_field(const struct walk *w, int16_t id, int16_t parent, int size)
 {
 	return is_kind(w, id, V_FIELD) && w->node[id].parent == parent && !w->node[id].indexed &&
-	       (size == 0 || w->node[id].size == size);
+	       (size == 0 || w->node[id].size == size) && plausible_off(w->node[id].x);
 }
 
 /* The displacement of the one field of the first argument, size bytes
@@ -644,11 +650,6 @@ static bool field_used(const struct walk *w, int16_t id, bool as_call_arg, bool 
 	}
 	return false;
 }
-
-struct result {
-	struct layout_decoded *out;
-	char *fp, *mp;     /* ends of found / missing */
-};
 
 static void say(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -821,7 +822,8 @@ static void decode_halt(struct ctx *c, struct layout_decoded *o)
 		for (i = 0; i < w->nev; i++) {
 			const struct event *e = &w->ev[i];
 
-			if (e->kind == EV_STORE && e->a == arg0 && e->size == 4 && is_kind(w, e->b, V_IMM) &&
+			if (e->kind == EV_STORE && e->a == arg0 && e->size == 4 && plausible_off(e->x) &&
+			    is_kind(w, e->b, V_IMM) &&
 			    w->node[e->b].x == 0 && !one(&reset, (int)e->x))
 				break;
 		}
@@ -854,7 +856,7 @@ static int parse_link(const struct walk *w, int16_t db, bool ptr_is_stack, int16
 		const struct event *e = &w->ev[i];
 		bool back = false;
 
-		if (e->kind != EV_STORE || e->a != db || e->size != 8 || e->b <= 0)
+		if (e->kind != EV_STORE || e->a != db || e->size != 8 || e->b <= 0 || !plausible_off(e->x))
 			continue;
 		if (ptr_is_stack ? !is_kind(w, e->b, V_STACK) : e->b != ptr_arg)
 			continue;
@@ -913,7 +915,8 @@ static void decode_pparse(struct ctx *c, struct layout_decoded *o)
  * *got) of size 8 with the given indexing, else -1. */
 static int16_t unfield(const struct walk *w, int16_t id, long disp, bool indexed, long *got)
 {
-	if (!is_kind(w, id, V_FIELD) || w->node[id].size != 8 || w->node[id].indexed != indexed)
+	if (!is_kind(w, id, V_FIELD) || w->node[id].size != 8 || w->node[id].indexed != indexed ||
+	    !plausible_off(w->node[id].x))
 		return -1;
 	if (disp >= 0 && w->node[id].x != disp)
 		return -1;

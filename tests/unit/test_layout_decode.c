@@ -244,6 +244,62 @@ static bool test_garbage_finds_nothing(void)
 	return true;
 }
 
+/* Pseudo-random code, and real patterns with random bytes flipped, as every
+ * function: no crash (ASan in make SAN=1), bounded time, and whatever is
+ * taken is a plausible field offset. */
+static bool test_random_code_is_harmless(void)
+{
+	static const char *const names[] = {
+		"sqlite3_sql", "sqlite3_db_handle", "sqlite3_db_mutex", "sqlite3_errmsg", "sqlite3_value_text",
+		"sqlite3ValueText", "sqlite3_stmt_busy", "sqlite3_libversion_number", "sqlite3VdbeTransferError",
+		"sqlite3VdbeResetStepResult", "sqlite3ParseObjectInit", "sqlite3Prepare", "sqlite3ErrorToParser",
+		"sqlite3_db_filename", "sqlite3DbNameToBtree", "sqlite3BtreeGetFilename", "sqlite3PagerFilename",
+	};
+	static const struct fn seeds[] = {
+		FN("", f_errmsg), FN("", f_transfer), FN("", f_prepare), FN("", f_dbfile), FN("", f_vtext),
+	};
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	static uint8_t buf[N][512];
+	struct fn t[N + 1];
+	struct layout_decoded d;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int iter;
+	size_t i, j;
+
+	for (iter = 0; iter < 300; iter++) {
+		for (i = 0; i < N; i++) {
+			size_t len;
+
+			if (iter % 2) {
+				const struct fn *s = &seeds[(iter / 2 + i) % 5];
+
+				len = s->len;
+				memcpy(buf[i], s->code, len);
+				for (j = 0; j < 3; j++) {
+					x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+					buf[i][x % len] ^= (uint8_t)(x >> 32);
+				}
+			} else {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				len = 1 + x % sizeof(buf[i]);
+				for (j = 0; j < len; j++) {
+					x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+					buf[i][j] = (uint8_t)x;
+				}
+			}
+			t[i] = (struct fn){ names[i], buf[i], len };
+		}
+		t[N] = (struct fn){ NULL, NULL, 0 };
+		ASSERT_TRUE(layout_decode__run(table_fetch, t, &d) >= 0);
+		ASSERT_TRUE(d.cfg.vdbe_zsql_off >= -1 && d.cfg.vdbe_zsql_off < 65536);
+		ASSERT_TRUE(d.cfg.db_perr_off >= -1 && d.cfg.db_perr_off < 65536);
+		ASSERT_TRUE(d.cfg.db_pparse_off >= -1 && d.cfg.db_pparse_off < 65536);
+		ASSERT_TRUE(d.cfg.db_adb_off >= -1 && d.cfg.db_adb_off < 65536);
+		ASSERT_TRUE(strlen(d.found) < sizeof(d.found) && strlen(d.missing) < sizeof(d.missing));
+	}
+	return true;
+}
+
 /* Debian's libsqlite3 (the one this test links): every offset decoded from
  * its code equals what running it calibrates. */
 static bool test_debian_library_matches_calibration(void)
@@ -290,6 +346,7 @@ int main(void)
 	RUN(test_state_needs_3_38);
 	RUN(test_sources_must_agree);
 	RUN(test_garbage_finds_nothing);
+	RUN(test_random_code_is_harmless);
 	RUN(test_debian_library_matches_calibration);
 	return harness_done();
 }

@@ -1,0 +1,110 @@
+"""test_layout_decode.py — SQLite copies of another build than the tool's
+(issue 13, item 3): their object layout is decoded from their own code
+(user/layout_decode.c), so their failed statements carry SQLite's own
+message (what sqlite3_errmsg() returned in the program) instead of the
+result code's text, and their steps are probed at sqlite3_step's exit site.
+Targets: Debian's libsqlite3.a linked into an executable (static_errors),
+and Node with better-sqlite3 (its own SQLite 3.5x, installed from npm by
+tests/better_sqlite3.sh, skipped only when the npm registry cannot be
+reached). layout_check compares the decoded offsets with the ones
+calibrated by running the very same SQLite build."""
+import os
+import subprocess
+
+from harness import (BUILD, ROOT, TARGETS, Fail, Skip, check, eq, main, need_bpf, test,
+                     trace_target)
+
+STATIC = os.path.join(TARGETS, "static_errors")
+LAYOUT_CHECK = os.path.join(TARGETS, "layout_check")
+NPM_DIR = os.path.join(BUILD, "npm")
+BS3_JS = os.path.join(ROOT, "tests", "targets", "node", "bs3_errors.js")
+BS3_NODE = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node")
+BS3_A = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "build", "Release", "sqlite3.a")
+
+DUP = "INSERT INTO items(id, v) VALUES (1, 'dup')"
+BAD = "SELEC id FROM items"
+SELECT = "SELECT id, v FROM items ORDER BY id"
+
+
+def better_sqlite3():
+    """Installs better-sqlite3 into NPM_DIR (once); Skip when the npm
+    registry cannot be reached."""
+    r = subprocess.run([os.path.join(ROOT, "tests", "better_sqlite3.sh"), NPM_DIR], capture_output=True,
+                       text=True, timeout=1500)
+    if r.returncode == 77:
+        raise Skip(r.stderr.strip())
+    if r.returncode != 0:
+        raise Fail("installing better-sqlite3 failed: %s" % r.stderr.strip())
+
+
+def program_errors(out):
+    """The messages the program printed (what sqlite3_errmsg() gave it)."""
+    got = {}
+    for line in out.splitlines():
+        k, _, msg = line.partition(" ")
+        if k in ("err1", "err2"):
+            got[k] = msg
+    check(set(got) == {"err1", "err2"}, "target output: %r" % out)
+    return got
+
+
+def check_copy(entries, tr, out, path):
+    msgs = program_errors(out)
+    by_query = {}
+    for e in entries:
+        by_query.setdefault(e["query"], e)
+    for q in (DUP, BAD, SELECT):
+        check(q in by_query, "%r not traced; entries: %r" % (q, [e["query"] for e in entries]))
+    eq(by_query[DUP].get("error"), msgs["err1"], "constraint failure's message")
+    eq(by_query[BAD].get("error"), msgs["err2"], "syntax error's message")
+    eq(by_query[SELECT].get("rows"), 2, "rows of the SELECT")
+    eq(by_query[SELECT].get("error"), None, "the SELECT's error")
+    lines = [l for l in tr.stderr.splitlines() if path in l]
+    check(any("layout decoded from its code" in l and "not decoded: nothing" in l for l in lines),
+          "-v does not say every offset was decoded: %s" % lines)
+    check(any("step outcomes read from the statement at sqlite3_step's exit sites" in l for l in lines),
+          "steps not probed at the exit site: %s" % lines)
+
+
+@test
+def test_static_copy_reports_sqlite_messages():
+    need_bpf()
+    entries, tr, out = trace_target([STATIC], ["-v"])
+    check_copy(entries, tr, out, STATIC)
+
+
+@test
+def test_static_copy_layout_equals_its_calibration():
+    """Debian's libsqlite3.a inside layout_check: decoded = calibrated."""
+    r = subprocess.run([LAYOUT_CHECK], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "layout_check (decoded vs calibrated):\n%s%s" % (r.stdout, r.stderr))
+
+
+@test
+def test_better_sqlite3_layout_equals_its_calibration():
+    """better-sqlite3's own SQLite build: decoded from its .node = calibrated
+    by running that build (its sqlite3.a linked into layout_check)."""
+    better_sqlite3()
+    exe = os.path.join(NPM_DIR, "layout_check_bs3")
+    src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/layout.c",
+                                           "user/layout_decode.c", "user/elfsym.c")]
+    r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
+                        "-I" + os.path.join(ROOT, "bpf")] + src +
+                       [BS3_A, "-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
+                       capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 0, "building layout_check with better-sqlite3's SQLite: %s" % r.stderr)
+    r = subprocess.run([exe, BS3_NODE], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "layout_check on better_sqlite3.node:\n%s%s" % (r.stdout, r.stderr))
+    check("version 3040001" not in r.stdout, "better-sqlite3 bundles another SQLite version")
+
+
+@test
+def test_better_sqlite3_reports_sqlite_messages():
+    need_bpf()
+    better_sqlite3()
+    entries, tr, out = trace_target(["node", BS3_JS, NPM_DIR], ["-v"])
+    check_copy(entries, tr, out, "better_sqlite3.node")
+
+
+if __name__ == "__main__":
+    main()
