@@ -1,19 +1,11 @@
 /* layout_decode.c — offsets of SQLite's objects decoded from a copy's own
  * accessor functions (see layout_decode.h).
  *
- * DESIGN. Each function is decoded with capstone and walked along its
- * paths (every branch inside the function, each instruction re-walked only
- * when it is reached with registers that say something new), keeping for
- * each register a symbolic value: an argument, a constant, a stack address,
- * or a field read from another value at a displacement (so
- * "mov 0x1a0(%rbx),%rdi" with rbx holding the first argument gives
- * field(arg0, 0x1a0, 8 bytes)). The walk notes what the code does with
- * those values: what it returns, compares with a constant, passes to a
- * call, stores where, and uses as a pointer. Each rule below looks for one
- * pattern in one function and takes an offset only when exactly one
- * candidate fits. Nothing is executed; a walk that meets what it does not
- * model forgets the registers involved, so unknown code can only make a
- * rule find nothing, never something else.
+ * Each function is walked symbolically (user/codewalk.h: which fields of
+ * its arguments it reads, and what it does with them); each rule below
+ * looks for one pattern in one function and takes an offset only when
+ * exactly one candidate fits, so code a rule does not expect can only
+ * make it find nothing, never something else.
  *
  * The rules and the SQLite source each relies on (3.38 to 3.53; the
  * struct layouts differ between versions and builds, the code below does
@@ -54,7 +46,6 @@
  */
 #include "layout_decode.h"
 
-#include <capstone/capstone.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -62,519 +53,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codewalk.h"
 #include "elfsym.h"
 
 #define CODE_MAX     16384   /* bytes of one function decoded at most */
 #define CODE_NOSIZE  4096    /* bytes read for a symbol without a size */
-#define NODES_MAX    512
-#define EVENTS_MAX   512
-#define STEPS_MAX    10000   /* instructions walked per function */
-#define WORK_MAX     4096    /* pending branches */
-#define NREG         16
 #define FIELD_MAX    65536   /* a struct field's offset is below this */
-
-enum vkind { V_UNK = 0, V_ARG, V_IMM, V_FIELD, V_STACK };
-
-/* A symbolic value; node 0 is "unknown". */
-struct vnode {
-	uint8_t kind;
-	uint8_t size;      /* V_FIELD: bytes read */
-	bool indexed;      /* V_FIELD: read with an index register (array element) */
-	int16_t parent;    /* V_FIELD: the pointer it was read through */
-	int64_t x;         /* ARG: number; IMM: value; FIELD: displacement;
-	                    * STACK: offset from rsp at entry */
-};
-
-enum ev_kind { EV_RET, EV_CALL, EV_CMP, EV_STORE, EV_BASE };
-
-struct event {
-	uint8_t kind;
-	uint8_t size;      /* EV_STORE: bytes written */
-	int16_t a;         /* RET: rax; CALL: rdi; CMP: the value; STORE and
-	                    * BASE: the pointer written or read through */
-	int16_t b;         /* CALL: rsi; STORE: the value written */
-	int16_t c;         /* CALL: rdx */
-	int64_t x;         /* CMP: the constant; STORE: displacement;
-	                    * CALL: target address (0 unknown) */
-};
-
-struct walk {
-	struct vnode node[NODES_MAX];
-	int nnodes;
-	struct event ev[EVENTS_MAX];
-	int nev;
-};
-
-/* Register numbers: rax rcx rdx rbx rsp rbp rsi rdi r8..r15. */
-enum { R_AX, R_CX, R_DX, R_BX, R_SP, R_BP, R_SI, R_DI, R_8, R_9, R_10, R_11 };
-
-/* The register (0..15) capstone register r is part of, and its width in
- * bytes; -1 for others (rip, segment, vector registers). */
-static int reg_no(unsigned r, int *bytes)
-{
-	static const struct { unsigned r; int8_t no, bytes; } map[] = {
-		{ X86_REG_RAX, 0, 8 }, { X86_REG_EAX, 0, 4 }, { X86_REG_AX, 0, 2 }, { X86_REG_AL, 0, 1 },
-		{ X86_REG_AH, 0, 1 }, { X86_REG_RCX, 1, 8 }, { X86_REG_ECX, 1, 4 }, { X86_REG_CX, 1, 2 },
-		{ X86_REG_CL, 1, 1 }, { X86_REG_CH, 1, 1 }, { X86_REG_RDX, 2, 8 }, { X86_REG_EDX, 2, 4 },
-		{ X86_REG_DX, 2, 2 }, { X86_REG_DL, 2, 1 }, { X86_REG_DH, 2, 1 }, { X86_REG_RBX, 3, 8 },
-		{ X86_REG_EBX, 3, 4 }, { X86_REG_BX, 3, 2 }, { X86_REG_BL, 3, 1 }, { X86_REG_BH, 3, 1 },
-		{ X86_REG_RSP, 4, 8 }, { X86_REG_ESP, 4, 4 }, { X86_REG_SP, 4, 2 }, { X86_REG_SPL, 4, 1 },
-		{ X86_REG_RBP, 5, 8 }, { X86_REG_EBP, 5, 4 }, { X86_REG_BP, 5, 2 }, { X86_REG_BPL, 5, 1 },
-		{ X86_REG_RSI, 6, 8 }, { X86_REG_ESI, 6, 4 }, { X86_REG_SI, 6, 2 }, { X86_REG_SIL, 6, 1 },
-		{ X86_REG_RDI, 7, 8 }, { X86_REG_EDI, 7, 4 }, { X86_REG_DI, 7, 2 }, { X86_REG_DIL, 7, 1 },
-		{ X86_REG_R8, 8, 8 }, { X86_REG_R8D, 8, 4 }, { X86_REG_R8W, 8, 2 }, { X86_REG_R8B, 8, 1 },
-		{ X86_REG_R9, 9, 8 }, { X86_REG_R9D, 9, 4 }, { X86_REG_R9W, 9, 2 }, { X86_REG_R9B, 9, 1 },
-		{ X86_REG_R10, 10, 8 }, { X86_REG_R10D, 10, 4 }, { X86_REG_R10W, 10, 2 }, { X86_REG_R10B, 10, 1 },
-		{ X86_REG_R11, 11, 8 }, { X86_REG_R11D, 11, 4 }, { X86_REG_R11W, 11, 2 }, { X86_REG_R11B, 11, 1 },
-		{ X86_REG_R12, 12, 8 }, { X86_REG_R12D, 12, 4 }, { X86_REG_R12W, 12, 2 }, { X86_REG_R12B, 12, 1 },
-		{ X86_REG_R13, 13, 8 }, { X86_REG_R13D, 13, 4 }, { X86_REG_R13W, 13, 2 }, { X86_REG_R13B, 13, 1 },
-		{ X86_REG_R14, 14, 8 }, { X86_REG_R14D, 14, 4 }, { X86_REG_R14W, 14, 2 }, { X86_REG_R14B, 14, 1 },
-		{ X86_REG_R15, 15, 8 }, { X86_REG_R15D, 15, 4 }, { X86_REG_R15W, 15, 2 }, { X86_REG_R15B, 15, 1 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		if (map[i].r == r) {
-			if (bytes)
-				*bytes = map[i].bytes;
-			return map[i].no;
-		}
-	}
-	return -1;
-}
-
-/* The node for a value, added when new. Returns 0 (unknown) when the
- * table is full. */
-static int16_t intern(struct walk *w, uint8_t kind, uint8_t size, bool indexed, int16_t parent, int64_t x)
-{
-	int i;
-
-	if (kind == V_UNK)
-		return 0;
-	for (i = 1; i < w->nnodes; i++) {
-		struct vnode *n = &w->node[i];
-
-		if (n->kind == kind && n->size == size && n->indexed == indexed && n->parent == parent && n->x == x)
-			return (int16_t)i;
-	}
-	if (w->nnodes >= NODES_MAX)
-		return 0;
-	w->node[w->nnodes] = (struct vnode){ .kind = kind, .size = size, .indexed = indexed, .parent = parent, .x = x };
-	return (int16_t)w->nnodes++;
-}
-
-static void note(struct walk *w, uint8_t kind, uint8_t size, int16_t a, int16_t b, int16_t c, int64_t x)
-{
-	int i;
-
-	for (i = 0; i < w->nev; i++) {
-		struct event *e = &w->ev[i];
-
-		if (e->kind == kind && e->size == size && e->a == a && e->b == b && e->c == c && e->x == x)
-			return;
-	}
-	if (w->nev < EVENTS_MAX)
-		w->ev[w->nev++] = (struct event){ .kind = kind, .size = size, .a = a, .b = b, .c = c, .x = x };
-}
-
-static bool is_kind(const struct walk *w, int16_t id, uint8_t kind)
-{
-	return id > 0 && w->node[id].kind == kind;
-}
-
-static bool is_arg(const struct walk *w, int16_t id, int n)
-{
-	return is_kind(w, id, V_ARG) && w->node[id].x == n;
-}
-
-/* A register's value read at width bytes: the whole value at 8; at less,
- * only a constant or a field no wider than that (what the narrower read
- * sees of a wider value is not modelled). */
-static int16_t read_reg(const struct walk *w, const int16_t *st, unsigned capreg)
-{
-	int bytes, no = reg_no(capreg, &bytes);
-	int16_t v;
-
-	if (no < 0)
-		return 0;
-	v = st[no];
-	if (bytes == 8 || v == 0)
-		return v;
-	if (w->node[v].kind == V_IMM || (w->node[v].kind == V_FIELD && w->node[v].size <= bytes))
-		return v;
-	return 0;
-}
-
-/* The pointer a memory operand goes through: *base and *disp (a stack
- * address is folded into one node with *disp 0). Returns false when the
- * address is not one the walk knows (rip-relative, a segment, unknown
- * base, an index into the stack). */
-static bool mem_base(struct walk *w, const int16_t *st, const x86_op_mem *m, int16_t *base, int64_t *disp,
-		     bool *indexed)
-{
-	int no;
-	int16_t b;
-
-	if (m->segment != X86_REG_INVALID || m->base == X86_REG_INVALID || m->base == X86_REG_RIP)
-		return false;
-	no = reg_no(m->base, NULL);
-	if (no < 0 || (b = st[no]) == 0)
-		return false;
-	*indexed = m->index != X86_REG_INVALID;
-	if (w->node[b].kind == V_STACK) {
-		if (*indexed)
-			return false;
-		*base = intern(w, V_STACK, 0, false, 0, w->node[b].x + m->disp);
-		*disp = 0;
-		return *base != 0;
-	}
-	if (w->node[b].kind != V_ARG && w->node[b].kind != V_FIELD)
-		return false;
-	*base = b;
-	*disp = m->disp;
-	return true;
-}
-
-/* The value read by a memory operand of size bytes (noting its pointer). */
-static int16_t load(struct walk *w, const int16_t *st, const cs_x86_op *op)
-{
-	int16_t base;
-	int64_t disp;
-	bool idx;
-
-	if (!mem_base(w, st, &op->mem, &base, &disp, &idx) || w->node[base].kind == V_STACK)
-		return 0;
-	note(w, EV_BASE, 0, base, 0, 0, 0);
-	return intern(w, V_FIELD, op->size, idx, base, disp);
-}
-
-static void store(struct walk *w, const int16_t *st, const cs_x86_op *op, int16_t value)
-{
-	int16_t base;
-	int64_t disp;
-	bool idx;
-
-	if (!mem_base(w, st, &op->mem, &base, &disp, &idx))
-		return;
-	if (w->node[base].kind != V_STACK)
-		note(w, EV_BASE, 0, base, 0, 0, 0);
-	if (!idx)
-		note(w, EV_STORE, op->size, base, value, 0, disp);
-}
-
-static void set_reg(int16_t *st, unsigned capreg, int16_t v)
-{
-	int bytes, no = reg_no(capreg, &bytes);
-
-	if (no >= 0)
-		st[no] = bytes >= 4 ? v : 0;
-}
-
-/* A value written to a 32-bit register: constants and narrow fields keep
- * their meaning (zero-extended), pointers do not. */
-static int16_t narrow(const struct walk *w, int16_t v, int bytes)
-{
-	if (bytes == 8 || v == 0)
-		return v;
-	if (w->node[v].kind == V_FIELD && w->node[v].size <= bytes)
-		return v;
-	if (w->node[v].kind == V_IMM)
-		return v;
-	return 0;
-}
-
-static void adjust_sp(struct walk *w, int16_t *st, int64_t delta)
-{
-	st[R_SP] = is_kind(w, st[R_SP], V_STACK) ? intern(w, V_STACK, 0, false, 0, w->node[st[R_SP]].x + delta) : 0;
-}
-
-/* Forgets every register the instruction writes (what is not modelled). */
-static void clobber_written(csh h, const cs_insn *in, int16_t *st)
-{
-	cs_regs rr, rw;
-	uint8_t nr = 0, nw = 0, i;
-
-	if (cs_regs_access(h, in, rr, &nr, rw, &nw) != CS_ERR_OK) {
-		memset(st, 0, NREG * sizeof(*st));
-		return;
-	}
-	for (i = 0; i < nw; i++) {
-		int no = reg_no(rw[i], NULL);
-
-		if (no >= 0)
-			st[no] = 0;
-	}
-}
-
-enum flow { FLOW_NEXT, FLOW_END, FLOW_JUMP, FLOW_BRANCH };
-
-/* Executes one instruction on st, noting events. For a jump or a branch
- * inside the function, *target is where it goes. */
-static enum flow step(csh h, struct walk *w, const cs_insn *in, int16_t *st, uint64_t lo, uint64_t hi,
-		      uint64_t *target)
-{
-	const cs_x86 *x = &in->detail->x86;
-	const cs_x86_op *o0 = x->op_count > 0 ? &x->operands[0] : NULL;
-	const cs_x86_op *o1 = x->op_count > 1 ? &x->operands[1] : NULL;
-	int bytes = 0, i;
-	int16_t v;
-
-	switch (in->id) {
-	case X86_INS_RET:
-		note(w, EV_RET, 0, st[R_AX], 0, 0, 0);
-		return FLOW_END;
-	case X86_INS_INT3: case X86_INS_UD2: case X86_INS_HLT:
-		return FLOW_END;
-	case X86_INS_CALL:
-	case X86_INS_JMP: {
-		uint64_t t = o0 && o0->type == X86_OP_IMM ? (uint64_t)o0->imm : 0;
-
-		if (in->id == X86_INS_JMP && t >= lo && t < hi) {
-			*target = t;
-			return FLOW_JUMP;
-		}
-		if (o0 && o0->type == X86_OP_MEM)
-			load(w, st, o0);
-		note(w, EV_CALL, in->id == X86_INS_JMP, st[R_DI], st[R_SI], st[R_DX], (int64_t)t);
-		if (in->id == X86_INS_JMP)
-			return FLOW_END;
-		st[R_AX] = st[R_CX] = st[R_DX] = st[R_SI] = st[R_DI] = 0;
-		st[R_8] = st[R_9] = st[R_10] = st[R_11] = 0;
-		return FLOW_NEXT;
-	}
-	case X86_INS_MOV: case X86_INS_MOVABS:
-	case X86_INS_MOVZX: case X86_INS_MOVSX: case X86_INS_MOVSXD:
-		if (!o0 || !o1)
-			break;
-		if (o0->type == X86_OP_MEM) {
-			v = o1->type == X86_OP_IMM ? intern(w, V_IMM, 0, false, 0, o1->imm)
-			    : o1->type == X86_OP_REG ? read_reg(w, st, o1->reg) : 0;
-			store(w, st, o0, v);
-			return FLOW_NEXT;
-		}
-		if (o0->type != X86_OP_REG || reg_no(o0->reg, &bytes) < 0)
-			break;
-		if (o1->type == X86_OP_IMM)
-			v = intern(w, V_IMM, 0, false, 0, bytes == 4 ? (int64_t)(uint32_t)o1->imm : o1->imm);
-		else if (o1->type == X86_OP_REG)
-			v = read_reg(w, st, o1->reg);
-		else
-			v = load(w, st, o1);
-		set_reg(st, o0->reg, narrow(w, v, bytes));
-		return FLOW_NEXT;
-	case X86_INS_LEA:
-		if (!o0 || !o1 || o0->type != X86_OP_REG || o1->type != X86_OP_MEM)
-			break;
-		{
-			int16_t base;
-			int64_t disp;
-			bool idx;
-
-			v = mem_base(w, st, &o1->mem, &base, &disp, &idx) && w->node[base].kind == V_STACK ? base : 0;
-			reg_no(o0->reg, &bytes);
-			set_reg(st, o0->reg, bytes == 8 ? v : 0);
-		}
-		return FLOW_NEXT;
-	case X86_INS_XOR: case X86_INS_SUB:
-		if (o0 && o1 && o0->type == X86_OP_REG && o1->type == X86_OP_REG && o0->reg == o1->reg) {
-			set_reg(st, o0->reg, intern(w, V_IMM, 0, false, 0, 0));
-			return FLOW_NEXT;
-		}
-		if (in->id == X86_INS_SUB && o0 && o1 && o0->type == X86_OP_REG && o0->reg == X86_REG_RSP &&
-		    o1->type == X86_OP_IMM) {
-			adjust_sp(w, st, -o1->imm);
-			return FLOW_NEXT;
-		}
-		break;
-	case X86_INS_ADD:
-		if (o0 && o1 && o0->type == X86_OP_REG && o0->reg == X86_REG_RSP && o1->type == X86_OP_IMM) {
-			adjust_sp(w, st, o1->imm);
-			return FLOW_NEXT;
-		}
-		break;
-	case X86_INS_PUSH:
-		if (o0 && o0->type == X86_OP_MEM)
-			load(w, st, o0);
-		adjust_sp(w, st, -8);
-		return FLOW_NEXT;
-	case X86_INS_POP:
-		if (o0 && o0->type == X86_OP_REG)
-			set_reg(st, o0->reg, 0);
-		adjust_sp(w, st, 8);
-		if (o0 && o0->type == X86_OP_REG && reg_no(o0->reg, NULL) == R_SP)
-			st[R_SP] = 0;
-		return FLOW_NEXT;
-	case X86_INS_CMP: case X86_INS_TEST:
-		if (!o0 || !o1)
-			break;
-		v = o0->type == X86_OP_REG ? read_reg(w, st, o0->reg) : o0->type == X86_OP_MEM ? load(w, st, o0) : 0;
-		if (o1->type == X86_OP_MEM)
-			load(w, st, o1);
-		if (v && o1->type == X86_OP_IMM && in->id == X86_INS_CMP)
-			note(w, EV_CMP, 0, v, 0, 0, o1->imm);
-		else if (v && in->id == X86_INS_TEST && o1->type == X86_OP_REG && o0->type == X86_OP_REG &&
-			 o1->reg == o0->reg)
-			note(w, EV_CMP, 0, v, 0, 0, 0);
-		return FLOW_NEXT;
-	default:
-		break;
-	}
-	/* Branches. */
-	for (i = 0; i < in->detail->groups_count; i++) {
-		if (in->detail->groups[i] == X86_GRP_JUMP) {
-			uint64_t t = o0 && o0->type == X86_OP_IMM ? (uint64_t)o0->imm : 0;
-
-			if (t >= lo && t < hi) {
-				*target = t;
-				return FLOW_BRANCH;
-			}
-			note(w, EV_CALL, 1, st[R_DI], st[R_SI], st[R_DX], (int64_t)t);
-			return FLOW_NEXT;
-		}
-	}
-	/* Anything else: its memory operands are pointers used (and written),
-	 * the registers it writes are forgotten. */
-	for (i = 0; i < x->op_count; i++) {
-		const cs_x86_op *op = &x->operands[i];
-
-		if (op->type != X86_OP_MEM)
-			continue;
-		if (in->id == X86_INS_LEA || in->id == X86_INS_NOP)
-			continue;
-		load(w, st, op);
-		if (i == 0 && (op->access & CS_AC_WRITE))
-			store(w, st, op, 0);
-	}
-	clobber_written(h, in, st);
-	return FLOW_NEXT;
-}
-
-static long find_insn(const cs_insn *in, size_t n, uint64_t addr)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (in[mid].address == addr)
-			return (long)mid;
-		if (in[mid].address < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-struct pending {
-	long i;
-	int16_t st[NREG];
-};
-
-/* Walks the n instructions in (a function at [lo, hi)) from the first. */
-static int walk_code(csh h, const cs_insn *in, size_t n, uint64_t lo, uint64_t hi, struct walk *w)
-{
-	int16_t (*seen)[NREG] = calloc(n, sizeof(*seen));
-	bool *visited = calloc(n, sizeof(*visited));
-	struct pending *work = malloc(WORK_MAX * sizeof(*work));
-	size_t nwork = 0, steps = 0;
-	int err = 0;
-
-	if (!seen || !visited || !work) {
-		err = -ENOMEM;
-		goto out;
-	}
-	work[nwork].i = 0;
-	memset(work[nwork].st, 0, sizeof(work[nwork].st));
-	work[nwork].st[R_DI] = intern(w, V_ARG, 0, false, 0, 0);
-	work[nwork].st[R_SI] = intern(w, V_ARG, 0, false, 0, 1);
-	work[nwork].st[R_DX] = intern(w, V_ARG, 0, false, 0, 2);
-	work[nwork].st[R_CX] = intern(w, V_ARG, 0, false, 0, 3);
-	work[nwork].st[R_8] = intern(w, V_ARG, 0, false, 0, 4);
-	work[nwork].st[R_9] = intern(w, V_ARG, 0, false, 0, 5);
-	work[nwork].st[R_SP] = intern(w, V_STACK, 0, false, 0, 0);
-	nwork++;
-	while (nwork > 0 && steps < STEPS_MAX) {
-		struct pending p = work[--nwork];
-
-		while (p.i >= 0 && (size_t)p.i < n && steps++ < STEPS_MAX) {
-			uint64_t target = 0;
-			enum flow f;
-			int k;
-
-			if (visited[p.i]) {
-				bool same = true;
-
-				for (k = 0; k < NREG; k++) {
-					if (p.st[k] != seen[p.i][k]) {
-						p.st[k] = 0;
-						same = same && seen[p.i][k] == 0;
-					}
-				}
-				if (same)
-					break;
-			}
-			visited[p.i] = true;
-			memcpy(seen[p.i], p.st, sizeof(p.st));
-			f = step(h, w, &in[p.i], p.st, lo, hi, &target);
-			if (f == FLOW_END)
-				break;
-			if (f == FLOW_JUMP) {
-				p.i = find_insn(in, n, target);
-				continue;
-			}
-			if (f == FLOW_BRANCH) {
-				long t = find_insn(in, n, target);
-
-				if (t >= 0 && nwork < WORK_MAX) {
-					work[nwork].i = t;
-					memcpy(work[nwork].st, p.st, sizeof(p.st));
-					nwork++;
-				}
-			}
-			p.i++;
-		}
-	}
-out:
-	free(seen);
-	free(visited);
-	free(work);
-	return err;
-}
 
 /* ---- rules ------------------------------------------------------------ */
 
 struct ctx {
 	layout_fetch_fn fetch;
 	void *fctx;
-	csh h;
 };
 
 /* Decodes and walks function name. Returns the walk (free() it) or NULL
  * when the copy does not have it or it cannot be decoded. */
-static struct walk *walk_function(struct ctx *c, const char *name)
+static struct codewalk *walk_function(struct ctx *c, const char *name)
 {
 	uint8_t *code = NULL;
-	size_t len = 0, n;
+	size_t len = 0;
 	uint64_t vaddr = 0;
-	cs_insn *in = NULL;
-	struct walk *w;
+	struct codewalk *w;
 
 	if (c->fetch(c->fctx, name, &code, &len, &vaddr) != 0)
 		return NULL;
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		free(code);
-		return NULL;
-	}
-	w->nnodes = 1;
-	n = len ? cs_disasm(c->h, code, len, vaddr, 0, &in) : 0;
-	if (n == 0 || walk_code(c->h, in, n, vaddr, vaddr + len, w) != 0) {
+	w = malloc(sizeof(*w));
+	if (w && codewalk__run(code, len, vaddr, w) != 0) {
 		free(w);
 		w = NULL;
 	}
-	if (in)
-		cs_free(in, n);
 	free(code);
 	return w;
 }
@@ -584,26 +92,26 @@ static bool plausible_off(int64_t x)
 	return x >= 0 && x < FIELD_MAX;
 }
 
-static bool is_field(const struct walk *w, int16_t id, int16_t parent, int size)
+static bool is_field(const struct codewalk *w, int16_t id, int16_t parent, int size)
 {
-	return is_kind(w, id, V_FIELD) && w->node[id].parent == parent && !w->node[id].indexed &&
+	return cw_is(w, id, CW_FIELD) && w->node[id].parent == parent && !w->node[id].indexed &&
 	       (size == 0 || w->node[id].size == size) && plausible_off(w->node[id].x);
 }
 
 /* The displacement of the one field of the first argument, size bytes
  * wide, that the function returns; -1 when none or several. */
-static int ret_field(const struct walk *w, int size)
+static int ret_field(const struct codewalk *w, int size)
 {
 	int i, found = -1;
 	int16_t arg0 = 0;
 
 	for (i = 1; i < w->nnodes; i++)
-		if (w->node[i].kind == V_ARG && w->node[i].x == 0)
+		if (w->node[i].kind == CW_ARG && w->node[i].x == 0)
 			arg0 = (int16_t)i;
 	for (i = 0; i < w->nev; i++) {
-		const struct event *e = &w->ev[i];
+		const struct cw_event *e = &w->ev[i];
 
-		if (e->kind != EV_RET || !is_field(w, e->a, arg0, size))
+		if (e->kind != CW_RET || !is_field(w, e->a, arg0, size))
 			continue;
 		if (found >= 0 && found != w->node[e->a].x)
 			return -1;
@@ -612,12 +120,12 @@ static int ret_field(const struct walk *w, int size)
 	return found;
 }
 
-static int16_t arg_node(const struct walk *w, int n)
+static int16_t arg_node(const struct codewalk *w, int n)
 {
 	int i;
 
 	for (i = 1; i < w->nnodes; i++)
-		if (is_arg(w, (int16_t)i, n))
+		if (cw_is_arg(w, (int16_t)i, n))
 			return (int16_t)i;
 	return -1;
 }
@@ -634,18 +142,18 @@ static bool one(int *have, int v)
 	return true;
 }
 
-static bool field_used(const struct walk *w, int16_t id, bool as_call_arg, bool as_base, bool as_cmp0)
+static bool field_used(const struct codewalk *w, int16_t id, bool as_call_arg, bool as_base, bool as_cmp0)
 {
 	int i;
 
 	for (i = 0; i < w->nev; i++) {
-		const struct event *e = &w->ev[i];
+		const struct cw_event *e = &w->ev[i];
 
-		if (as_call_arg && e->kind == EV_CALL && (e->a == id || e->b == id || e->c == id))
+		if (as_call_arg && e->kind == CW_CALL && (e->a == id || e->b == id || e->c == id))
 			return true;
-		if (as_base && e->kind == EV_BASE && e->a == id)
+		if (as_base && e->kind == CW_BASE && e->a == id)
 			return true;
-		if (as_cmp0 && e->kind == EV_CMP && e->a == id && e->x == 0)
+		if (as_cmp0 && e->kind == CW_CMP && e->a == id && e->x == 0)
 			return true;
 	}
 	return false;
@@ -681,7 +189,7 @@ static int agree(int a, int b)
 
 static int simple_ret(struct ctx *c, const char *fn, int size)
 {
-	struct walk *w = walk_function(c, fn);
+	struct codewalk *w = walk_function(c, fn);
 	int v = w ? ret_field(w, size) : -1;
 
 	free(w);
@@ -690,13 +198,13 @@ static int simple_ret(struct ctx *c, const char *fn, int size)
 
 static int decode_version(struct ctx *c)
 {
-	struct walk *w = walk_function(c, "sqlite3_libversion_number");
+	struct codewalk *w = walk_function(c, "sqlite3_libversion_number");
 	int i, v = 0;
 
 	for (i = 0; w && i < w->nev; i++) {
-		const struct event *e = &w->ev[i];
+		const struct cw_event *e = &w->ev[i];
 
-		if (e->kind == EV_RET && is_kind(w, e->a, V_IMM) && w->node[e->a].x > 3000000 &&
+		if (e->kind == CW_RET && cw_is(w, e->a, CW_IMM) && w->node[e->a].x > 3000000 &&
 		    w->node[e->a].x < 4000000) {
 			if (v && v != w->node[e->a].x) {
 				v = 0;
@@ -712,7 +220,7 @@ static int decode_version(struct ctx *c)
 /* sqlite3_stmt_busy: the byte of the statement compared with a constant. */
 static void decode_state(struct ctx *c, struct layout_decoded *o)
 {
-	struct walk *w = walk_function(c, "sqlite3_stmt_busy");
+	struct codewalk *w = walk_function(c, "sqlite3_stmt_busy");
 	int i, off = -1, run = -1;
 	int16_t arg0;
 
@@ -722,9 +230,9 @@ static void decode_state(struct ctx *c, struct layout_decoded *o)
 	}
 	arg0 = arg_node(w, 0);
 	for (i = 0; i < w->nev; i++) {
-		const struct event *e = &w->ev[i];
+		const struct cw_event *e = &w->ev[i];
 
-		if (e->kind != EV_CMP || !is_field(w, e->a, arg0, 1))
+		if (e->kind != CW_CMP || !is_field(w, e->a, arg0, 1))
 			continue;
 		if (!one(&off, (int)w->node[e->a].x) || !one(&run, (int)(e->x & 0xff)))
 			break;
@@ -752,7 +260,7 @@ static void decode_state(struct ctx *c, struct layout_decoded *o)
 static void decode_perr(struct ctx *c, struct layout_decoded *o)
 {
 	int mutex = simple_ret(c, "sqlite3_db_mutex", 8), off = -1, i;
-	struct walk *w;
+	struct codewalk *w;
 	int16_t arg0;
 
 	if (mutex < 0) {
@@ -800,7 +308,7 @@ static void decode_memz(struct ctx *c, struct layout_decoded *o)
  * on); sqlite3VdbeResetStepResult: rc (zeroed). */
 static void decode_halt(struct ctx *c, struct layout_decoded *o)
 {
-	struct walk *w = walk_function(c, "sqlite3VdbeTransferError");
+	struct codewalk *w = walk_function(c, "sqlite3VdbeTransferError");
 	int rc = -1, msg = -1, reset = -1, i;
 	int16_t arg0;
 
@@ -820,10 +328,10 @@ static void decode_halt(struct ctx *c, struct layout_decoded *o)
 	if (w) {
 		arg0 = arg_node(w, 0);
 		for (i = 0; i < w->nev; i++) {
-			const struct event *e = &w->ev[i];
+			const struct cw_event *e = &w->ev[i];
 
-			if (e->kind == EV_STORE && e->a == arg0 && e->size == 4 && plausible_off(e->x) &&
-			    is_kind(w, e->b, V_IMM) &&
+			if (e->kind == CW_STORE && e->a == arg0 && e->size == 4 && plausible_off(e->x) &&
+			    cw_is(w, e->b, CW_IMM) &&
 			    w->node[e->b].x == 0 && !one(&reset, (int)e->x))
 				break;
 		}
@@ -848,22 +356,22 @@ static void decode_halt(struct ctx *c, struct layout_decoded *o)
 
 /* A store of ptr into a field of db, and of db at ptr+0 (Parse.db): the
  * field's offset, -1 none, -2 several. */
-static int parse_link(const struct walk *w, int16_t db, bool ptr_is_stack, int16_t ptr_arg)
+static int parse_link(const struct codewalk *w, int16_t db, bool ptr_is_stack, int16_t ptr_arg)
 {
 	int i, j, off = -1;
 
 	for (i = 0; i < w->nev; i++) {
-		const struct event *e = &w->ev[i];
+		const struct cw_event *e = &w->ev[i];
 		bool back = false;
 
-		if (e->kind != EV_STORE || e->a != db || e->size != 8 || e->b <= 0 || !plausible_off(e->x))
+		if (e->kind != CW_STORE || e->a != db || e->size != 8 || e->b <= 0 || !plausible_off(e->x))
 			continue;
-		if (ptr_is_stack ? !is_kind(w, e->b, V_STACK) : e->b != ptr_arg)
+		if (ptr_is_stack ? !cw_is(w, e->b, CW_STACK) : e->b != ptr_arg)
 			continue;
 		for (j = 0; j < w->nev; j++) {
-			const struct event *f = &w->ev[j];
+			const struct cw_event *f = &w->ev[j];
 
-			if (f->kind == EV_STORE && f->a == e->b && f->x == 0 && f->size == 8 && f->b == db)
+			if (f->kind == CW_STORE && f->a == e->b && f->x == 0 && f->size == 8 && f->b == db)
 				back = true;
 		}
 		if (back && !one(&off, (int)e->x))
@@ -874,7 +382,7 @@ static int parse_link(const struct walk *w, int16_t db, bool ptr_is_stack, int16
 
 static void decode_pparse(struct ctx *c, struct layout_decoded *o)
 {
-	struct walk *w;
+	struct codewalk *w;
 	int v = -1, a = -1, i;
 
 	if ((w = walk_function(c, "sqlite3ParseObjectInit"))) {
@@ -892,9 +400,9 @@ static void decode_pparse(struct ctx *c, struct layout_decoded *o)
 
 		a = -1;
 		for (i = 0; i < w->nev; i++) {
-			const struct event *e = &w->ev[i];
+			const struct cw_event *e = &w->ev[i];
 
-			if (e->kind == EV_STORE && is_field(w, e->a, arg0, 8) && !one(&a, (int)w->node[e->a].x))
+			if (e->kind == CW_STORE && is_field(w, e->a, arg0, 8) && !one(&a, (int)w->node[e->a].x))
 				break;
 		}
 		v = agree(v, a);
@@ -913,9 +421,9 @@ static void decode_pparse(struct ctx *c, struct layout_decoded *o)
 /* The chain node = F(F(...)) from the innermost: returns the parent node
  * of id when id is a field at disp (any disp when disp < 0, stored in
  * *got) of size 8 with the given indexing, else -1. */
-static int16_t unfield(const struct walk *w, int16_t id, long disp, bool indexed, long *got)
+static int16_t unfield(const struct codewalk *w, int16_t id, long disp, bool indexed, long *got)
 {
-	if (!is_kind(w, id, V_FIELD) || w->node[id].size != 8 || w->node[id].indexed != indexed ||
+	if (!cw_is(w, id, CW_FIELD) || w->node[id].size != 8 || w->node[id].indexed != indexed ||
 	    !plausible_off(w->node[id].x))
 		return -1;
 	if (disp >= 0 && w->node[id].x != disp)
@@ -927,7 +435,7 @@ static int16_t unfield(const struct walk *w, int16_t id, long disp, bool indexed
 
 static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 {
-	struct walk *w;
+	struct codewalk *w;
 	int adb = -1, zf = -1, i;
 	long a, z;
 	bool chain = false;
@@ -937,10 +445,10 @@ static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 		int16_t arg0 = arg_node(w, 0);
 
 		for (i = 0; i < w->nev; i++) {
-			const struct event *e = &w->ev[i];
+			const struct cw_event *e = &w->ev[i];
 			int16_t p;
 
-			if (e->kind != EV_RET)
+			if (e->kind != CW_RET)
 				continue;
 			p = unfield(w, e->a, -1, false, &z);         /* Pager.zFilename */
 			p = p > 0 ? unfield(w, p, 0, false, NULL) : -1;   /* BtShared.pPager */
@@ -960,10 +468,10 @@ static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 			int16_t arg0 = arg_node(w, 0);
 
 			for (i = 0; i < w->nev; i++) {
-				const struct event *e = &w->ev[i];
+				const struct cw_event *e = &w->ev[i];
 				int16_t p;
 
-				if (e->kind != EV_RET)
+				if (e->kind != CW_RET)
 					continue;
 				p = unfield(w, e->a, 8, true, NULL);
 				p = p > 0 ? unfield(w, p, -1, false, &a) : -1;
@@ -976,8 +484,8 @@ static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 			int16_t arg0 = arg_node(w, 0);
 
 			for (i = 0; i < w->nev; i++) {
-				const struct event *e = &w->ev[i];
-				int16_t p = e->kind == EV_CALL ? unfield(w, e->a, 0, false, NULL) : -1;
+				const struct cw_event *e = &w->ev[i];
+				int16_t p = e->kind == CW_CALL ? unfield(w, e->a, 0, false, NULL) : -1;
 
 				p = p > 0 ? unfield(w, p, 8, false, NULL) : -1;
 				if (p > 0 && p == arg0)
@@ -1009,12 +517,6 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	o->cfg.vdbe_db_off = o->cfg.vdbe_zsql_off = o->cfg.db_perr_off = o->cfg.mem_z_off = -1;
 	o->cfg.vdbe_rc_off = o->cfg.vdbe_zerrmsg_off = o->cfg.vdbe_state_off = -1;
 	o->cfg.db_pparse_off = o->cfg.db_adb_off = o->cfg.pager_zfile_off = -1;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &c.h) != CS_ERR_OK)
-		return -EINVAL;
-	if (cs_option(c.h, CS_OPT_DETAIL, CS_OPT_ON) != CS_ERR_OK) {
-		cs_close(&c.h);
-		return -EINVAL;
-	}
 	o->version = decode_version(&c);
 	if ((v = simple_ret(&c, "sqlite3_sql", 8)) >= 0) {
 		o->cfg.vdbe_zsql_off = v;
@@ -1036,7 +538,6 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	decode_halt(&c, o);
 	decode_pparse(&c, o);
 	decode_dbfile(&c, o);
-	cs_close(&c.h);
 	return o->nfound;
 }
 

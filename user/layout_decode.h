@@ -40,9 +40,10 @@ struct layout_decoded {
  * the copy has no such function, another -errno on failure. */
 typedef int (*layout_fetch_fn)(void *ctx, const char *name, uint8_t **code, size_t *len, uint64_t *vaddr);
 
-/* Decodes every offset it can from the functions fetch gives. Always fills
- * *out (everything -1 when nothing is known). Returns the number of offsets
- * decoded, or -ENOMEM / -EINVAL (capstone unavailable). */
+/* Decodes every offset it can from the functions fetch gives (a function
+ * that cannot be fetched, decoded or walked proves nothing). Always fills
+ * *out (everything -1 when nothing is known). Returns the number of
+ * offsets decoded (out->nfound). */
 int layout_decode__run(layout_fetch_fn fetch, void *ctx, struct layout_decoded *out);
 
 /* layout_decode__run on a file: functions found by name in sym (the file

@@ -87,7 +87,8 @@ def test_better_sqlite3_layout_equals_its_calibration():
     better_sqlite3()
     exe = os.path.join(NPM_DIR, "layout_check_bs3")
     src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/layout.c",
-                                           "user/layout_decode.c", "user/elfsym.c")]
+                                           "user/layout_decode.c", "user/codewalk.c",
+                                           "user/elfsym.c")]
     r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
                         "-I" + os.path.join(ROOT, "bpf")] + src +
                        [BS3_A, "-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
