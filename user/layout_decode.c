@@ -315,7 +315,7 @@ static void decode_halt(struct ctx *c, struct layout_decoded *o)
 	if (w) {
 		rc = ret_field(w, 4);
 		arg0 = arg_node(w, 0);
-		for (i = 1; i < w->nnodes; i++) {
+		for (i = 1; i < w->nnodes && o->cfg.vdbe_db_off >= 0; i++) {
 			if (!is_field(w, (int16_t)i, arg0, 8) || w->node[i].x == o->cfg.vdbe_db_off)
 				continue;
 			if (field_used(w, (int16_t)i, false, false, true) && field_used(w, (int16_t)i, true, false, false) &&
@@ -338,19 +338,22 @@ static void decode_halt(struct ctx *c, struct layout_decoded *o)
 		free(w);
 	}
 	rc = agree(rc, reset);
-	if (rc >= 0 && o->cfg.vdbe_db_off >= 0) {
+	if (rc >= 0) {
 		o->cfg.vdbe_rc_off = rc;
 		FOUND(o, "rc=%d", rc);
 		o->nfound++;
 	} else {
-		MISSING(o, "rc (%s)", rc == -2 ? "sources disagree" : "no sqlite3VdbeTransferError pattern");
+		MISSING(o, "rc (%s)", rc == -2 ? "sources disagree"
+			: "no sqlite3VdbeTransferError/sqlite3VdbeResetStepResult pattern");
 	}
-	if (msg >= 0 && o->cfg.vdbe_db_off >= 0) {
+	if (msg >= 0) {
 		o->cfg.vdbe_zerrmsg_off = msg;
 		FOUND(o, "zErrMsg=%d", msg);
 		o->nfound++;
 	} else {
-		MISSING(o, "zErrMsg (%s)", msg == -2 ? "several candidates" : "no sqlite3VdbeTransferError pattern");
+		MISSING(o, "zErrMsg (%s)", msg == -2 ? "several candidates"
+			: o->cfg.vdbe_db_off < 0 ? "Vdbe.db not known to tell it apart"
+			: "no sqlite3VdbeTransferError pattern");
 	}
 }
 

@@ -8,8 +8,11 @@ and Node with better-sqlite3 (its own SQLite 3.5x, installed from npm by
 tests/better_sqlite3.sh, skipped only when the npm registry cannot be
 reached). layout_check compares the decoded offsets with the ones
 calibrated by running the very same SQLite build."""
+import ctypes
 import os
+import shutil
 import subprocess
+import tempfile
 
 from harness import (BUILD, ROOT, TARGETS, Fail, Skip, check, eq, main, need_bpf, test,
                      trace_target)
@@ -71,6 +74,36 @@ def test_static_copy_reports_sqlite_messages():
     need_bpf()
     entries, tr, out = trace_target([STATIC], ["-v"])
     check_copy(entries, tr, out, STATIC)
+
+
+@test
+def test_undecodable_copy_learns_and_keeps_code_text():
+    """A copy whose accessors have no names (stripped from a copy of
+    static_errors): -v says what was not decoded and why, the statements'
+    texts come from the prepares (the learning fallback), and its errors carry
+    SQLite's code text (sqlite3_errstr) since its pErr cannot be known."""
+    need_bpf()
+    hidden = ("sqlite3_sql", "sqlite3_db_handle", "sqlite3_errmsg", "sqlite3VdbeTransferError",
+              "sqlite3VdbeResetStepResult")
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "static_errors_nonames")
+        shutil.copy(STATIC, exe)
+        subprocess.run(["objcopy"] + ["--strip-symbol=" + n for n in hidden] + [exe], check=True)
+        entries, tr, out = trace_target([exe], ["-v"])
+    errstr = ctypes.CDLL("libsqlite3.so.0").sqlite3_errstr
+    errstr.restype = ctypes.c_char_p
+    by_query = {}
+    for e in entries:
+        by_query.setdefault(e["query"], e)
+    check(DUP in by_query and BAD in by_query and SELECT in by_query,
+          "statements not traced (learning): %r" % [e["query"] for e in entries])
+    eq(by_query[DUP].get("error"), errstr(19).decode(), "constraint failure without a known pErr")
+    eq(by_query[BAD].get("error"), errstr(1).decode(), "syntax error without a known pErr")
+    eq(by_query[SELECT].get("rows"), 2, "rows of the SELECT")
+    lines = [l for l in tr.stderr.splitlines() if exe in l]
+    check(any("not decoded: zSql (sqlite3_sql) db (sqlite3_db_handle) pErr (no sqlite3_errmsg)" in l and
+              "will be learned from its first prepare" in l and "its errors carry SQLite's code text" in l
+              for l in lines), "-v does not say what is missing: %s" % lines)
 
 
 @test
