@@ -24,8 +24,10 @@
  *    Its ready and halted values are not in that code: vdbeInt.h defines
  *    VDBE_INIT_STATE 0, VDBE_READY_STATE 1, VDBE_RUN_STATE 2,
  *    VDBE_HALT_STATE 3 since 3.38.0 (when eVdbeState replaced
- *    Vdbe.magic), taken when sqlite3_libversion_number returns 3038000 or
- *    more and the decoded running value is 2.
+ *    Vdbe.magic); checked in 3.40.1 and 3.53.2 by calibration, read in
+ *    3.50.5's source. Taken when sqlite3_libversion_number returns a
+ *    version in [3038000, VERSION_STATE_MAX] (later ones are not assumed
+ *    to keep the values) and the decoded running value is 2.
  *  - sqlite3VdbeTransferError: `int rc = p->rc; ... return rc` → Vdbe.rc
  *    (the 4-byte field returned), `if( p->zErrMsg ) ...
  *    sqlite3ValueSetStr(db->pErr, -1, p->zErrMsg, ...)` → Vdbe.zErrMsg
@@ -59,6 +61,8 @@
 #define CODE_MAX     16384   /* bytes of one function decoded at most */
 #define CODE_NOSIZE  4096    /* bytes read for a symbol without a size */
 #define FIELD_MAX    65536   /* a struct field's offset is below this */
+#define VERSION_STATE_MAX 3053999  /* the last version whose state values
+                                    * were checked (see decode_state) */
 
 /* ---- rules ------------------------------------------------------------ */
 
@@ -243,7 +247,7 @@ static void decode_state(struct ctx *c, struct layout_decoded *o)
 		return;
 	}
 	/* vdbeInt.h, 3.38.0 and later: INIT 0, READY 1, RUN 2, HALT 3. */
-	if (o->version < 3038000 || run != 2) {
+	if (o->version < 3038000 || o->version > VERSION_STATE_MAX || run != 2) {
 		MISSING(o, "state (version %d: its state values are not known)", o->version);
 		return;
 	}
