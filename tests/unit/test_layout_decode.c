@@ -178,7 +178,7 @@ static bool test_ambiguous_or_unvouched_give_nothing(void)
 static bool test_state_needs_a_known_version(void)
 {
 	static const uint8_t f_ver337[] = { 0xb8, 0x48, 0x57, 0x2e, 0x00, 0xc3 };  /* mov $3037000,%eax */
-	static const uint8_t f_ver354[] = { 0xb8, 0x30, 0x99, 0x2e, 0x00, 0xc3 };  /* mov $3054000,%eax */
+	static const uint8_t f_ver354[] = { 0xb8, 0xb0, 0x99, 0x2e, 0x00, 0xc3 };  /* mov $3054000,%eax */
 	static const struct fn t[] = {
 		FN("sqlite3_stmt_busy", f_busy), FN("sqlite3_libversion_number", f_ver337), { NULL, NULL, 0 },
 	};
