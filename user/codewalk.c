@@ -1,14 +1,17 @@
 /* codewalk.c — symbolic walk of an x86-64 function's registers (see
  * codewalk.h).
  *
- * DESIGN. Each register holds a value node (interned in w->node; node 0 is
- * "unknown"). The walk follows the instructions from the function's start;
- * at a branch inside the function the other side is queued with a copy of
- * the registers. Each instruction keeps the registers it was last walked
- * with; reached again, registers that differ become unknown and the walk
- * goes on only if something changed, so every instruction is walked a
- * bounded number of times and every fact noted holds on the path that
- * noted it. What is not modelled forgets the registers it writes.
+ * DESIGN. Each register, and each of a few stack slots written, holds a
+ * value node (interned in w->node; node 0 is "unknown"). The walk follows
+ * the instructions from the function's start; at a branch inside the
+ * function the other side is queued with a copy of the state. Each
+ * instruction keeps the states it was walked with: a few different ones
+ * are walked as they are (so a fact of one path is not lost because
+ * another path came first), then further ones are merged (what differs
+ * becomes unknown) and walked only if that changed something. So every
+ * instruction is walked a bounded number of times and every fact noted
+ * holds on the path that noted it. What is not modelled forgets the
+ * registers it writes.
  */
 #include "codewalk.h"
 
@@ -20,6 +23,17 @@
 #define STEPS_MAX    10000   /* instructions walked per function */
 #define WORK_MAX     4096    /* pending branches */
 #define NREG         16
+/* The walk's state: the 16 registers, then NSLOT stack slots (a store to
+ * a stack address remembered as address node, value node, size: code
+ * built without optimisation keeps everything there), then whether a
+ * stack address escaped (stored elsewhere: a store through an unknown
+ * pointer may then change a slot). */
+#define NSLOT        8
+#define S_SLOTS      NREG
+#define S_ESCAPED    (NREG + 3 * NSLOT)
+#define NSTATE       (S_ESCAPED + 1)
+#define NSEEN        3       /* states an instruction is walked with before
+                              * they are merged */
 
 /* Register numbers: rax rcx rdx rbx rsp rbp rsi rdi r8..r15. */
 enum { R_AX, R_CX, R_DX, R_BX, R_SP, R_BP, R_SI, R_DI, R_8, R_9, R_10, R_11 };
@@ -141,6 +155,48 @@ static bool mem_base(struct codewalk *w, const int16_t *st, const x86_op_mem *m,
 	return true;
 }
 
+static void slots_clear(int16_t *st)
+{
+	memset(st + S_SLOTS, 0, 3 * NSLOT * sizeof(*st));
+}
+
+/* Remembers value v (0: unknown) stored at stack address node addr, size
+ * bytes, forgetting the slots it overlaps. */
+static void slot_store(const struct codewalk *w, int16_t *st, int16_t addr, int size, int16_t v)
+{
+	int64_t x = w->node[addr].x;
+	int k, k_free = -1;
+
+	for (k = 0; k < NSLOT; k++) {
+		int16_t *s = st + S_SLOTS + 3 * k;
+
+		if (s[0] && w->node[s[0]].x < x + size && x < w->node[s[0]].x + s[2])
+			s[0] = s[1] = s[2] = 0;
+		if (!s[0] && k_free < 0)
+			k_free = k;
+	}
+	if (!v)
+		return;
+	if (k_free < 0)
+		k_free = 0;  /* all taken: the first is forgotten */
+	st[S_SLOTS + 3 * k_free] = addr;
+	st[S_SLOTS + 3 * k_free + 1] = v;
+	st[S_SLOTS + 3 * k_free + 2] = (int16_t)size;
+}
+
+static int16_t slot_load(const int16_t *st, int16_t addr, int size)
+{
+	int k;
+
+	for (k = 0; k < NSLOT; k++) {
+		const int16_t *s = st + S_SLOTS + 3 * k;
+
+		if (s[0] == addr && s[2] == size)
+			return s[1];
+	}
+	return 0;
+}
+
 /* The value read by a memory operand of size bytes (noting its pointer). */
 static int16_t load(struct codewalk *w, const int16_t *st, const cs_x86_op *op)
 {
@@ -148,22 +204,32 @@ static int16_t load(struct codewalk *w, const int16_t *st, const cs_x86_op *op)
 	int64_t disp;
 	bool idx;
 
-	if (!mem_base(w, st, &op->mem, &base, &disp, &idx) || w->node[base].kind == CW_STACK)
+	if (!mem_base(w, st, &op->mem, &base, &disp, &idx))
 		return 0;
+	if (w->node[base].kind == CW_STACK)
+		return slot_load(st, base, op->size);
 	note(w, CW_BASE, 0, base, 0, 0, 0);
 	return intern(w, CW_FIELD, op->size, idx, base, disp);
 }
 
-static void store(struct codewalk *w, const int16_t *st, const cs_x86_op *op, int16_t value)
+static void store(struct codewalk *w, int16_t *st, const cs_x86_op *op, int16_t value)
 {
 	int16_t base;
 	int64_t disp;
 	bool idx;
 
-	if (!mem_base(w, st, &op->mem, &base, &disp, &idx))
+	if (!mem_base(w, st, &op->mem, &base, &disp, &idx)) {
+		if (st[S_ESCAPED])
+			slots_clear(st);  /* it may point into the frame */
 		return;
-	if (w->node[base].kind != CW_STACK)
+	}
+	if (w->node[base].kind == CW_STACK) {
+		slot_store(w, st, base, op->size, value);
+	} else {
 		note(w, CW_BASE, 0, base, 0, 0, 0);
+		if (cw_is(w, value, CW_STACK))
+			st[S_ESCAPED] = 1;
+	}
 	if (!idx)
 		note(w, CW_STORE, op->size, base, value, 0, disp);
 }
@@ -244,8 +310,15 @@ static enum flow step(csh h, struct codewalk *w, const cs_insn *in, int16_t *st,
 		note(w, CW_CALL, in->id == X86_INS_JMP, st[R_DI], st[R_SI], st[R_DX], (int64_t)t);
 		if (in->id == X86_INS_JMP)
 			return FLOW_END;
-		st[R_AX] = st[R_CX] = st[R_DX] = st[R_SI] = st[R_DI] = 0;
-		st[R_8] = st[R_9] = st[R_10] = st[R_11] = 0;
+		/* The callee may write the frame through a stack address it
+		 * gets. Of the registers only the results are written: code
+		 * reads another caller-saved register after a call only when
+		 * its compiler knows the callee keeps it (gcc's -fipa-ra). */
+		if (st[S_ESCAPED] || cw_is(w, st[R_DI], CW_STACK) || cw_is(w, st[R_SI], CW_STACK) ||
+		    cw_is(w, st[R_DX], CW_STACK) || cw_is(w, st[R_CX], CW_STACK) || cw_is(w, st[R_8], CW_STACK) ||
+		    cw_is(w, st[R_9], CW_STACK))
+			slots_clear(st);
+		st[R_AX] = st[R_DX] = 0;
 		return FLOW_NEXT;
 	}
 	case X86_INS_MOV: case X86_INS_MOVABS:
@@ -299,13 +372,16 @@ static enum flow step(csh h, struct codewalk *w, const cs_insn *in, int16_t *st,
 		}
 		break;
 	case X86_INS_PUSH:
-		if (o0 && o0->type == X86_OP_MEM)
-			load(w, st, o0);
+		v = !o0 ? 0 : o0->type == X86_OP_MEM ? load(w, st, o0) : o0->type == X86_OP_REG ? read_reg(w, st, o0->reg)
+		    : o0->type == X86_OP_IMM ? intern(w, CW_IMM, 0, false, 0, o0->imm) : 0;
 		adjust_sp(w, st, -8);
+		if (cw_is(w, st[R_SP], CW_STACK))
+			slot_store(w, st, st[R_SP], 8, v);
 		return FLOW_NEXT;
 	case X86_INS_POP:
+		v = cw_is(w, st[R_SP], CW_STACK) ? slot_load(st, st[R_SP], 8) : 0;
 		if (o0 && o0->type == X86_OP_REG)
-			set_reg(st, o0->reg, 0);
+			set_reg(st, o0->reg, v);
 		adjust_sp(w, st, 8);
 		if (o0 && o0->type == X86_OP_REG && reg_no(o0->reg, NULL) == R_SP)
 			st[R_SP] = 0;
@@ -374,19 +450,55 @@ static long find_insn(const cs_insn *in, size_t n, uint64_t addr)
 
 struct pending {
 	long i;
-	int16_t st[NREG];
+	int16_t st[NSTATE];
 };
+
+/* Walks the n instructions in (a function at [lo, hi)) from the first. */
+/* Whether an instruction reached with state st needs walking (again), and
+ * with what: a state not seen there before is walked as it is, up to
+ * NSEEN of them; then it is merged into the last one (what differs becomes
+ * unknown; escaped if either escaped), walked only if that changed it. */
+static bool arrive(int16_t (*seen)[NSTATE], uint8_t *nseen, int16_t *st)
+{
+	int16_t *last;
+	bool same = true;
+	int j, k;
+
+	for (j = 0; j < *nseen; j++)
+		if (memcmp(seen[j], st, NSTATE * sizeof(*st)) == 0)
+			return false;
+	if (*nseen < NSEEN) {
+		memcpy(seen[(*nseen)++], st, NSTATE * sizeof(*st));
+		return true;
+	}
+	last = seen[NSEEN - 1];
+	for (k = 0; k < NSTATE; k++) {
+		if (st[k] == last[k])
+			continue;
+		if (k == S_ESCAPED) {
+			same = same && last[k];
+			st[k] = 1;
+			continue;
+		}
+		st[k] = 0;
+		same = same && last[k] == 0;
+	}
+	if (same)
+		return false;
+	memcpy(last, st, NSTATE * sizeof(*st));
+	return true;
+}
 
 /* Walks the n instructions in (a function at [lo, hi)) from the first. */
 static int walk_code(csh h, const cs_insn *in, size_t n, uint64_t lo, uint64_t hi, struct codewalk *w)
 {
-	int16_t (*seen)[NREG] = calloc(n, sizeof(*seen));
-	bool *visited = calloc(n, sizeof(*visited));
+	int16_t (*seen)[NSEEN][NSTATE] = calloc(n, sizeof(*seen));
+	uint8_t *nseen = calloc(n, sizeof(*nseen));
 	struct pending *work = malloc(WORK_MAX * sizeof(*work));
 	size_t nwork = 0, steps = 0;
 	int err = 0;
 
-	if (!seen || !visited || !work) {
+	if (!seen || !nseen || !work) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -406,22 +518,9 @@ static int walk_code(csh h, const cs_insn *in, size_t n, uint64_t lo, uint64_t h
 		while (p.i >= 0 && (size_t)p.i < n && steps++ < STEPS_MAX) {
 			uint64_t target = 0;
 			enum flow f;
-			int k;
 
-			if (visited[p.i]) {
-				bool same = true;
-
-				for (k = 0; k < NREG; k++) {
-					if (p.st[k] != seen[p.i][k]) {
-						p.st[k] = 0;
-						same = same && seen[p.i][k] == 0;
-					}
-				}
-				if (same)
-					break;
-			}
-			visited[p.i] = true;
-			memcpy(seen[p.i], p.st, sizeof(p.st));
+			if (!arrive(seen[p.i], &nseen[p.i], p.st))
+				break;
 			f = step(h, w, &in[p.i], p.st, lo, hi, &target);
 			if (f == FLOW_END)
 				break;
@@ -443,7 +542,7 @@ static int walk_code(csh h, const cs_insn *in, size_t n, uint64_t lo, uint64_t h
 	}
 out:
 	free(seen);
-	free(visited);
+	free(nseen);
 	free(work);
 	return err;
 }

@@ -49,8 +49,11 @@ struct codewalk {
 
 /* Walks the function at vaddr whose code is code[0..len) along every
  * path inside it (an instruction is walked again only when reached with
- * registers that say something new; bounded). Calls clobber the
- * caller-saved registers; a jump out of the function is a tail call.
+ * registers that say something new; bounded). A call writes rax and rdx
+ * (other caller-saved registers are read after a call only by code whose
+ * compiler knew the callee keeps them); a jump out of the function is a
+ * tail call. Stack slots are followed (unoptimised code), forgotten when
+ * a stack address reaches a callee or escapes.
  * Fills *w; every fact noted holds on some path. Returns 0, -ENOENT when
  * nothing decodes, -ENOMEM, -EINVAL when capstone cannot be opened. */
 int codewalk__run(const uint8_t *code, size_t len, uint64_t vaddr, struct codewalk *w);

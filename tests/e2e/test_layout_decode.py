@@ -113,23 +113,49 @@ def test_static_copy_layout_equals_its_calibration():
     eq(r.returncode, 0, "layout_check (decoded vs calibrated):\n%s%s" % (r.stdout, r.stderr))
 
 
+def layout_check_with(sqlite_objs, name):
+    """layout_check linked with the given SQLite objects, built into NPM_DIR."""
+    exe = os.path.join(NPM_DIR, name)
+    src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/layout.c",
+                                           "user/layout_decode.c", "user/codewalk.c",
+                                           "user/elfsym.c")]
+    r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
+                        "-I" + os.path.join(ROOT, "bpf")] + src + sqlite_objs +
+                       ["-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
+                       capture_output=True, text=True, timeout=300)
+    eq(r.returncode, 0, "building %s: %s" % (name, r.stderr))
+    return exe
+
+
 @test
 def test_better_sqlite3_layout_equals_its_calibration():
     """better-sqlite3's own SQLite build: decoded from its .node = calibrated
     by running that build (its sqlite3.a linked into layout_check)."""
     better_sqlite3()
-    exe = os.path.join(NPM_DIR, "layout_check_bs3")
-    src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/layout.c",
-                                           "user/layout_decode.c", "user/codewalk.c",
-                                           "user/elfsym.c")]
-    r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
-                        "-I" + os.path.join(ROOT, "bpf")] + src +
-                       [BS3_A, "-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
-                       capture_output=True, text=True, timeout=300)
-    eq(r.returncode, 0, "building layout_check with better-sqlite3's SQLite: %s" % r.stderr)
+    exe = layout_check_with([BS3_A], "layout_check_bs3")
     r = subprocess.run([exe, BS3_NODE], capture_output=True, text=True, timeout=60)
     eq(r.returncode, 0, "layout_check on better_sqlite3.node:\n%s%s" % (r.stdout, r.stderr))
     check("version 3040001" not in r.stdout, "better-sqlite3 bundles another SQLite version")
+
+
+@test
+def test_unoptimised_build_layout_equals_its_calibration():
+    """SQLite built without optimisation (as a debug build of a program
+    bundling it is, e.g. Rust's): every value goes through the frame. What
+    is decoded equals calibration, and everything errors and steps need is
+    decoded."""
+    better_sqlite3()
+    src = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "deps", "sqlite3")
+    obj = os.path.join(NPM_DIR, "sqlite3-O0.o")
+    r = subprocess.run(["cc", "-O0", "-c", "-I" + src, os.path.join(src, "sqlite3.c"), "-o", obj],
+                       capture_output=True, text=True, timeout=600)
+    eq(r.returncode, 0, "building SQLite -O0: %s" % r.stderr)
+    exe = layout_check_with([obj], "layout_check_O0")
+    r = subprocess.run([exe, "--partial"], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, "layout_check -O0 (decoded vs calibrated):\n%s%s" % (r.stdout, r.stderr))
+    decoded = {l.split()[0]: int(l.split()[2]) for l in r.stdout.splitlines() if len(l.split()) == 3}
+    for name in ("zSql", "db", "pErr", "Mem.z", "state", "rc", "zErrMsg", "pParse"):
+        check(decoded.get(name, -1) >= 0, "%s not decoded from the -O0 build:\n%s" % (name, r.stdout))
 
 
 @test
