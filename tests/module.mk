@@ -27,3 +27,20 @@ $(STATICEXT_TARGET): tests/targets/staticext/ext.c tests/targets/staticext/main.
 	$(Q)$(CC) -O2 -g $(WARN) $^ -l:libsqlite3.a -lm -ldl -lpthread -o $@
 
 MODULE_TEST_DEPS += $(STATICEXT_TARGET)
+
+# Targets with Debian's libsqlite3.a linked into the executable (another
+# build than the tool's libsqlite3): explicit rules, which take precedence
+# over the generic one (that links -lsqlite3 dynamically).
+SQLITE_STATIC_A := $(shell $(CC) -print-file-name=libsqlite3.a)
+
+$(BUILD)/targets/static_errors: tests/targets/static_errors.c
+	@mkdir -p $(dir $@)
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) -O2 -g $(WARN) $< $(SQLITE_STATIC_A) -lm -ldl -lpthread -o $@
+
+# layout_check links the tool's core library (calibration and decoding).
+$(BUILD)/targets/layout_check: tests/targets/layout_check.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) $(SANFLAGS) $< $(CORE_LIB) $(SQLITE_STATIC_A) -lelf -lz -lcapstone -lm -ldl \
+		-lpthread -o $@

@@ -3,17 +3,20 @@
  * (Vdbe.db, Vdbe.zSql) and the connection's error message (sqlite3.pErr,
  * sqlite3_value.z).
  *
- * Two ways to know them, both exact, neither needs debug info:
+ * Three ways to know them, all exact, none needs debug info:
  *  - calibration: for the libsqlite3 this tool itself links, run known
  *    statements in our own process and find the fields whose values equal
  *    what the public API returns (sqlite3_sql, sqlite3_errmsg). Valid for a
  *    target whose file has the same build id.
- *  - learning: for any other build, watch one prepare of the target (its
- *    text, connection and resulting statement pointer arrive in an
- *    ST_EV_LEARN record) and find, in the target's statement object, the
- *    field holding that connection and the field pointing at that text.
- *    The error message offsets cannot be learned this way: entries of such
- *    builds carry the result code's text (sqlite3_errstr) as their error.
+ *  - decoding (user/layout_decode.h): for any other build, read from its
+ *    own accessor functions' code; what it proves is used first.
+ *  - learning: for a build whose zSql/db could not be decoded, watch one
+ *    prepare of the target (its text, connection and resulting statement
+ *    pointer arrive in an ST_EV_LEARN record) and find, in the target's
+ *    statement object, the field holding that connection and the field
+ *    pointing at that text. The error message offsets cannot be learned
+ *    this way: entries of a build whose error offsets were not decoded
+ *    either carry the result code's text (sqlite3_errstr) as their error.
  */
 #ifndef SQLTRACE_LAYOUT_H
 #define SQLTRACE_LAYOUT_H

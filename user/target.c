@@ -243,6 +243,7 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 	}
 	if (!c->fn_off[ST_FN_PREPARE_V2] || !c->fn_off[ST_FN_STEP])
 		return -ENOENT;
+	layout_decode__elf(sym, ef, &c->layout);
 	c->wrap_ret[0] = c->wrap_ret[1] = 0;
 	if (!c->fn_off[ST_FN_LOCK_AND_PREPARE]) {
 		find_lock_and_prepare(sym, ef, c);

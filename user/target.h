@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "layout_decode.h"
+
 /* Probed functions, in attach order. */
 enum st_fn {
 	ST_FN_PREPARE_V2,
@@ -64,6 +66,7 @@ struct sqlite_copy {
 	uint32_t wrap_depth[2];
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */
+	struct layout_decoded layout;  /* offsets decoded from its code */
 };
 
 /* Finds every copy of SQLite in process pid: each mapped file (and the

@@ -210,16 +210,22 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 			    self_cfg.db_perr_off, self_cfg.mem_z_off, self_cfg.db_pparse_off,
 			    err ? " (partial)" : "");
 	} else {
-		l->cfg = (struct st_lib_cfg){ .vdbe_db_off = -1, .vdbe_zsql_off = -1, .db_perr_off = -1,
-					      .mem_z_off = -1, .learn = 1, .vdbe_rc_off = -1,
-					      .vdbe_zerrmsg_off = -1, .db_pparse_off = -1,
-					      .vdbe_state_off = -1 };
-		log_verbose("%s: other SQLite build, layout will be learned from its first prepare",
-			    c->path);
+		/* What its own code proves (user/layout_decode.h); zSql/db not
+		 * proven are learned from its first prepare. */
+		l->cfg = c->layout.cfg;
+		l->cfg.learn = l->cfg.vdbe_zsql_off < 0 || l->cfg.vdbe_db_off < 0;
+		log_verbose("%s: other SQLite build (version %d), layout decoded from its code: %s; not decoded: "
+			    "%s%s%s", c->path, c->layout.version, c->layout.found[0] ? c->layout.found : "nothing",
+			    c->layout.missing[0] ? c->layout.missing : "nothing",
+			    l->cfg.learn ? "; zSql/db will be learned from its first prepare" : "",
+			    l->cfg.db_perr_off < 0 || l->cfg.mem_z_off < 0
+				    ? "; its errors carry SQLite's code text, not its message" : "");
 	}
-	l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
-	if (l->same_build && layout__self_dbfile(&l->cfg.db_adb_off, &l->cfg.pager_zfile_off) != 0)
+	if (l->same_build) {
 		l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
+		if (layout__self_dbfile(&l->cfg.db_adb_off, &l->cfg.pager_zfile_off) != 0)
+			l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
+	}
 	l->cfg.text_lo = c->text_lo;
 	l->cfg.text_hi = c->text_hi;
 	for (size_t w = 0; w < 2; w++) {

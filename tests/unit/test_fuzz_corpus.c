@@ -6,6 +6,7 @@
  *   elfsym    tests/fuzz/fuzz_elfsym.c         ELF files of targets
  *   procmaps  tests/fuzz/fuzz_procmaps.c       /proc/PID/maps text
  *   probepos  tests/fuzz/fuzz_probepos.c       function code
+ *   codewalk  tests/fuzz/fuzz_codewalk.c       function code (layouts)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -20,6 +21,7 @@
 #include "fuzz/fuzz_elfsym.c"
 #include "fuzz/fuzz_procmaps.c"
 #include "fuzz/fuzz_probepos.c"
+#include "fuzz/fuzz_codewalk.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -61,6 +63,7 @@ static struct corpus corpora[] = {
 	{ "elfsym", fuzz_elfsym_check, 10, PIECES(elf_pieces) },
 	{ "procmaps", fuzz_procmaps_check, 10, PIECES(maps_pieces) },
 	{ "probepos", fuzz_probepos_check, 10, PIECES(code_pieces) },
+	{ "codewalk", fuzz_codewalk_check, 10, PIECES(code_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -265,6 +268,11 @@ static bool test_probepos_corpus(void)
 	return check_corpus(&corpora[3]);
 }
 
+static bool test_codewalk_corpus(void)
+{
+	return check_corpus(&corpora[4]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -277,6 +285,7 @@ int main(void)
 		RUN(test_elfsym_corpus);
 		RUN(test_procmaps_corpus);
 		RUN(test_probepos_corpus);
+		RUN(test_codewalk_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");
