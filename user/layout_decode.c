@@ -524,6 +524,7 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	o->cfg.vdbe_db_off = o->cfg.vdbe_zsql_off = o->cfg.db_perr_off = o->cfg.mem_z_off = -1;
 	o->cfg.vdbe_rc_off = o->cfg.vdbe_zerrmsg_off = o->cfg.vdbe_state_off = -1;
 	o->cfg.db_pparse_off = o->cfg.db_adb_off = o->cfg.pager_zfile_off = -1;
+	o->cfg.vdbe_resrow_off = -1;  /* not decoded: step outcomes by the state byte */
 	o->version = decode_version(&c);
 	if ((v = simple_ret(&c, "sqlite3_sql", 8)) >= 0) {
 		o->cfg.vdbe_zsql_off = v;
