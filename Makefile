@@ -32,7 +32,7 @@ BPFTOOL  ?= bpftool
 ARCH     := x86
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
-CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Istore -Ishim -Icommon
+CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Iuser/find -Istore -Ishim -Icommon
 LDLIBS   := -lbpf -lelf -lz -lsqlite3 -lcurl -lcjson -lmicrohttpd -lcapstone -lpthread -lm
 
 ifeq ($(V),1)
@@ -60,7 +60,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # ---- user space ------------------------------------------------------------
 # Every .c in user/ and store/ except user/main.c goes into one static
 # library, so unit tests link exactly the code the tool runs.
-CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c store/*.c common/*.c))
+CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c user/find/*.c store/*.c common/*.c))
 CORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
 CORE_LIB  := $(BUILD)/libsqltrace-core.a
 TOOL      := $(BUILD)/sqltrace-bpf
@@ -104,8 +104,8 @@ $(BUILD)/bpf:
 
 # ---- fuzz targets of the file-handling code ---------------------------------
 # libFuzzer targets for what the tool reads from files other users own:
-# ELF files (user/elfsym.c), /proc/PID/maps (user/procmaps.c), function
-# code (user/probepos.c; user/codewalk.c and user/layout_decode.c). Like the ingest decoder's (store/module.mk):
+# ELF files (user/find/elfsym.c), /proc/PID/maps (user/find/procmaps.c), function
+# code (user/find/probepos.c; user/find/codewalk.c and user/find/layout_decode.c). Like the ingest decoder's (store/module.mk):
 #   make fuzz                      builds them all into $(BUILD)/fuzz/
 #   make fuzz-run-files            runs each for FUZZ_TIME seconds (60)
 # New inputs go to $(BUILD)/fuzz/corpus-NAME/; the seeds in
@@ -114,7 +114,8 @@ $(BUILD)/bpf:
 # once fixed, copy it into the seeds.
 FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
-FILE_FUZZ_SRCS   := user/elfsym.c user/procmaps.c user/probepos.c user/codewalk.c user/layout_decode.c
+FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
+	user/find/layout_decode.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 

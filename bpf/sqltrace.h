@@ -55,7 +55,7 @@ enum st_enc { ST_ENC_UTF8 = 0, ST_ENC_UTF16LE = 1 };
 /* Where this copy of SQLite keeps what we read from its objects; -1 when
  * unknown. One entry per probed file, indexed by the uprobe's cookie
  * (the lib id). Filled by user space before attach (calibration) or later
- * (learning, see user/layout.c). */
+ * (learning, see user/find/layout.c). */
 struct st_lib_cfg {
 	int vdbe_db_off;       /* offsetof(Vdbe, db) */
 	int vdbe_zsql_off;     /* offsetof(Vdbe, zSql) */

@@ -85,7 +85,7 @@
 #include "ingest_guard.h"
 #include "json.h"
 #include "local_store.h"
-#include "options.h"
+#include "units.h"
 #include "remote_store.h"
 #include "slog.h"
 #include "strbuf.h"
@@ -1067,7 +1067,7 @@ static int parse_args(int argc, char **argv, struct ingest_args *a, char *err, s
 			break;
 		case 'o': a->output = optarg; break;
 		case O_MAXBODY:
-			if (options__parse_size(optarg, &v) || v < 2 || v > (1LL << 30)) {
+			if (units__parse_size(optarg, &v) || v < 2 || v > (1LL << 30)) {
 				snprintf(err, errlen, "invalid --max-body '%s': expected a size "
 					 "between 2 and 1G", optarg);
 				return -EINVAL;
@@ -1097,7 +1097,7 @@ static int parse_args(int argc, char **argv, struct ingest_args *a, char *err, s
 				a->batch.batch_size = (unsigned)v;
 			break;
 		case O_TIMEOUT:
-			if (options__parse_duration(optarg, &v) || v < 1000000 || v > 3600000000LL) {
+			if (units__parse_duration(optarg, &v) || v < 1000000 || v > 3600000000LL) {
 				snprintf(err, errlen, "invalid --timeout '%s': expected a duration "
 					 "between 1s and 1h", optarg);
 				return -EINVAL;
@@ -1107,7 +1107,7 @@ static int parse_args(int argc, char **argv, struct ingest_args *a, char *err, s
 		case O_HEAD:
 		case O_BODY:
 		case O_WAIT:
-			if (options__parse_duration(optarg, &v) || v < 100000 || v > 3600000000LL) {
+			if (units__parse_duration(optarg, &v) || v < 100000 || v > 3600000000LL) {
 				snprintf(err, errlen, "invalid --%s '%s': expected a duration between "
 					 "100ms and 1h", c == O_HEAD ? "head-timeout" : c == O_BODY
 					 ? "body-timeout" : "store-wait", optarg);
@@ -1121,7 +1121,7 @@ static int parse_args(int argc, char **argv, struct ingest_args *a, char *err, s
 				a->srv.store_wait_ms = (unsigned)(v / 1000);
 			break;
 		case O_FLUSH:
-			if (options__parse_duration(optarg, &v) || v < 1000 || v > 3600000000LL) {
+			if (units__parse_duration(optarg, &v) || v < 1000 || v > 3600000000LL) {
 				snprintf(err, errlen, "invalid --flush-interval '%s': expected a "
 					 "duration between 1ms and 1h", optarg);
 				return -EINVAL;

@@ -1,5 +1,6 @@
 /* options.c — command line parsing for the tracing mode (see options.h). */
 #include "options.h"
+#include "units.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -8,85 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int options__parse_duration(const char *s, int64_t *us)
-{
-	static const struct { const char *unit; double us; } units[] = {
-		{ "ns", 0.001 }, { "us", 1 }, { "\xc2\xb5s", 1 }, { "ms", 1000 },
-		{ "s", 1000000 }, { "m", 60000000 }, { "h", 3600000000.0 },
-	};
-	double total = 0;
-	const char *p = s;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (strcmp(s, "0") == 0) {
-		*us = 0;
-		return 0;
-	}
-	while (*p) {
-		char *end;
-		double v;
-		size_t i, best = 0, bestlen = 0;
-
-		if (*p == '-' || *p == '+')
-			return -EINVAL;
-		errno = 0;
-		v = strtod(p, &end);
-		if (end == p || errno || !isfinite(v) || v < 0)
-			return -EINVAL;
-		p = end;
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			size_t n = strlen(units[i].unit);
-
-			if (strncmp(p, units[i].unit, n) == 0 && n > bestlen) {
-				best = i;
-				bestlen = n;
-			}
-		}
-		if (!bestlen)
-			return -EINVAL;
-		/* "m" must not eat the "m" of "ms" */
-		total += v * units[best].us;
-		p += bestlen;
-	}
-	if (total > (double)INT64_MAX / 2)
-		return -EINVAL;
-	*us = (int64_t)llround(total);
-	return 0;
-}
-
-int options__parse_size(const char *s, int64_t *bytes)
-{
-	char *end;
-	long long v;
-	int64_t mul = 1;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (*end) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1024; break;
-		case 'm': case 'M': mul = 1024 * 1024; break;
-		case 'g': case 'G': mul = 1024LL * 1024 * 1024; break;
-		default: return -EINVAL;
-		}
-		end++;
-		if (*end == 'i')
-			end++;
-		if (*end == 'B' || *end == 'b')
-			end++;
-		if (*end)
-			return -EINVAL;
-	}
-	if (v < 0 || v > INT64_MAX / mul)
-		return -EINVAL;
-	*bytes = v * mul;
-	return 0;
-}
 
 void options__usage(FILE *f)
 {
@@ -312,7 +234,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			o->remote = optarg;
 			break;
 		case OPT_REMOTE_TIMEOUT:
-			if (options__parse_duration(optarg, &d) || d < 1000 || d > 600000000LL) {
+			if (units__parse_duration(optarg, &d) || d < 1000 || d > 600000000LL) {
 				snprintf(err, errlen, "invalid --remote-timeout '%s': expected a duration between 1ms and 10m",
 					 optarg);
 				return -EINVAL;
@@ -329,7 +251,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			o->spool_dir = optarg;
 			break;
 		case OPT_SPOOL_MAX:
-			if (options__parse_size(optarg, &o->spool_max) || o->spool_max <= 0) {
+			if (units__parse_size(optarg, &o->spool_max) || o->spool_max <= 0) {
 				snprintf(err, errlen, "invalid --spool-max '%s': expected a size like 64M", optarg);
 				return -EINVAL;
 			}
@@ -355,13 +277,13 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			o->quiet = true;
 			break;
 		case OPT_SLOW:
-			if (options__parse_duration(optarg, &o->slow_us)) {
+			if (units__parse_duration(optarg, &o->slow_us)) {
 				snprintf(err, errlen, "invalid --slow '%s': expected a duration like 100ms", optarg);
 				return -EINVAL;
 			}
 			break;
 		case OPT_MIN_DURATION:
-			if (options__parse_duration(optarg, &o->min_duration_us)) {
+			if (units__parse_duration(optarg, &o->min_duration_us)) {
 				snprintf(err, errlen, "invalid --min-duration '%s': expected a duration like 10ms",
 					 optarg);
 				return -EINVAL;
@@ -382,7 +304,7 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			o->batch.batch_size = (unsigned)v;
 			break;
 		case OPT_FLUSH:
-			if (options__parse_duration(optarg, &d) || d < 1000 || d > 3600000000LL) {
+			if (units__parse_duration(optarg, &d) || d < 1000 || d > 3600000000LL) {
 				snprintf(err, errlen, "invalid --flush-interval '%s': expected a duration between 1ms and 1h",
 					 optarg);
 				return -EINVAL;

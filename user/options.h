@@ -45,13 +45,6 @@ struct options {
 	int verbose;
 };
 
-/* Parses a Go-style duration ("150ms", "1.5s", "250us", "2m", "0") into
- * microseconds. Returns 0 or -EINVAL. */
-int options__parse_duration(const char *s, int64_t *us);
-
-/* Parses a size with an optional K/M/G suffix (powers of 1024). */
-int options__parse_size(const char *s, int64_t *bytes);
-
 /* Parses argv into o. Returns 0, 1 when --help was printed (exit 0), or
  * -EINVAL with a one-line message in err (exit 2). */
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen);

@@ -210,7 +210,7 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 			    self_cfg.db_perr_off, self_cfg.mem_z_off, self_cfg.db_pparse_off,
 			    err ? " (partial)" : "");
 	} else {
-		/* What its own code proves (user/layout_decode.h); zSql/db not
+		/* What its own code proves (user/find/layout_decode.h); zSql/db not
 		 * proven are learned from its first prepare. */
 		l->cfg = c->layout.cfg;
 		l->cfg.learn = l->cfg.vdbe_zsql_off < 0 || l->cfg.vdbe_db_off < 0;
@@ -460,7 +460,7 @@ static int attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, c
 	return 0;
 }
 
-/* The pt_regs index (user/probepos.h) of the register a USDT argument spec
+/* The pt_regs index (user/find/probepos.h) of the register a USDT argument spec
  * names ("8@%rax": rax), or -1 when it is not a plain 64-bit register. */
 static int usdt_arg_reg(const char *args)
 {

@@ -1,6 +1,6 @@
 """test_layout_decode.py — SQLite copies of another build than the tool's
 (issue 13, item 3): their object layout is decoded from their own code
-(user/layout_decode.c), so their failed statements carry SQLite's own
+(user/find/layout_decode.c), so their failed statements carry SQLite's own
 message (what sqlite3_errmsg() returned in the program) instead of the
 result code's text, and their steps are probed at sqlite3_step's exit site.
 Targets: Debian's libsqlite3.a linked into an executable (static_errors),
@@ -116,10 +116,11 @@ def test_static_copy_layout_equals_its_calibration():
 def layout_check_with(sqlite_objs, name):
     """layout_check linked with the given SQLite objects, built into NPM_DIR."""
     exe = os.path.join(NPM_DIR, name)
-    src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/layout.c",
-                                           "user/layout_decode.c", "user/codewalk.c",
-                                           "user/elfsym.c")]
+    src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/find/layout.c",
+                                           "user/find/layout_decode.c", "user/find/codewalk.c",
+                                           "user/find/elfsym.c")]
     r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
+                        "-I" + os.path.join(ROOT, "user", "find"), "-I" + os.path.join(ROOT, "common"),
                         "-I" + os.path.join(ROOT, "bpf")] + src + sqlite_objs +
                        ["-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
                        capture_output=True, text=True, timeout=300)

@@ -1,5 +1,5 @@
-/* fuzz_codewalk.c — libFuzzer target for user/codewalk.c and
- * user/layout_decode.c, which walk the code of functions in files other
+/* fuzz_codewalk.c — libFuzzer target for user/find/codewalk.c and
+ * user/find/layout_decode.c, which walk the code of functions in files other
  * users own (a target's SQLite copy) to read its object layout.
  * Input: a function's code; it is walked alone, then given as every
  * function the layout rules ask for. Build and run: `make fuzz-run-files`;

@@ -1,4 +1,4 @@
-/* fuzz_elfsym.c — libFuzzer target for user/elfsym.c, the ELF reader that
+/* fuzz_elfsym.c — libFuzzer target for user/find/elfsym.c, the ELF reader that
  * runs as root on files other users and containers own (a target's
  * executable, its libraries, their debug files). The input is the whole
  * file: it is written to a memfd and opened through elf_file__open_fd(),

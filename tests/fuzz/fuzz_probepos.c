@@ -1,4 +1,4 @@
-/* fuzz_probepos.c — libFuzzer target for user/probepos.c, which decodes
+/* fuzz_probepos.c — libFuzzer target for user/find/probepos.c, which decodes
  * the first bytes of functions in files other users own to place probes.
  * Input: one byte of options (bits 0-5: the arguments that must stay
  * readable), then the function's code. Build and run: `make

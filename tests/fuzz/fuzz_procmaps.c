@@ -1,4 +1,4 @@
-/* fuzz_procmaps.c — libFuzzer target for user/procmaps.c, the parser of
+/* fuzz_procmaps.c — libFuzzer target for user/find/procmaps.c, the parser of
  * /proc/PID/maps (whose path column a process's owner chooses: file names
  * may hold spaces, tabs, "(deleted)"). The input is the maps text, read
  * through fmemopen() as procmaps__parse() reads /proc. Build and run:

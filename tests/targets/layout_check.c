@@ -1,6 +1,6 @@
-/* layout_check.c — test program: the offsets user/layout_decode.c decodes
+/* layout_check.c — test program: the offsets user/find/layout_decode.c decodes
  * from a file (default this program's own executable) against those
- * user/layout.c calibrates by running the SQLite this program is linked
+ * user/find/layout.c calibrates by running the SQLite this program is linked
  * with. Linked statically with Debian's libsqlite3.a (tests/module.mk)
  * and, by tests/e2e/test_layout_decode.py, with the SQLite better-sqlite3
  * builds (as it builds it, and unoptimised), so the file decoded is that

@@ -1,4 +1,4 @@
-/* test_codewalk.c — the symbolic walk of a function (user/codewalk.c) on
+/* test_codewalk.c — the symbolic walk of a function (user/find/codewalk.c) on
  * hand-made code: a call writes its result registers, unoptimised code
  * keeps values in its frame, paths that join keep their own values,
  * stack addresses are tracked through rsp, jumps out are tail calls, and

@@ -1,7 +1,7 @@
 /* test_layout_decode.c — offsets decoded from SQLite's accessor functions
- * (user/layout_decode.c): hand-made code for each pattern (including
+ * (user/find/layout_decode.c): hand-made code for each pattern (including
  * shapes that must find nothing), and Debian's libsqlite3, whose decoded
- * offsets must equal what user/layout.c calibrates by running it. */
+ * offsets must equal what user/find/layout.c calibrates by running it. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <sqlite3.h>

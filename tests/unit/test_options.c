@@ -4,6 +4,7 @@
  * --help). */
 #include "harness.h"
 #include "options.h"
+#include "units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 static int64_t d(const char *s)
 {
 	int64_t us = -777;
-	int rc = options__parse_duration(s, &us);
+	int rc = units__parse_duration(s, &us);
 
 	if (rc == -EINVAL)
 		return -999;
@@ -70,9 +71,9 @@ static bool test_duration_unchanged_on_error(void)
 {
 	int64_t us = 12345;
 
-	ASSERT_EQ_INT(options__parse_duration("1x", &us), -EINVAL);
+	ASSERT_EQ_INT(units__parse_duration("1x", &us), -EINVAL);
 	ASSERT_EQ_INT(us, 12345);
-	ASSERT_EQ_INT(options__parse_duration("", &us), -EINVAL);
+	ASSERT_EQ_INT(units__parse_duration("", &us), -EINVAL);
 	ASSERT_EQ_INT(us, 12345);
 	return true;
 }
@@ -82,7 +83,7 @@ static bool test_duration_unchanged_on_error(void)
 static int64_t sz(const char *s)
 {
 	int64_t b = -777;
-	int rc = options__parse_size(s, &b);
+	int rc = units__parse_size(s, &b);
 
 	if (rc == -EINVAL)
 		return -999;

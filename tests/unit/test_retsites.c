@@ -1,4 +1,4 @@
-/* test_retsites.c — exit sites of functions (user/retsites.c): hand-made
+/* test_retsites.c — exit sites of functions (user/find/retsites.c): hand-made
  * code with known answers, and Debian's libsqlite3's sqlite3_step, whose
  * epilogue is known (the call that unlocks the connection's mutex). */
 #include <errno.h>

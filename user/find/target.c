@@ -151,7 +151,7 @@ static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, str
 /* For a function probed at entry only (no return probe, which must sit on
  * the first byte) whose first instruction the kernel must single-step:
  * moves the probe to the first instruction it emulates before any branch
- * is taken (user/probepos.c), when the statement argument is still in rdi
+ * is taken (user/find/probepos.c), when the statement argument is still in rdi
  * there (the BPF program reads it from rdi). Otherwise leaves it. */
 static void move_entry_probe(struct elf_file *sym, struct elf_file *ef, struct sqlite_copy *c, enum st_fn fn)
 {

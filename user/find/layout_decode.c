@@ -1,7 +1,7 @@
 /* layout_decode.c — offsets of SQLite's objects decoded from a copy's own
  * accessor functions (see layout_decode.h).
  *
- * Each function is walked symbolically (user/codewalk.h: which fields of
+ * Each function is walked symbolically (user/find/codewalk.h: which fields of
  * its arguments it reads, and what it does with them); each rule below
  * looks for one pattern in one function and takes an offset only when
  * exactly one candidate fits, so code a rule does not expect can only

@@ -3,7 +3,7 @@
  * stack address, or a field read through another value at a displacement)
  * and what the code does with them: returns, compares with a constant,
  * passes to a call, stores where, uses as a pointer. Nothing is executed.
- * user/layout_decode.c reads SQLite's object layouts from these facts.
+ * user/find/layout_decode.c reads SQLite's object layouts from these facts.
  */
 #ifndef SQLTRACE_CODEWALK_H
 #define SQLTRACE_CODEWALK_H

@@ -84,7 +84,7 @@ bool elf_file__is_dyn(struct elf_file *ef);
 /* Writes into buf the path, relative to a root directory, of the separate
  * debug file for this file's build id:
  *   usr/lib/debug/.build-id/xx/yyyy….debug
- * It is to be opened inside that root (user/inroot.h), never by appending
+ * It is to be opened inside that root (user/find/inroot.h), never by appending
  * it to "/proc/PID/root" and letting the host resolve symlinks. Does not
  * look whether the file exists. Returns 0, -ENOENT when the file has no
  * build id (or one shorter than 2 bytes), -ENAMETOOLONG (buf then left as

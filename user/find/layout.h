@@ -8,7 +8,7 @@
  *    statements in our own process and find the fields whose values equal
  *    what the public API returns (sqlite3_sql, sqlite3_errmsg). Valid for a
  *    target whose file has the same build id.
- *  - decoding (user/layout_decode.h): for any other build, read from its
+ *  - decoding (user/find/layout_decode.h): for any other build, read from its
  *    own accessor functions' code; what it proves is used first.
  *  - learning: for a build whose zSql/db could not be decoded, watch one
  *    prepare of the target (its text, connection and resulting statement
