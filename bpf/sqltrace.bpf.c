@@ -190,6 +190,15 @@ struct {
 	__type(value, struct st_lib_cfg);
 } libs SEC(".maps");
 
+/* Explicit targets whose loads are watched (dl_loaded): an exec stops
+ * them too, so the new program is probed before it runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} watched SEC(".maps");
+
 /* Processes the user named with -p alongside -b. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -249,6 +258,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);  /* mapped twice by the consumer: counts 8 MiB of RSS */
 } rb SEC(".maps");
+
+/* Control records (struct st_ctl): few, small, always read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} ctl SEC(".maps");
 
 static __always_inline void count(__u32 idx)
 {
@@ -1543,6 +1558,47 @@ int BPF_KPROBE(open_utf16, const void *filename, void **ppdb)
 	return open_enter(ctx, (__u64)filename, (__u64)ppdb, 1);
 }
 
+/* ---- later loads: the dynamic linker's rendezvous ----------------------- */
+
+#define SIGSTOP_ 19
+
+/* _dl_debug_state(), which the dynamic linker calls when the set of loaded
+ * objects changes (before and after mapping them: the second time before
+ * their constructors run and before dlopen returns). Probed per explicit
+ * target: the process is stopped until user space has looked at what it
+ * maps and probed any new SQLite copy, then continued (SIGCONT), so no
+ * statement runs through a new copy unseen. The record is reserved first:
+ * a process is never stopped without user space being told; the signal is
+ * sent before the record is visible, so a continue cannot come first. */
+/* Tells user space that process tgid must be looked at, stopping it until
+ * then (see dl_loaded). */
+static __always_inline void stop_for_scan(__u32 tgid, __u32 tid)
+{
+	struct st_ctl *c = bpf_ringbuf_reserve(&ctl, sizeof(*c), 0);
+
+	if (!c) {
+		count(ST_CNT_CTL_FULL);
+		return;
+	}
+	c->kind = ST_CTL_LOADED;
+	c->pid = tgid;
+	c->tid = tid;
+	c->pad = 0;
+	bpf_send_signal(SIGSTOP_);
+	bpf_ringbuf_submit(c, BPF_RB_FORCE_WAKEUP);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(dl_loaded)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (probe_only)
+		return 0;
+	stop_for_scan(id >> 32, (__u32)id);
+	return 0;
+}
+
 /* ---- processes that come and go ------------------------------------------- */
 
 static __always_inline void proc_event(__u32 kind, __u32 tgid)
@@ -1589,6 +1645,10 @@ int BPF_PROG(proc_exec, struct task_struct *task)
 	/* A new program: nothing of the thread's state holds (calls in
 	 * progress, trace id, whether traced: maybe another name). */
 	bpf_task_storage_delete(&threads, task);
+	/* A watched target: stopped before its new program runs, so a SQLite
+	 * inside it is probed first. */
+	if (bpf_map_lookup_elem(&watched, &tgid))
+		stop_for_scan(tgid, (__u32)bpf_get_current_pid_tgid());
 	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);

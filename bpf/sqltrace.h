@@ -42,6 +42,18 @@ enum st_kind {
 	ST_EV_PROC_EXEC = 7,   /* a traced process ran execve(): re-examine it */
 };
 
+/* Control records (the `ctl` ring buffer, read even while entries wait for
+ * room): a traced process loaded a file and is stopped until user space
+ * has probed it. */
+enum st_ctl_kind { ST_CTL_LOADED = 1 };
+
+struct st_ctl {
+	unsigned int kind;              /* enum st_ctl_kind */
+	unsigned int pid;               /* tgid, stopped (SIGSTOP) */
+	unsigned int tid;
+	unsigned int pad;
+};
+
 /* How a statement execution ended (ST_EV_STMT). */
 enum st_end {
 	ST_END_STEP = 0,       /* a step returned DONE or an error */
@@ -114,6 +126,9 @@ enum st_counter {
 	ST_CNT_UNSEEN_END,     /* an execution found reset by a call not seen
 	                        * (ended when noticed) */
 	ST_CNT_SLOTS_FULL,     /* more nested calls than return slots */
+	ST_CNT_CTL_FULL,       /* a load not reported (control ring full): the
+	                        * process was not stopped, its new copy is
+	                        * found by the next rescan */
 	ST_CNT_MAX,
 };
 

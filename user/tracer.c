@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -42,6 +43,7 @@
 #include "sqltrace.skel.h"
 #include "target.h"
 #include "traceparent.h"
+#include "watchdog.h"
 
 #define LEARN_CACHE_SLOTS 1024
 
@@ -71,9 +73,14 @@ struct target {
 	struct file_id *files;     /* files probed for it (rescans skip them) */
 	size_t nfiles;
 	uint64_t maps_fp;          /* fingerprint of its mapped files */
+	bool watched;              /* its dynamic linker is probed (later loads) */
+	size_t copies_mapped;      /* SQLite copies in its maps at the last scan */
+	bool blind_said;           /* "no SQLite in it" said once */
+	int64_t since_us;          /* when it became a target */
 };
 
 #define SHIM_TAG ((dev_t)1 << 63)
+#define CTL_EVENT UINT64_MAX   /* epoll data of the control ring buffer */
 #define RESCAN_US 1000000      /* look for newly mapped SQLite copies */
 #define SEEN_SLOTS 8192
 
@@ -104,6 +111,8 @@ struct tracer {
 	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
+	struct ring_buffer *ctl_rb;   /* control records: always read */
+	struct watchdog *wd;          /* continues stopped targets if we die */
 	struct bpf_link **links;
 	size_t nlinks;
 	struct lib libs[ST_MAX_LIBS];
@@ -605,6 +614,7 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		snprintf(err, errlen, "cannot inspect PID %d: %s", tg->pid, why);
 		return e;
 	}
+	tg->copies_mapped = ncopies;
 	for (i = 0; i < ncopies; i++) {
 		if (target_has_file(tg, copies[i].dev, copies[i].ino))
 			continue;
@@ -667,6 +677,51 @@ static int attach_file_for(struct tracer *t, struct target *tg, const char *path
 	return e;
 }
 
+/* Later loads: probes the dynamic linker of tg (its _dl_debug_state, see
+ * dl_loaded in the BPF program) and marks it watched, so a library it
+ * loads later (dlopen, a Python or Node extension) or a program it execs is
+ * probed before it runs. Returns 0, -ENOENT when it has no dynamic linker
+ * (a static executable: nothing can be loaded into it that way), or -errno
+ * with err set. */
+static int watch_loads(struct tracer *t, struct target *tg, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct bpf_link *link;
+	char path[128];
+	uint64_t off;
+	uint32_t key = (uint32_t)tg->pid;
+	uint8_t one = 1;
+	int e;
+
+	if (tg->watched || t->opts.probe_only)
+		return 0;
+	e = target__find_ldso(tg->pid, path, sizeof(path), &off);
+	if (e)
+		return e;
+	if (!t->wd) {
+		t->wd = watchdog__start();
+		if (!t->wd) {
+			e = -errno;
+			snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(-e));
+			return e;
+		}
+	}
+	link = bpf_program__attach_uprobe_opts(t->skel->progs.dl_loaded, tg->pid, path, off, &uo);
+	if (!link) {
+		e = -errno;
+		snprintf(err, errlen, "cannot probe the dynamic linker of PID %d: %s", tg->pid, strerror(-e));
+		return e;
+	}
+	e = add_link(t, link);
+	if (e)
+		return e;
+	bpf_map__update_elem(t->skel->maps.watched, &key, sizeof(key), &one, sizeof(one), BPF_ANY);
+	tg->watched = true;
+	log_verbose("PID %d (%s): its dynamic linker is probed (%s+0x%" PRIx64 "): SQLite loaded later is "
+		    "probed before it runs", tg->pid, tg->comm, path, off);
+	return 0;
+}
+
 static int add_target(struct tracer *t, int pid, bool is_command, char *err, size_t errlen)
 {
 	struct target *tg;
@@ -699,22 +754,44 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 	else if (target__comm(pid, tg->comm, sizeof(tg->comm)) != 0)
 		strcpy(tg->comm, "?");
 
+	tg->since_us = now_us(CLOCK_MONOTONIC);
 	if (is_command) {
-		/* Not exec'd yet: probe the program's own file and the SQLite
-		 * libraries it will find (those the tracer maps now, since the
-		 * child is our fork); later copies are found by rescans. */
+		/* Not exec'd yet (our fork, mapping our files): its program
+		 * and the libraries it loads are looked at when it execs and
+		 * when its dynamic linker has loaded them (watch_loads), before
+		 * they run; its own file is probed now too. */
+		e = watch_loads(t, tg, err, errlen);
+		if (e < 0 && e != -ENOENT)
+			return e;
 		if (t->opts.command_exe) {
 			e = attach_file_for(t, tg, t->opts.command_exe, err, errlen);
 			if (e)
 				return e;
 		}
-		e = attach_mapped(t, tg, err, errlen);
-		if (e < 0 && e != -ENOENT)
-			return e;
 	} else {
-		e = attach_mapped(t, tg, err, errlen);
-		if (e < 0)
-			return e == -ENOENT && !t->opts.nbinaries ? -ENOENT : e;
+		char why[2048];
+		int w;
+
+		e = attach_mapped(t, tg, why, sizeof(why));
+		if (e < 0 && e != -ENOENT) {
+			snprintf(err, errlen, "%s", why);
+			return e;
+		}
+		w = watch_loads(t, tg, err, errlen);
+		if (w < 0 && w != -ENOENT)
+			return w;
+		if (e == -ENOENT) {
+			const char *what = strstr(why, ": ");
+
+			if (w == -ENOENT || !tg->watched) {
+				snprintf(err, errlen, "%s (and it has no dynamic linker to load one later)", why);
+				return -ENOENT;
+			}
+			/* Nothing yet: waiting for it to load SQLite. */
+			log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one (probed "
+				 "before its first statement)", pid, tg->comm, what ? what + 2 : why);
+			tg->blind_said = true;
+		}
 	}
 	tg->maps_fp = maps_fingerprint(pid);
 	tg->pidfd = pidfd_open(pid);
@@ -778,12 +855,20 @@ static void rescan_targets(struct tracer *t)
 		if (!tg->alive)
 			continue;
 		fp = maps_fingerprint(tg->pid);
-		if (!fp || fp == tg->maps_fp)
-			continue;
-		tg->maps_fp = fp;
-		target__comm(tg->pid, tg->comm, sizeof(tg->comm));
-		if (attach_mapped(t, tg, err, sizeof(err)) < 0 && log_verbose)
-			log_verbose("PID %d: %s", tg->pid, err);
+		if (fp && fp != tg->maps_fp) {
+			tg->maps_fp = fp;
+			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			if (attach_mapped(t, tg, err, sizeof(err)) < 0 && log_verbose)
+				log_verbose("PID %d: %s", tg->pid, err);
+		}
+		/* Never tracing while blind: a target that maps no SQLite a
+		 * second after it became one is named, once. */
+		if (!tg->copies_mapped && !tg->blind_said && now_us(CLOCK_MONOTONIC) - tg->since_us > RESCAN_US) {
+			tg->blind_said = true;
+			log_warn("PID %d (%s): no SQLite in it so far; %s", tg->pid, tg->comm,
+				 tg->watched ? "a SQLite it loads later is probed before it runs"
+					     : "it cannot load one later (no dynamic linker)");
+		}
 	}
 }
 
@@ -1062,6 +1147,42 @@ static void process_gone(struct tracer *t, int pid, bool exec)
 	}
 }
 
+/* A watched target loaded something (its dynamic linker's rendezvous) or
+ * exec'd, and is stopped: probe any new SQLite copy it maps, then let it
+ * go on. Says once when a target that had none has one now. */
+static int handle_ctl(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+	const struct st_ctl *c = data;
+	struct target *tg;
+
+	if (size < sizeof(*c) || c->kind != ST_CTL_LOADED)
+		return 0;
+	watchdog__stopped(t->wd, (pid_t)c->pid);
+	tg = target_of(t, (int)c->pid);
+	if (tg && tg->alive) {
+		uint64_t fp = maps_fingerprint(tg->pid);
+
+		if (fp && fp != tg->maps_fp) {
+			char err[2048];
+			size_t before = tg->copies_mapped;
+			int e;
+
+			tg->maps_fp = fp;
+			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			e = attach_mapped(t, tg, err, sizeof(err));
+			if (e < 0 && e != -ENOENT)
+				log_warn("PID %d (%s): %s", tg->pid, tg->comm, err);
+			else if (tg->copies_mapped && !before && tg->blind_said)
+				log_info("PID %d (%s): SQLite loaded: tracing it", tg->pid, tg->comm);
+		}
+	}
+	kill((pid_t)c->pid, SIGCONT);
+	watchdog__continued(t->wd, (pid_t)c->pid);
+	t->stats.loads++;
+	return 0;
+}
+
 int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen)
 {
 	struct tracer *t;
@@ -1131,6 +1252,12 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		snprintf(err, errlen, "cannot open the ring buffer: %s", strerror(-e));
 		goto fail;
 	}
+	t->ctl_rb = ring_buffer__new(bpf_map__fd(t->skel->maps.ctl), handle_ctl, t, NULL);
+	if (!t->ctl_rb) {
+		e = -errno;
+		snprintf(err, errlen, "cannot open the control ring buffer: %s", strerror(-e));
+		goto fail;
+	}
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0) {
 		e = -errno;
@@ -1139,8 +1266,10 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	}
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+		struct epoll_event cev = { .events = EPOLLIN, .data.u64 = CTL_EVENT };
 
-		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(t->rb), &ev) != 0) {
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(t->rb), &ev) != 0 ||
+		    epoll_ctl(t->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(t->ctl_rb), &cev) != 0) {
 			e = -errno;
 			snprintf(err, errlen, "epoll_ctl: %s", strerror(-e));
 			goto fail;
@@ -1260,8 +1389,11 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			t->opts.on_tick(t->opts.ctx);
 		/* Backpressure: while an entry waits for room, wait on the
 		 * consumers instead of the ring (which stays readable). */
-		if (t->held && !release_held(t, t->opts.drain_ms))
-			timeout = 0;
+		if (t->held) {
+			ring_buffer__consume(t->ctl_rb);
+			if (!release_held(t, t->opts.drain_ms))
+				timeout = 0;
+		}
 		n = epoll_wait(t->epfd, evs, 16, t->held ? 0 : timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1270,6 +1402,8 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			log_error("epoll_wait: %s", strerror(errno));
 			break;
 		}
+		/* A stopped target waits on this: first. */
+		ring_buffer__consume(t->ctl_rb);
 		/* Drain first: records of a target that just exited are in the
 		 * ring before its pidfd fires. */
 		drain(t);
@@ -1277,7 +1411,7 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			uint64_t idx = evs[i].data.u64;
 			struct target *tg;
 
-			if (idx == 0 || idx > t->ntargets)
+			if (idx == 0 || idx == CTL_EVENT || idx > t->ntargets)
 				continue;
 			tg = &t->targets[idx - 1];
 			if (!tg->alive)
@@ -1376,8 +1510,9 @@ void tracer__print_targets(struct tracer *t, FILE *f)
 	size_t i;
 
 	for (i = 0; i < t->ntargets; i++)
-		fprintf(f, "%sPID %d (%s): %" PRIu64, i ? ", " : "", t->targets[i].pid,
-			t->targets[i].comm, t->targets[i].entries);
+		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", i ? ", " : "", t->targets[i].pid, t->targets[i].comm,
+			t->targets[i].entries,
+			!t->targets[i].copies_mapped && !t->targets[i].entries ? " (no SQLite seen)" : "");
 	if (t->opts.nbinaries)
 		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", t->ntargets ? ", " : "",
 			t->nseen + (size_t)t->procs_exited, t->procs_exited);
@@ -1390,6 +1525,12 @@ void tracer__free(struct tracer *t)
 	if (!t)
 		return;
 	detach_all(t);
+	if (t->ctl_rb) {
+		/* Continue whatever is stopped (its probes are gone anyway). */
+		ring_buffer__consume(t->ctl_rb);
+		ring_buffer__free(t->ctl_rb);
+	}
+	watchdog__stop(t->wd);
 	if (t->held)
 		entry__free(t->held);
 	ring_buffer__free(t->rb);

@@ -259,18 +259,41 @@ def test_no_such_pid():
 
 @test
 def test_process_without_sqlite():
+    """-p on a process with no SQLite: named at once; it is watched (a
+    SQLite it loads later would be probed before it runs); when it ends with
+    none, the summary says so. A static executable without SQLite cannot
+    load one: refused with the reason."""
     need_bpf()
     p = subprocess.Popen(["sleep", "30"])
     try:
         time.sleep(0.1)
-        rc, out, err = run_tool(["-p", str(p.pid), "--no-store"])
-    finally:
+        tr = Tracer(["-p", str(p.pid), "--no-store"])
+        time.sleep(0.3)
         p.kill()
         p.wait()
+        eq(tr.wait(), 0, "exit code")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = tr.stderr
+    check("PID %d (sleep): no SQLite in it yet" % p.pid in err and "waiting for it to load one" in err, err)
+    check("PID %d (sleep): 0 (no SQLite seen)" % p.pid in err, err)
+    with tempfile.TemporaryDirectory() as d:
+        src, exe = os.path.join(d, "s.c"), os.path.join(d, "static_nothing")
+        with open(src, "w") as f:
+            f.write("#include <unistd.h>\nint main(void) { sleep(30); return 0; }\n")
+        subprocess.run(["cc", "-static", "-O2", src, "-o", exe], check=True)
+        q = subprocess.Popen([exe])
+        try:
+            time.sleep(0.1)
+            rc, out, err = run_tool(["-p", str(q.pid), "--no-store"])
+        finally:
+            q.kill()
+            q.wait()
     eq(rc, 1, "exit code")
     check(len(err.strip().splitlines()) == 1, "one line: %r" % err)
-    check("cannot attach to PID %d" % p.pid in err and "no mapped libsqlite3" in err
-          and "sqlite3_prepare_v2" in err, err)
+    check("cannot attach to PID %d" % q.pid in err and "no dynamic linker" in err, err)
 
 
 @test

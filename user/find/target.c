@@ -41,6 +41,45 @@ const char *const st_fn_names[ST_FN_MAX] = {
 	[ST_FN_ERROR_WITH_MSG] = "sqlite3ErrorWithMsg",
 };
 
+int target__find_ldso(int pid, char *path, size_t len, uint64_t *off)
+{
+	struct map_entry *maps = NULL;
+	size_t n = 0, i;
+	int err = -ENOENT;
+
+	if (procmaps__read_pid(pid, &maps, &n) != 0)
+		return -ESRCH;
+	for (i = 0; i < n && err; i++) {
+		const struct map_entry *m = &maps[i];
+		const char *base = m->path ? strrchr(m->path, '/') : NULL;
+		struct elf_file *ef;
+		struct stat st;
+		uint64_t va, sz;
+		int fd;
+
+		if (!base || m->inode == 0 || m->deleted || (strncmp(base + 1, "ld-", 3) != 0 &&
+							     strncmp(base + 1, "ld.so", 5) != 0))
+			continue;
+		snprintf(path, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_ino != (ino_t)m->inode) {
+			close(fd);
+			continue;
+		}
+		ef = elf_file__open_fd(fd, path);
+		if (!ef)
+			continue;
+		if (elf_file__find_func(ef, "_dl_debug_state", &va, &sz) == 0 &&
+		    elf_file__vaddr_to_offset(ef, va, off) == 0)
+			err = 0;
+		elf_file__close(ef);
+	}
+	procmaps__free(maps, n);
+	return err;
+}
+
 int target__comm(int pid, char *buf, size_t len)
 {
 	char path[64];

@@ -100,6 +100,14 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
  * out (*n of them), -E2BIG when there are more, or -errno. */
 int target__pids_by_name(const char *name, int *out, size_t max, size_t *n);
 
+/* The dynamic linker process pid runs (a mapped file whose name starts
+ * with "ld-" or "ld.so" and that defines _dl_debug_state, the function it
+ * calls whenever the set of loaded objects changes): the path to probe it
+ * through (its /proc/PID/map_files link) in path, and the function's file
+ * offset in *off. Returns 0, -ENOENT when the process has none (a static
+ * executable), or -errno. */
+int target__find_ldso(int pid, char *path, size_t len, uint64_t *off);
+
 /* Reads /proc/PID/comm into buf (without newline). Returns 0 or -errno. */
 int target__comm(int pid, char *buf, size_t len);
 
