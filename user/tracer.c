@@ -81,6 +81,7 @@ struct target {
 
 #define SHIM_TAG ((dev_t)1 << 63)
 #define CTL_EVENT UINT64_MAX   /* epoll data of the control ring buffer */
+#define FILTER_EVENT (1ULL << 40)  /* + index: pidfd of a -p pid with -b */
 #define RESCAN_US 1000000      /* look for newly mapped SQLite copies */
 #define SEEN_SLOTS 8192
 
@@ -112,6 +113,8 @@ struct tracer {
 	struct sqltrace_bpf *skel;
 	struct ring_buffer *rb;
 	struct ring_buffer *ctl_rb;   /* control records: always read */
+	int *filter_fds;              /* -b with -p: a pidfd per pid (-1 gone) */
+	size_t nfilter, filter_alive;
 	struct watchdog *wd;          /* continues stopped targets if we die */
 	struct bpf_link **links;
 	size_t nlinks;
@@ -1306,6 +1309,26 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 
 			bpf_map__update_elem(t->skel->maps.pid_filter, &pid, sizeof(pid), &one, 1, BPF_ANY);
 		}
+		/* The trace ends when these processes are gone. */
+		t->filter_fds = calloc(opts->npids, sizeof(*t->filter_fds));
+		if (!t->filter_fds) {
+			e = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < opts->npids; i++) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.u64 = FILTER_EVENT + i };
+
+			t->filter_fds[i] = pidfd_open(opts->pids[i]);
+			if (t->filter_fds[i] < 0 && errno == ESRCH) {
+				e = -ESRCH;
+				snprintf(err, errlen, "no such process: PID %d", opts->pids[i]);
+				goto fail;
+			}
+			if (t->filter_fds[i] >= 0 && epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->filter_fds[i], &ev) == 0)
+				t->filter_alive++;
+		}
+		t->nfilter = opts->npids;
 	}
 	for (i = 0; i < opts->nbinaries; i++) {
 		e = add_binary(t, opts->binaries[i], err, errlen);
@@ -1377,7 +1400,8 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 
 	/* Without -b the trace ends when the last target exits; with -b it
 	 * runs until stopped, or until the command it started exits. */
-	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid))) {
+	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid &&
+					     (!t->nfilter || t->filter_alive > 0)))) {
 		int64_t now = now_us(CLOCK_MONOTONIC);
 		int timeout = t->opts.drain_ms;
 
@@ -1411,6 +1435,17 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			uint64_t idx = evs[i].data.u64;
 			struct target *tg;
 
+			if (idx >= FILTER_EVENT && idx < FILTER_EVENT + t->nfilter) {
+				int *fd = &t->filter_fds[idx - FILTER_EVENT];
+
+				if (*fd >= 0) {
+					epoll_ctl(t->epfd, EPOLL_CTL_DEL, *fd, NULL);
+					close(*fd);
+					*fd = -1;
+					t->filter_alive--;
+				}
+				continue;
+			}
 			if (idx == 0 || idx == CTL_EVENT || idx > t->ntargets)
 				continue;
 			tg = &t->targets[idx - 1];
@@ -1531,6 +1566,10 @@ void tracer__free(struct tracer *t)
 		ring_buffer__free(t->ctl_rb);
 	}
 	watchdog__stop(t->wd);
+	for (i = 0; i < t->nfilter; i++)
+		if (t->filter_fds[i] >= 0)
+			close(t->filter_fds[i]);
+	free(t->filter_fds);
 	if (t->held)
 		entry__free(t->held);
 	ring_buffer__free(t->rb);

@@ -199,6 +199,20 @@ def test_static_sqlite_with_an_extension_linked_before_the_program():
 
 
 @test
+def test_binary_with_pid_ends_when_the_pid_is_gone():
+    """-b FILE -p PID: the trace ends by itself when PID exits."""
+    need_bpf()
+    t = Target([SCRIPT_TARGET, "idle"])
+    try:
+        tr = Tracer(["-b", system_libsqlite3(), "-p", str(t.pid), "--no-store"])
+        t.go()
+        t.finish()
+        eq(tr.wait(timeout=20), 0, "the tracer ended by itself (%s)" % tr.stderr[-300:])
+    finally:
+        t.kill()
+
+
+@test
 def test_two_copies_in_one_process():
     need_bpf()
     import sqlite3
