@@ -167,5 +167,16 @@ def test_better_sqlite3_reports_sqlite_messages():
     check_copy(entries, tr, out, "better_sqlite3.node")
 
 
+@test
+def test_better_sqlite3_required_after_attach():
+    """Node requires better-sqlite3 only after the tracer attached (issue 13,
+    item 1): the extension's SQLite is probed before its first statement."""
+    need_bpf()
+    better_sqlite3()
+    js = os.path.join(ROOT, "tests", "targets", "node", "bs3_late.js")
+    entries, tr, out = trace_target(["node", js, NPM_DIR], ["-v"])
+    eq([e["query"] for e in entries], ["SELECT 'node-first'", "SELECT 'node-second'"], "entries")
+
+
 if __name__ == "__main__":
     main()
