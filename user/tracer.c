@@ -74,6 +74,9 @@ struct target {
 	size_t nfiles;
 	uint64_t maps_fp;          /* fingerprint of its mapped files */
 	bool watched;              /* its dynamic linker is probed (later loads) */
+	struct looked { uint32_t maj, min; uint64_t ino; } *looked;  /* files inspected */
+	size_t nlooked, caplooked;
+	size_t sqlite_files;       /* SQLite copies probed for it */
 	size_t copies_mapped;      /* SQLite copies in its maps at the last scan */
 	bool blind_said;           /* "no SQLite in it" said once */
 	int64_t since_us;          /* when it became a target */
@@ -599,8 +602,32 @@ static uint64_t maps_fingerprint(int pid)
 	return fp;
 }
 
+/* target_skip_fn: a file of tg already inspected is skipped; one seen for
+ * the first time is remembered (and inspected now). */
+static bool looked_before(void *ctx, uint32_t maj, uint32_t min, uint64_t ino)
+{
+	struct target *tg = ctx;
+	size_t i;
+
+	for (i = 0; i < tg->nlooked; i++)
+		if (tg->looked[i].ino == ino && tg->looked[i].maj == maj && tg->looked[i].min == min)
+			return true;
+	if (tg->nlooked == tg->caplooked) {
+		size_t cap = tg->caplooked ? 2 * tg->caplooked : 64;
+		struct looked *g = realloc(tg->looked, cap * sizeof(*g));
+
+		if (!g)
+			return false;  /* inspected again next time: no harm */
+		tg->looked = g;
+		tg->caplooked = cap;
+	}
+	tg->looked[tg->nlooked++] = (struct looked){ maj, min, ino };
+	return false;
+}
+
 /* Attaches, for process tg, every SQLite copy and shim it maps that is not
- * probed for it yet. Returns the number of copies newly probed, or a
+ * probed for it yet (files inspected by an earlier scan are not read
+ * again: a rescan after each load costs only the new files). Returns the number of copies newly probed, or a
  * negative errno with err set. */
 static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t errlen)
 {
@@ -610,14 +637,12 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 	char why[1024];
 	int e, added = 0;
 
-	e = target__scan(tg->pid, &copies, &ncopies,
-			 (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims,
-			 why, sizeof(why));
+	e = target__scan_new(tg->pid, looked_before, tg, &copies, &ncopies,
+			     (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims, why, sizeof(why));
 	if (e) {
 		snprintf(err, errlen, "cannot inspect PID %d: %s", tg->pid, why);
 		return e;
 	}
-	tg->copies_mapped = ncopies;
 	for (i = 0; i < ncopies; i++) {
 		if (target_has_file(tg, copies[i].dev, copies[i].ino))
 			continue;
@@ -627,6 +652,7 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		if (e)
 			goto out;
 		log_verbose("PID %d (%s): probing %s", tg->pid, tg->comm, copies[i].path);
+		tg->sqlite_files++;
 		added++;
 	}
 	for (i = 0; i < nshims; i++) {
@@ -642,6 +668,7 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		if (e)
 			goto out;
 	}
+	tg->copies_mapped = tg->sqlite_files;
 	if (ncopies == 0 && tg->nfiles == 0) {
 		snprintf(err, errlen, "cannot attach to PID %d: %s", tg->pid, why);
 		e = -ENOENT;
@@ -672,6 +699,8 @@ static int attach_file_for(struct tracer *t, struct target *tg, const char *path
 		e = attach_copy(t, tg->pid, &c, err, errlen);
 		if (!e)
 			e = target_add_file(tg, c.dev, c.ino);
+		if (!e)
+			tg->sqlite_files++;
 	}
 	if (!e && shim && (t->opts.trace_id_from & TRACE_ID_FROM_SHIM))
 		e = attach_shim(t, tg->pid, path, err, errlen);
@@ -1347,6 +1376,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 				if (t->ntargets && t->targets[t->ntargets - 1].pid == opts->pids[i]) {
 					t->ntargets--;
 					free(t->targets[t->ntargets].files);
+					free(t->targets[t->ntargets].looked);
 				}
 				skipped++;
 				continue;
@@ -1578,6 +1608,7 @@ void tracer__free(struct tracer *t)
 		if (t->targets[i].pidfd >= 0)
 			close(t->targets[i].pidfd);
 		free(t->targets[i].files);
+		free(t->targets[i].looked);
 	}
 	free(t->targets);
 	dbnames__free(t->dbn);

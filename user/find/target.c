@@ -547,6 +547,12 @@ static int push_path(char ***v, size_t *n, const char *s)
 int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, size_t *nshims,
 		 char *why, size_t whylen)
 {
+	return target__scan_new(pid, NULL, NULL, out, n, shims, nshims, why, whylen);
+}
+
+int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite_copy **out, size_t *n,
+		     char ***shims, size_t *nshims, char *why, size_t whylen)
+{
 	struct map_entry *maps = NULL;
 	struct sqlite_copy *copies = NULL;
 	size_t nmaps = 0, ncopies = 0, i, j;
@@ -592,7 +598,7 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 			if (maps[j].inode == m->inode && maps[j].dev_major == m->dev_major &&
 			    maps[j].dev_minor == m->dev_minor)
 				seen = true;
-		if (seen)
+		if (seen || (skip && skip(skip_ctx, m->dev_major, m->dev_minor, m->inode)))
 			continue;
 		if (open_mapped_file(pid, rootfd, m, open_path, root_path, sizeof(open_path), &st, &fd) != 0) {
 			base = strrchr(m->path, '/');

@@ -87,6 +87,16 @@ int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, si
 
 void target__free_paths(char **v, size_t n);
 
+/* Asked before a mapped file is opened (identity as /proc/PID/maps gives
+ * it): true skips it (already looked at by the caller). */
+typedef bool (*target_skip_fn)(void *ctx, uint32_t dev_major, uint32_t dev_minor, uint64_t inode);
+
+/* target__scan, looking only at the mapped files skip does not skip (a
+ * rescan after the process loaded something: only the new files). The
+ * counts and reasons then speak of those files only. */
+int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite_copy **out, size_t *n,
+		     char ***shims, size_t *nshims, char *why, size_t whylen);
+
 /* Inspects one file (for -b PATH and for a command about to run): fills
  * *out when it holds SQLite, sets *has_shim when it carries the sqltrace
  * shim. Returns 0 when it holds either (out->fn_off all 0 when only the
