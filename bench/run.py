@@ -57,6 +57,7 @@ import threading
 import time
 
 import accuracy
+import loads
 import shortlived
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1179,10 +1180,13 @@ def main():
             both = run_both_cores(paths, tmp, args.iters["W2"] * 3)
         pipe_lines = [] if args.no_pipeline else run_pipeline(paths, 30000 if args.quick else 300000, tmp)
         short = None
+        loads_res = None
         acc = []
         if not args.quick:
             print("  short-lived processes under -b with a full statement map", flush=True)
             short = shortlived.run(build)
+            print("  later loads: python3 importing C extensions under --", flush=True)
+            loads_res = loads.run(build)
             print("  duration accuracy against the program's own timing", flush=True)
             acc = [accuracy.run(build, m) for m in (modes or ["exact"])]
     finally:
@@ -1206,6 +1210,8 @@ def main():
         found.append(both_cores_finding(both))
     if short is not None:
         found.append(shortlived.finding(short))
+    if loads_res is not None:
+        found.append(loads.finding(loads_res))
     found.extend(accuracy.findings(acc))
     print()
     for f in found:

@@ -1592,8 +1592,16 @@ SEC("uprobe")
 int BPF_KPROBE(dl_loaded)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__s64 delta = (__s64)bpf_get_attach_cookie(ctx) >> 32;
+	__s32 state = 0;
 
 	if (probe_only)
+		return 0;
+	/* r_debug.r_state (offset 24): RT_CONSISTENT (0) once objects were
+	 * added (or removed); RT_ADD (1) before mapping new ones, RT_DELETE
+	 * (2) before unmapping: nothing new to probe then. Unknown: stop. */
+	if (delta && bpf_probe_read_user(&state, sizeof(state), (void *)(PT_REGS_IP(ctx) + delta + 24)) == 0 &&
+	    state != 0)
 		return 0;
 	stop_for_scan(id >> 32, (__u32)id);
 	return 0;

@@ -721,15 +721,21 @@ static int watch_loads(struct tracer *t, struct target *tg, char *err, size_t er
 	struct bpf_link *link;
 	char path[128];
 	uint64_t off;
+	int64_t rdelta = 0;
 	uint32_t key = (uint32_t)tg->pid;
 	uint8_t one = 1;
 	int e;
 
 	if (tg->watched || t->opts.probe_only)
 		return 0;
-	e = target__find_ldso(tg->pid, path, sizeof(path), &off);
+	e = target__find_ldso2(tg->pid, path, sizeof(path), &off, &rdelta);
 	if (e)
 		return e;
+	/* The cookie: where _r_debug is from the probe (bits 32..63, signed),
+	 * so only the call that says "consistent" stops the process. */
+	uo.bpf_cookie = (uint64_t)rdelta << 32;
+	if (rdelta != (int64_t)(int32_t)rdelta)
+		uo.bpf_cookie = 0;
 	if (!t->wd) {
 		t->wd = watchdog__start();
 		if (!t->wd) {

@@ -43,6 +43,13 @@ const char *const st_fn_names[ST_FN_MAX] = {
 
 int target__find_ldso(int pid, char *path, size_t len, uint64_t *off)
 {
+	int64_t d;
+
+	return target__find_ldso2(pid, path, len, off, &d);
+}
+
+int target__find_ldso2(int pid, char *path, size_t len, uint64_t *off, int64_t *r_debug_delta)
+{
 	struct map_entry *maps = NULL;
 	size_t n = 0, i;
 	int err = -ENOENT;
@@ -72,8 +79,13 @@ int target__find_ldso(int pid, char *path, size_t len, uint64_t *off)
 		if (!ef)
 			continue;
 		if (elf_file__find_func(ef, "_dl_debug_state", &va, &sz) == 0 &&
-		    elf_file__vaddr_to_offset(ef, va, off) == 0)
+		    elf_file__vaddr_to_offset(ef, va, off) == 0) {
+			uint64_t rd, rsz;
+
 			err = 0;
+			*r_debug_delta = elf_file__find_object(ef, "_r_debug", &rd, &rsz) == 0 && rsz >= 32
+						 ? (int64_t)(rd - va) : 0;
+		}
 		elf_file__close(ef);
 	}
 	procmaps__free(maps, n);

@@ -118,6 +118,12 @@ int target__pids_by_name(const char *name, int *out, size_t max, size_t *n);
  * executable), or -errno. */
 int target__find_ldso(int pid, char *path, size_t len, uint64_t *off);
 
+/* As target__find_ldso, and *r_debug_delta gets the distance from
+ * _dl_debug_state to the linker's _r_debug (struct r_debug: its r_state
+ * says whether objects are being added or are consistent), 0 when the
+ * linker does not export it. */
+int target__find_ldso2(int pid, char *path, size_t len, uint64_t *off, int64_t *r_debug_delta);
+
 /* Reads /proc/PID/comm into buf (without newline). Returns 0 or -errno. */
 int target__comm(int pid, char *buf, size_t len);
 
