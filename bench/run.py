@@ -57,6 +57,7 @@ import threading
 import time
 
 import accuracy
+from procstat import threads_cpu_ns
 import loads
 import shortlived
 
@@ -117,21 +118,6 @@ class Lines:
     def join(self, timeout=10):
         self.t.join(timeout)
         return self.all
-
-
-def threads_cpu_ns(pid):
-    """Sum of the run time (ns) of every thread of pid, from schedstat."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        pass
-    return total
 
 
 def reap(proc, timeout, sig=None):

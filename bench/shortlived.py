@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from procstat import threads_cpu_ns
+
 FILLER = r"""
 import sqlite3, sys
 db = sqlite3.connect(":memory:", cached_statements=70000)
@@ -23,20 +25,6 @@ for i in range(int(sys.argv[1])):
 print("filled", flush=True)
 sys.stdin.readline()
 """
-
-
-def threads_cpu_ns(pid):
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        pass
-    return total
 
 
 def system_libsqlite3():

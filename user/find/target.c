@@ -636,17 +636,7 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 			if (elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0 &&
 			    push_path(shims, nshims, open_path) != 0) {
 				elf_file__close(ef);
-				target__free(copies, ncopies);
-				procmaps__free(maps, nmaps);
-				if (rootfd >= 0)
-					close(rootfd);
-				snprintf(why, whylen, "out of memory");
-				if (shims) {
-					target__free_paths(*shims, *nshims);
-					*shims = NULL;
-					*nshims = 0;
-				}
-				return -ENOMEM;
+				goto oom;
 			}
 		}
 		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
@@ -676,17 +666,7 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 				free(c.open_path);
 				if (grown)
 					copies = grown;
-				target__free(copies, ncopies);
-				procmaps__free(maps, nmaps);
-				if (rootfd >= 0)
-					close(rootfd);
-				snprintf(why, whylen, "out of memory");
-				if (shims) {
-					target__free_paths(*shims, *nshims);
-					*shims = NULL;
-					*nshims = 0;
-				}
-				return -ENOMEM;
+				goto oom;
 			}
 			copies = grown;
 			copies[ncopies++] = c;
@@ -708,6 +688,18 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 	*out = copies;
 	*n = ncopies;
 	return 0;
+oom:
+	target__free(copies, ncopies);
+	procmaps__free(maps, nmaps);
+	if (rootfd >= 0)
+		close(rootfd);
+	snprintf(why, whylen, "out of memory");
+	if (shims) {
+		target__free_paths(*shims, *nshims);
+		*shims = NULL;
+		*nshims = 0;
+	}
+	return -ENOMEM;
 }
 
 int target__pids_by_name(const char *name, int *out, size_t max, size_t *n)
