@@ -191,7 +191,11 @@ struct {
 } libs SEC(".maps");
 
 /* Explicit targets whose loads are watched (dl_loaded): an exec stops
- * them too, so the new program is probed before it runs. */
+ * them too, so the new program is probed before it runs. The value: how
+ * (WATCH_STOP, or WATCH_NOTIFY where a stop would be seen: a foreground
+ * job of a terminal, a process under a debugger). */
+#define WATCH_STOP   1
+#define WATCH_NOTIFY 2
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -1574,8 +1578,12 @@ int BPF_KPROBE(open_utf16, const void *filename, void **ppdb)
  * then (see dl_loaded). */
 static __always_inline void stop_for_scan(__u32 tgid, __u32 tid)
 {
-	struct st_ctl *c = bpf_ringbuf_reserve(&ctl, sizeof(*c), 0);
+	__u8 *how = bpf_map_lookup_elem(&watched, &tgid);
+	struct st_ctl *c;
 
+	if (!how)
+		return;  /* not (or no longer) a target: never stopped */
+	c = bpf_ringbuf_reserve(&ctl, sizeof(*c), 0);
 	if (!c) {
 		count(ST_CNT_CTL_FULL);
 		return;
@@ -1583,8 +1591,12 @@ static __always_inline void stop_for_scan(__u32 tgid, __u32 tid)
 	c->kind = ST_CTL_LOADED;
 	c->pid = tgid;
 	c->tid = tid;
-	c->pad = 0;
-	bpf_send_signal(SIGSTOP_);
+	c->pad = *how == WATCH_STOP;
+	/* WATCH_NOTIFY (a foreground job of a terminal, a process under a
+	 * debugger): told, not stopped, and probed as soon as user space
+	 * reads the record. */
+	if (*how == WATCH_STOP)
+		bpf_send_signal(SIGSTOP_);
 	bpf_ringbuf_submit(c, BPF_RB_FORCE_WAKEUP);
 }
 
@@ -1638,6 +1650,7 @@ int BPF_PROG(proc_exit, struct task_struct *task)
 	}
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;  /* other threads still run */
+	bpf_map_delete_elem(&watched, &tgid);  /* its pid may be reused */
 	if (bpf_map_delete_elem(&procs, &tgid) != 0)
 		return 0;  /* never traced */
 	proc_event(ST_EV_PROC_EXIT, tgid);
@@ -1655,8 +1668,7 @@ int BPF_PROG(proc_exec, struct task_struct *task)
 	bpf_task_storage_delete(&threads, task);
 	/* A watched target: stopped before its new program runs, so a SQLite
 	 * inside it is probed first. */
-	if (bpf_map_lookup_elem(&watched, &tgid))
-		stop_for_scan(tgid, (__u32)bpf_get_current_pid_tgid());
+	stop_for_scan(tgid, (__u32)bpf_get_current_pid_tgid());
 	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);

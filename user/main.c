@@ -220,6 +220,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Ctrl-Z would freeze the tracer while its targets wait on it (a
+	 * process stopped for a load is continued by the tracer): it goes on. */
+	signal(SIGTSTP, SIG_IGN);
 
 	/* Consumers first: a store problem is reported before attaching. */
 	if (o.output) {
@@ -400,6 +403,8 @@ out:
 				"outcome was read)", ts.unsettled);
 		if (ts.unseen_end)
 			fprintf(stderr, ", %" PRIu64 " executions ended by calls not seen", ts.unseen_end);
+		if (ts.ctl_full)
+			fprintf(stderr, ", %" PRIu64 " loads seen late (control ring full)", ts.ctl_full);
 		if (ts.slots_full)
 			fprintf(stderr, ", %" PRIu64 " calls nested too deep to follow", ts.slots_full);
 		if (ts.stmt_full)

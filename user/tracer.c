@@ -649,8 +649,10 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		e = attach_copy(t, tg->pid, &copies[i], err, errlen);
 		if (!e)
 			e = target_add_file(tg, copies[i].dev, copies[i].ino);
-		if (e)
+		if (e) {
+			tg->nlooked = 0;  /* not probed: every file is looked at again next time */
 			goto out;
+		}
 		log_verbose("PID %d (%s): probing %s", tg->pid, tg->comm, copies[i].path);
 		tg->sqlite_files++;
 		added++;
@@ -709,6 +711,37 @@ static int attach_file_for(struct tracer *t, struct target *tg, const char *path
 	return e;
 }
 
+#define WATCH_NOTIFY_ 2
+
+/* Whether stopping pid would be seen: it is the foreground process group
+ * of its controlling terminal, or a debugger traces it. */
+static bool stop_is_seen(int pid)
+{
+	char path[64], buf[1024], *p;
+	int pgrp = 0, tty = 0, tpgid = 0, tracer = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 1, " %*c %*d %d %*d %d %d", &pgrp, &tty, &tpgid) == 3 && tty && tpgid == pgrp) {
+			fclose(f);
+			return true;
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "TracerPid: %d", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer != 0;
+}
+
 /* Later loads: probes the dynamic linker of tg (its _dl_debug_state, see
  * dl_loaded in the BPF program) and marks it watched, so a library it
  * loads later (dlopen, a Python or Node extension) or a program it execs is
@@ -753,7 +786,18 @@ static int watch_loads(struct tracer *t, struct target *tg, char *err, size_t er
 	e = add_link(t, link);
 	if (e)
 		return e;
+	/* A stop would be seen where the process is a terminal's foreground
+	 * job (its shell reports it Stopped and takes the terminal back) or
+	 * runs under a debugger: those are only told of, probed as soon as
+	 * the record is read (a statement may run first). Our own command is
+	 * always stopped (its parent is us). */
+	if (!tg->is_command && stop_is_seen(tg->pid)) {
+		one = WATCH_NOTIFY_;
+		log_warn("PID %d (%s) is a terminal's foreground job or runs under a debugger: SQLite it "
+			 "loads later is probed right after, not before, its first statements", tg->pid, tg->comm);
+	}
 	bpf_map__update_elem(t->skel->maps.watched, &key, sizeof(key), &one, sizeof(one), BPF_ANY);
+	watchdog__watched(t->wd, tg->pid);
 	tg->watched = true;
 	log_verbose("PID %d (%s): its dynamic linker is probed (%s+0x%" PRIx64 "): SQLite loaded later is "
 		    "probed before it runs", tg->pid, tg->comm, path, off);
@@ -1196,7 +1240,8 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*c) || c->kind != ST_CTL_LOADED)
 		return 0;
-	watchdog__stopped(t->wd, (pid_t)c->pid);
+	if (c->pad)
+		watchdog__stopped(t->wd, (pid_t)c->pid);
 	tg = target_of(t, (int)c->pid);
 	if (tg && tg->alive) {
 		uint64_t fp = maps_fingerprint(tg->pid);
@@ -1215,8 +1260,10 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 				log_info("PID %d (%s): SQLite loaded: tracing it", tg->pid, tg->comm);
 		}
 	}
-	kill((pid_t)c->pid, SIGCONT);
-	watchdog__continued(t->wd, (pid_t)c->pid);
+	if (c->pad) {
+		kill((pid_t)c->pid, SIGCONT);
+		watchdog__continued(t->wd, (pid_t)c->pid);
+	}
 	t->stats.loads++;
 	return 0;
 }
@@ -1493,6 +1540,12 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
 			drain(t);
+			/* Its pid may be reused: never stop another process. */
+			if (tg->watched) {
+				uint32_t key = (uint32_t)tg->pid;
+
+				bpf_map__delete_elem(t->skel->maps.watched, &key, sizeof(key), 0);
+			}
 			/* Its connections' names are forgotten when its
 			 * PROC_EXIT record is read: records held back by a slow
 			 * consumer still need them. */
@@ -1500,6 +1553,9 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		}
 	}
 	detach_all(t);
+	/* A target stopped just before the probes went: continued now, not
+	 * after the last entries are handed over. */
+	ring_buffer__consume(t->ctl_rb);
 	/* The last records: wait for room while the consumers make progress
 	 * (a slow store loses nothing); once they make none for 10 s, the rest
 	 * is handed over at once (they count what they drop). */
@@ -1573,6 +1629,7 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		out->unsettled = sums[ST_CNT_UNSETTLED];
 		out->unseen_end = sums[ST_CNT_UNSEEN_END];
 		out->slots_full = sums[ST_CNT_SLOTS_FULL];
+		out->ctl_full = sums[ST_CNT_CTL_FULL];
 	}
 }
 

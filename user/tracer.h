@@ -72,6 +72,7 @@ struct tracer_stats {
 	                          * a call not probed): ended when noticed */
 	uint64_t slots_full;     /* nested calls past the return slots */
 	uint64_t loads;          /* loads and execs of watched targets looked at */
+	uint64_t ctl_full;       /* loads not reported (control ring full) */
 	uint64_t procs_full;     /* processes not traced: --max-targets reached */
 	uint64_t procs_seen;     /* processes seen through -b */
 	uint64_t live_stmts;     /* statement states held in BPF now */

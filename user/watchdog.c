@@ -7,11 +7,15 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_STOPPED 4096
+#define MAX_WATCHED 4096
+#define WATCHED_TAG 0x40000000  /* above any pid (pid_max <= 2^22) */
 
 struct watchdog {
 	pid_t child;
@@ -20,10 +24,43 @@ struct watchdog {
 
 /* The child: keeps the set of stopped pids (+pid stopped, -pid continued);
  * at EOF continues them. Only async-signal-safe calls after fork. */
-static void run_child(int fd)
+/* Whether pid is stopped (state T in /proc/PID/stat). Allocation-free. */
+static int is_stopped(int32_t pid)
 {
-	static int32_t set[MAX_STOPPED];
-	int n = 0, i;
+	char path[40], buf[256], *p;
+	ssize_t n;
+	int fd, i = 0;
+	int32_t v = pid;
+	char digits[12];
+
+	/* "/proc/<pid>/stat" without snprintf */
+	do {
+		digits[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && i < 11);
+	memcpy(path, "/proc/", 6);
+	for (n = 0; n < i; n++)
+		path[6 + n] = digits[i - 1 - n];
+	memcpy(path + 6 + i, "/stat", 6);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'T';
+}
+
+/* The child: keeps the set of stopped pids (+pid stopped, -pid continued)
+ * and of watched ones; at EOF continues them (see watchdog.h). Only
+ * async-signal-safe calls after fork. */
+static void run_child(int fd, pid_t tracer)
+{
+	static int32_t set[MAX_STOPPED], watched[MAX_WATCHED];
+	int n = 0, nw = 0, i, round, orderly = 0;
 	int32_t v;
 
 	for (;;) {
@@ -33,7 +70,14 @@ static void run_child(int fd)
 			continue;
 		if (r != (ssize_t)sizeof(v))
 			break;
-		if (v > 0 && n < MAX_STOPPED) {
+		if (v == 0) {
+			orderly = 1;  /* the tracer's probes are gone already */
+			break;
+		}
+		if (v > WATCHED_TAG) {
+			if (nw < MAX_WATCHED)
+				watched[nw++] = v - WATCHED_TAG;
+		} else if (v > 0 && n < MAX_STOPPED) {
 			set[n++] = v;
 		} else if (v < 0) {
 			for (i = 0; i < n; i++) {
@@ -46,6 +90,22 @@ static void run_child(int fd)
 	}
 	for (i = 0; i < n; i++)
 		kill(set[i], SIGCONT);
+	if (orderly)
+		_exit(0);
+	/* Until the tracer is gone (reparented away from it: its files,
+	 * probes included, are closed by then), and a moment after, continue
+	 * the watched processes a late probe hit stopped. At most ~30 s. */
+	for (round = 0; round < 300; round++) {
+		struct timespec nap = { 0, 100 * 1000 * 1000 };
+		int gone = getppid() != tracer;
+
+		for (i = 0; i < nw; i++)
+			if (is_stopped(watched[i]))
+				kill(watched[i], SIGCONT);
+		if (gone && round > 2)
+			break;
+		nanosleep(&nap, NULL);
+	}
 	_exit(0);
 }
 
@@ -73,6 +133,7 @@ struct watchdog *watchdog__start(void)
 	if (w->child == 0) {
 		int fd;
 		sigset_t all;
+		pid_t tracer = getppid();
 
 		/* Only the read end stays open: the pipe's EOF is the tracer's
 		 * end. Signals that would end the tool (Ctrl-C reaches the
@@ -83,7 +144,7 @@ struct watchdog *watchdog__start(void)
 		sigfillset(&all);
 		sigprocmask(SIG_BLOCK, &all, NULL);
 		prctl(PR_SET_NAME, "sqltrace-watch", 0, 0, 0);
-		run_child(p[0]);
+		run_child(p[0], tracer);
 	}
 	close(p[0]);
 	w->fd = p[1];
@@ -111,10 +172,16 @@ void watchdog__continued(struct watchdog *w, pid_t pid)
 	send_one(w, -(int32_t)pid);
 }
 
+void watchdog__watched(struct watchdog *w, pid_t pid)
+{
+	send_one(w, (int32_t)pid + WATCHED_TAG);
+}
+
 void watchdog__stop(struct watchdog *w)
 {
 	if (!w)
 		return;
+	send_one(w, 0);  /* an orderly end: nothing can stop a target any more */
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->child > 0)

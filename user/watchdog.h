@@ -4,9 +4,12 @@
  * copy the process just loaded (see tracer.c, "later loads"), and a tracer
  * killed in that window must not leave the process stopped for good.
  *
- * The child learns of each stop and continue through a pipe; when the pipe
- * reaches EOF (the tracer exited, however it exited) it sends SIGCONT to the
- * processes still stopped by the tracer and exits. It does nothing else. */
+ * The child learns of each stop and continue, and of each watched process,
+ * through a pipe. When the pipe reaches EOF (the tracer is exiting, however
+ * it exits) it continues the processes still stopped by the tracer; then,
+ * since a dying tracer's probes can still stop a process until the kernel
+ * has removed them, it waits until the tracer is gone (it is reparented)
+ * and continues every watched process found stopped, and exits. */
 #ifndef SQLTRACE_WATCHDOG_H
 #define SQLTRACE_WATCHDOG_H
 
@@ -17,13 +20,15 @@ struct watchdog;
 /* Forks the watchdog. Returns NULL and sets errno on failure. */
 struct watchdog *watchdog__start(void);
 
-/* The tracer stopped pid / continued it. These can't fail (a full pipe
- * blocks briefly; a watchdog gone is ignored). */
+/* The tracer stopped pid / continued it / watches it (its probes may stop
+ * it). These can't fail (a full pipe blocks briefly; a watchdog gone is
+ * ignored). */
 void watchdog__stopped(struct watchdog *w, pid_t pid);
 void watchdog__continued(struct watchdog *w, pid_t pid);
+void watchdog__watched(struct watchdog *w, pid_t pid);
 
-/* Closes the pipe (the watchdog continues what is still stopped and exits)
- * and reaps it. NULL is fine. */
+/* An orderly end, once every probe is detached: the watchdog continues
+ * what is still stopped and exits at once; reaped. NULL is fine. */
 void watchdog__stop(struct watchdog *w);
 
 #endif
