@@ -44,3 +44,13 @@ $(BUILD)/targets/layout_check: tests/targets/layout_check.c $(CORE_LIB)
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) $(SANFLAGS) $< $(CORE_LIB) $(SQLITE_STATIC_A) -lelf -lz -lcapstone -lm -ldl \
 		-lpthread -o $@
+
+# Loads libsqlite3 only with dlopen (not linked with it).
+DLLOOP_TARGET := $(BUILD)/targets/dlloop
+
+$(DLLOOP_TARGET): tests/targets/dl/dlloop.c
+	@mkdir -p $(dir $@)
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) -O2 -g $(WARN) $< -ldl -o $@
+
+MODULE_TEST_DEPS += $(DLLOOP_TARGET)

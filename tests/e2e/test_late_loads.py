@@ -122,5 +122,101 @@ def test_command_without_sqlite_is_named():
           err[-500:])
 
 
+def proc_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@test
+def test_tracer_killed_never_leaves_its_target_stopped():
+    """SIGKILL of the tracer while its target loads SQLite over and over
+    (each load stops it for a moment): the watchdog continues it, also
+    after a late probe hit while the kernel removes the dead tracer's
+    probes."""
+    need_bpf()
+    import random
+    import signal
+    import time
+    loop = subprocess.Popen([os.path.join(TARGETS, "dlloop"), "1000000", "1000"], stdout=subprocess.DEVNULL)
+    try:
+        for i in range(6):
+            tr = Tracer(["-p", str(loop.pid), "--no-store", "-q"])
+            time.sleep(0.2 + random.random() * 0.4)
+            tr.p.send_signal(signal.SIGKILL)
+            tr.p.wait()
+            time.sleep(1.5)
+            eq(proc_state(loop.pid) != "T", True, "round %d: the target is not left stopped" % i)
+    finally:
+        loop.kill()
+        loop.wait()
+
+
+LAZY_INPUT = r'''
+import time, sys
+time.sleep(2)
+import sqlite3
+db = sqlite3.connect(":memory:")
+db.execute("SELECT 'fg-first'").fetchall()
+print("GOT " + input("type> "), flush=True)
+db.execute("SELECT 'fg-after'").fetchall()
+'''
+
+
+@test
+def test_foreground_job_of_a_shell_is_not_stopped():
+    """An interactive shell's foreground job that imports sqlite3 after the
+    tracer attached: its shell must not see it Stopped (it would take the
+    terminal back and leave the job stopped in the background); the job
+    reads the terminal as usual. It is told of the load rather than stopped,
+    so its statements are captured from just after the load on (the first,
+    run at once, may be missed; that is said on stderr)."""
+    need_bpf()
+    import pty
+    import select
+    import time
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "fgjob.py")
+        with open(script, "w") as f:
+            f.write(LAZY_INPUT)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ["PS1"] = "PROMPT$ "
+            os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+        out = b""
+
+        def pump(t):
+            nonlocal out
+            end = time.time() + t
+            while time.time() < end:
+                r, _, _ = select.select([fd], [], [], 0.1)
+                if r:
+                    try:
+                        out += os.read(fd, 4096)
+                    except OSError:
+                        return
+
+        tr = None
+        try:
+            pump(0.8)
+            os.write(fd, ("%s %s\n" % (PYTHON, script)).encode())
+            pump(0.5)
+            pids = subprocess.run(["pgrep", "-f", script], capture_output=True, text=True).stdout.split()
+            check(pids, "the job started")
+            tr = Tracer(["-p", pids[0], "--no-store", "--log-format", "json"])
+            pump(3)
+            os.write(fd, b"hello\n")
+            pump(1.5)
+            text = out.decode(errors="replace")
+            check("GOT hello" in text and "Stopped" not in text, "the job ran in the foreground: %r" % text[-400:])
+            eq(tr.wait(30), 0, "tracer exit")
+            check("SELECT 'fg-after'" in [e["query"] for e in tr.entries()], "entries: %r" % tr.entries())
+            check("foreground job" in tr.stderr, tr.stderr)
+        finally:
+            if tr is not None and tr.p.poll() is None:
+                tr.p.kill()
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+
+
 if __name__ == "__main__":
     main()
