@@ -39,6 +39,9 @@ struct ingest_guard {
 	bool stop;
 	struct conn *head;
 	unsigned count;
+	bool pressure;           /* on above half the connections, off below a
+	                          * quarter: closing some slow heads does not
+	                          * give the rest their long deadline back */
 	uint64_t closed;         /* atomic */
 };
 
@@ -54,8 +57,15 @@ static uint64_t now_ns(void)
 static void reap(struct ingest_guard *g)
 {
 	uint64_t now = now_ns();
-	bool pressure = (uint64_t)g->count * 2 > g->o.max_connections;
-	uint64_t head_ns = (uint64_t)(pressure && g->o.pressure_head_ms < g->o.head_timeout_ms
+	bool pressure;
+	uint64_t head_ns;
+
+	if ((uint64_t)g->count * 2 > g->o.max_connections)
+		g->pressure = true;
+	else if ((uint64_t)g->count * 4 <= g->o.max_connections)
+		g->pressure = false;
+	pressure = g->pressure;
+	head_ns = (uint64_t)(pressure && g->o.pressure_head_ms < g->o.head_timeout_ms
 				      ? g->o.pressure_head_ms : g->o.head_timeout_ms) * 1000000ULL;
 	uint64_t body_ns = (uint64_t)g->o.body_timeout_ms * 1000000ULL;
 
