@@ -54,11 +54,12 @@
  * that would overrun it is answered 503 unless nothing else is waiting (so
  * one batch of any legal size always gets through an idle server).
  *
- * Stop. MHD_quiesce_daemon() closes the listening socket, requests in
- * progress get up to 2 s, then the acknowledger answers what is still
- * waiting (503, entries taken back) and ends, and MHD_stop_daemon() closes
- * what is left and joins the threads; no handler runs after that, so the
- * caller can close the recorder, which drains it.
+ * Stop. Requests in progress get up to 2 s, then the acknowledger answers
+ * what is still waiting (503, entries taken back) and ends, and
+ * MHD_stop_daemon() closes the listening socket and what is left and joins
+ * the threads; no handler runs after that, so the caller can close the
+ * recorder, which drains it. (MHD_quiesce_daemon() is not used: see
+ * server_halt.)
  */
 #include "ingest.h"
 
@@ -932,14 +933,19 @@ uint16_t ingest_server__port(const struct ingest_server *s)
 	return s->port;
 }
 
-/* Stops accepting, lets requests in progress finish (up to STOP_GRACE_MS),
+/* Lets requests in progress finish (up to STOP_GRACE_MS),
  * answers those still waiting for the store, then stops the daemon: no
  * handler runs after this returns. */
 static void server_halt(struct ingest_server *s)
 {
 	uint64_t until;
 
-	MHD_quiesce_daemon(s->d);
+	/* No MHD_quiesce_daemon(): with a thread pool in epoll mode it can
+	 * race a worker that took the listening socket out of its epoll set
+	 * at the connection limit, and libmicrohttpd then aborts the process
+	 * ("Failed to remove listen FD from epoll set"). A request that
+	 * arrives during the grace period is answered like the others (503
+	 * below if it is still waiting for the store). */
 	until = now_ns() + (uint64_t)STOP_GRACE_MS * 1000000ULL;
 	while (now_ns() < until) {
 		const union MHD_DaemonInfo *di =
