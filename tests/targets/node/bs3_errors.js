@@ -6,23 +6,10 @@
 // the messages better-sqlite3 got from sqlite3_errmsg()), a SELECT of two
 // rows, "done N", a line on stdin.
 'use strict';
-const fs = require('fs');
 const path = require('path');
 const Database = require(path.join(process.argv[2], 'node_modules', 'better-sqlite3'));
 
-function readLine() {
-  const b = Buffer.alloc(1);
-  for (;;) {
-    let n;
-    try {
-      n = fs.readSync(0, b, 0, 1, null);
-    } catch (e) {
-      if (e.code === 'EAGAIN') continue;
-      return;
-    }
-    if (n === 0 || b[0] === 10) return;
-  }
-}
+const readLine = require('./readline.js');
 
 const db = new Database(':memory:');
 db.exec("CREATE TABLE items(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items VALUES (1, 'a'), (2, 'b')");

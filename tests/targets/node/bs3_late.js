@@ -5,22 +5,9 @@
 // on stdin, the statements, "done", a line on stdin. argv[2]: the directory
 // tests/better_sqlite3.sh installed better-sqlite3 into.
 'use strict';
-const fs = require('fs');
 const path = require('path');
 
-function readLine() {
-  const b = Buffer.alloc(1);
-  for (;;) {
-    let n;
-    try {
-      n = fs.readSync(0, b, 0, 1, null);
-    } catch (e) {
-      if (e.code === 'EAGAIN') continue;
-      return;
-    }
-    if (n === 0 || b[0] === 10) return;
-  }
-}
+const readLine = require('./readline.js');
 
 process.stdout.write('ready ' + process.pid + '\n');
 readLine();
