@@ -33,7 +33,7 @@ ARCH     := x86
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Iuser/find -Istore -Ishim -Icommon
-LDLIBS   := -lbpf -lelf -lz -lsqlite3 -lcurl -lcjson -lmicrohttpd -lcapstone -lpthread -lm
+LDLIBS   := -lbpf -ldw -lelf -lz -lsqlite3 -lcurl -lcjson -lmicrohttpd -lcapstone -lpthread -lm
 
 ifeq ($(V),1)
 Q :=
@@ -115,7 +115,7 @@ $(BUILD)/bpf:
 FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c
+	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 
@@ -124,7 +124,7 @@ $(FILE_FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FILE_FUZZ_SRCS) \
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FILE_FUZZ_CFLAGS) $(WARN) $< $(FILE_FUZZ_SRCS) \
-		-lelf -lz -lcapstone -o $@
+		-ldw -lelf -lz -lcapstone -o $@
 
 .PHONY: fuzz fuzz-run-files
 fuzz: $(FILE_FUZZ_BINS)
@@ -154,10 +154,10 @@ tests-build: $(UNIT_BINS) $(TARGET_BINS) $(MODULE_TEST_DEPS)
 
 # Debian packages needed to build, test and run the demo. Installs only what
 # is missing, so repeated `make test` runs do not touch the network.
-DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev \
 	systemtap-sdt-dev libcapstone-dev pkg-config python3 bpftrace \
-	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps
+	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps fossil
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \

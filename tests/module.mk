@@ -42,7 +42,7 @@ $(BUILD)/targets/static_errors: tests/targets/static_errors.c
 $(BUILD)/targets/layout_check: tests/targets/layout_check.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(call msg,TARGET,$@)
-	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) $(SANFLAGS) $< $(CORE_LIB) $(SQLITE_STATIC_A) -lelf -lz -lcapstone -lm -ldl \
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) $(SANFLAGS) $< $(CORE_LIB) $(SQLITE_STATIC_A) -ldw -lelf -lz -lcapstone -lm -ldl \
 		-lpthread -o $@
 
 # Loads libsqlite3 only with dlopen (not linked with it).

@@ -79,6 +79,8 @@ struct target {
 	size_t sqlite_files;       /* SQLite copies probed for it */
 	size_t copies_mapped;      /* SQLite copies in its maps at the last scan */
 	bool blind_said;           /* "no SQLite in it" said once */
+	bool unlocatable;          /* it carries a SQLite whose functions
+	                            * cannot be located (said once) */
 	int64_t since_us;          /* when it became a target */
 };
 
@@ -214,6 +216,13 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 		return -ENOMEM;
 	l->dev = c->dev;
 	l->ino = c->ino;
+	if (c->finder && strcmp(c->finder, "symbols") != 0)
+		log_verbose("%s: functions named by its %s%s%s%s%s%s", c->path, c->finder,
+			    c->api_table[0] ? " at " : "", c->api_table, c->version[0] ? " (SQLite " : "",
+			    c->version, c->version[0] ? ")" : "");
+	if (c->finder && strcmp(c->finder, "extension API table") == 0)
+		log_verbose("%s: only its public API is named: internal functions are reached through it "
+			    "or done without", c->path);
 	err = layout__self(&self_cfg, &self_id, &self_len, &self_dev, &self_ino);
 	if (((self_len > 0 && self_len == c->build_id_len &&
 	      memcmp(self_id, c->build_id, self_len) == 0) ||
@@ -625,6 +634,27 @@ static bool looked_before(void *ctx, uint32_t maj, uint32_t min, uint64_t ino)
 	return false;
 }
 
+/* A file of tg that carries SQLite the finders cannot locate (a stripped
+ * program built without SQLite's extension API table): named once, with
+ * the reason target.c gave (in why), so that the user never takes its
+ * silence for a quiet program. */
+static void say_unlocatable(struct target *tg, const char *why)
+{
+	const char *at = strstr(why, "carries SQLite"), *start;
+
+	if (!at || tg->unlocatable)
+		return;
+	/* from the file's name, which the reason follows */
+	for (start = at; start > why && start[-1] != ';' && strncmp(start, "the executable ", 15) != 0; start--)
+		;
+	while (*start == ' ')
+		start++;
+	if (strncmp(start, "the executable ", 15) == 0)
+		start += 15;
+	tg->unlocatable = true;
+	log_warn("PID %d (%s): cannot be traced: %s", tg->pid, tg->comm, start);
+}
+
 /* Attaches, for process tg, every SQLite copy and shim it maps that is not
  * probed for it yet (files inspected by an earlier scan are not read
  * again: a rescan after each load costs only the new files). Returns the number of copies newly probed, or a
@@ -643,6 +673,11 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		snprintf(err, errlen, "cannot inspect PID %d: %s", tg->pid, why);
 		return e;
 	}
+	/* (the caller gives the reason itself when nothing at all is found) */
+	if (ncopies || tg->nfiles)
+		say_unlocatable(tg, why);
+	else if (strstr(why, "carries SQLite"))
+		tg->unlocatable = true;
 	for (i = 0; i < ncopies; i++) {
 		if (target_has_file(tg, copies[i].dev, copies[i].ino))
 			continue;
@@ -694,8 +729,10 @@ static int attach_file_for(struct tracer *t, struct target *tg, const char *path
 	char why[512];
 	int e;
 
-	if (target__inspect_file(path, path, &c, &shim, why, sizeof(why)) != 0)
+	if (target__inspect_file(path, path, &c, &shim, why, sizeof(why)) != 0) {
+		say_unlocatable(tg, why);
 		return 0;
+	}
 	e = 0;
 	if (c.fn_off[ST_FN_PREPARE_V2] && !target_has_file(tg, c.dev, c.ino)) {
 		e = attach_copy(t, tg->pid, &c, err, errlen);
@@ -870,8 +907,12 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 				return -ENOENT;
 			}
 			/* Nothing yet: waiting for it to load SQLite. */
-			log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one (probed "
-				 "before its first statement)", pid, tg->comm, what ? what + 2 : why);
+			if (!tg->unlocatable)
+				log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one (probed "
+					 "before its first statement)", pid, tg->comm, what ? what + 2 : why);
+			else
+				log_warn("PID %d (%s): cannot be traced: %s; watching it for another SQLite it may "
+					 "load", pid, tg->comm, what ? what + 2 : why);
 			tg->blind_said = true;
 		}
 	}
@@ -945,7 +986,8 @@ static void rescan_targets(struct tracer *t)
 		}
 		/* Never tracing while blind: a target that maps no SQLite a
 		 * second after it became one is named, once. */
-		if (!tg->copies_mapped && !tg->blind_said && now_us(CLOCK_MONOTONIC) - tg->since_us > RESCAN_US) {
+		if (!tg->copies_mapped && !tg->blind_said && !tg->unlocatable &&
+		    now_us(CLOCK_MONOTONIC) - tg->since_us > RESCAN_US) {
 			tg->blind_said = true;
 			log_warn("PID %d (%s): no SQLite in it so far; %s", tg->pid, tg->comm,
 				 tg->watched ? "a SQLite it loads later is probed before it runs"
@@ -1640,7 +1682,8 @@ void tracer__print_targets(struct tracer *t, FILE *f)
 	for (i = 0; i < t->ntargets; i++)
 		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", i ? ", " : "", t->targets[i].pid, t->targets[i].comm,
 			t->targets[i].entries,
-			!t->targets[i].copies_mapped && !t->targets[i].entries ? " (no SQLite seen)" : "");
+			t->targets[i].copies_mapped || t->targets[i].entries ? ""
+			: t->targets[i].unlocatable ? " (its SQLite could not be located)" : " (no SQLite seen)");
 	if (t->opts.nbinaries)
 		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", t->ntargets ? ", " : "",
 			t->nseen + (size_t)t->procs_exited, t->procs_exited);

@@ -118,11 +118,11 @@ def layout_check_with(sqlite_objs, name):
     exe = os.path.join(NPM_DIR, name)
     src = [os.path.join(ROOT, p) for p in ("tests/targets/layout_check.c", "user/find/layout.c",
                                            "user/find/layout_decode.c", "user/find/codewalk.c",
-                                           "user/find/elfsym.c")]
+                                           "user/find/elfsym.c", "user/find/ehframe.c")]
     r = subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "user"),
                         "-I" + os.path.join(ROOT, "user", "find"), "-I" + os.path.join(ROOT, "common"),
                         "-I" + os.path.join(ROOT, "bpf")] + src + sqlite_objs +
-                       ["-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
+                       ["-ldw", "-lelf", "-lz", "-lcapstone", "-lm", "-ldl", "-lpthread", "-o", exe],
                        capture_output=True, text=True, timeout=300)
     eq(r.returncode, 0, "building %s: %s" % (name, r.stderr))
     return exe

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from harness import (PYTHON, TARGETS, Fail, Target, Tracer, check, eq, main, need_bpf, run_tool,
-                     test, trace_target)
+                     strip_without_api_table, test, trace_target)
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 GO_TARGET = os.path.join(TARGETS, "goapp-static")
@@ -146,7 +146,7 @@ def test_stripped_executable_with_debug_file():
         os.makedirs(os.path.join(root, "app"))
         os.makedirs(os.path.join(root, "tmp"))
         app = os.path.join(root, "app", "goapp")
-        subprocess.run(["strip", "--strip-all", "-o", app, GO_TARGET], check=True)
+        strip_without_api_table(GO_TARGET, app)
         argv = ["unshare", "--mount", "--root=" + root, "/app/goapp", "/tmp/g.db"]
         # Without a debug file: a clear error naming what was looked at.
         t = Target(argv)
@@ -155,7 +155,7 @@ def test_stripped_executable_with_debug_file():
         finally:
             t.kill()
         eq(rc, 1, "exit code for a stripped executable")
-        check("is stripped (no .symtab)" in err and "/usr/lib/debug/.build-id" in err, err)
+        check("is stripped" in err and "/usr/lib/debug/.build-id" in err, err)
         # With the debug file installed in the process's root: resolved.
         bid = go_build_id()
         dbg = os.path.join(root, "usr/lib/debug/.build-id", bid[:2], bid[2:] + ".debug")

@@ -11,7 +11,11 @@
  *     failure to build it is kept);
  *   - a found symbol's file offset lies within the file, and reading at
  *     its address never returns more than asked;
- *   - the build id is never longer than the note that holds it could be.
+ *   - the build id is never longer than the note that holds it could be;
+ *   - SQLite's API table (apitable.c), when one is found, lists only code
+ *     addresses and a version string that fits; a source id found is
+ *     terminated within the buffer;
+ *   - the FDEs read from .eh_frame (ehframe.c) are sorted and non-empty.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -21,6 +25,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "apitable.h"
+#include "ehframe.h"
 #include "elfsym.h"
 
 static const char *const fuzz_elf_names[] = {
@@ -93,6 +99,31 @@ static const char *fuzz_elfsym_check(const uint8_t *data, size_t size)
 	if (!bad && elf_file__func_span(ef, "", &lo, &hi) == 0 && hi < lo)
 		bad = "span ends before it starts";
 	(void)elf_file__func_span(ef, "sqlite3", &lo, &hi);
+	if (!bad) {
+		struct apitable *t = malloc(sizeof(*t));
+		char id[32];
+
+		if (t && apitable__find(ef, t) == 0) {
+			if (t->n > APITABLE_NAMES || !memchr(t->version_str, '\0', sizeof(t->version_str)))
+				bad = "API table: count or version out of bounds";
+			for (size_t i = 0; !bad && i < t->n; i++)
+				if (t->fn[i] && !elf_file__is_exec_addr(ef, t->fn[i]))
+					bad = "API table: a member that is not code";
+		}
+		free(t);
+		if (!bad && apitable__source_id(ef, id, sizeof(id)) == 0 && !memchr(id, '\0', sizeof(id)))
+			bad = "source id not terminated";
+	}
+	if (!bad) {
+		struct ehframe_fn *v = NULL;
+		size_t nv = 0;
+
+		if (ehframe__read(ef, &v, &nv) == 0)
+			for (size_t i = 0; !bad && i < nv; i++)
+				if (!v[i].size || (i && v[i].start < v[i - 1].start))
+					bad = "FDEs unsorted or empty";
+		free(v);
+	}
 	elf_file__close(ef);
 	return bad;
 }

@@ -47,6 +47,13 @@ struct sym_ent {
 
 struct load_seg {
 	uint64_t vaddr, filesz, offset;
+	bool exec;              /* PF_X */
+};
+
+/* A function named from outside the symbol tables (elf_file__add_funcs). */
+struct extra_func {
+	const char *name;       /* the caller's, outlives the elf_file */
+	uint64_t value, size;
 };
 
 struct elf_file {
@@ -66,6 +73,8 @@ struct elf_file {
 	uint32_t *slots;        /* 0 = empty, else index into syms + 1 */
 	size_t nslots;          /* power of two */
 	size_t cap;             /* entries allocated in syms */
+	struct extra_func *extra;
+	size_t nextra;
 };
 
 static uint32_t name_hash(const char *s)
@@ -273,8 +282,18 @@ static int find_sym(struct elf_file *ef, const char *name, uint8_t cls,
 	if (err)
 		return err;
 	size_t slot = slot_find(ef, name, name_hash(name), cls);
-	if (!ef->slots[slot])
+	if (!ef->slots[slot]) {
+		for (size_t i = 0; cls == SYM_FUNC && i < ef->nextra; i++) {
+			if (strcmp(ef->extra[i].name, name) != 0)
+				continue;
+			if (vaddr)
+				*vaddr = ef->extra[i].value;
+			if (size)
+				*size = ef->extra[i].size;
+			return 0;
+		}
 		return -ENOENT;
+	}
 	const struct sym_ent *e = &ef->syms[ef->slots[slot] - 1];
 	if (vaddr)
 		*vaddr = e->value;
@@ -323,6 +342,16 @@ int elf_file__func_span(struct elf_file *ef, const char *prefix, uint64_t *lo, u
 		if (e->value + e->size > *hi)
 			*hi = e->value + e->size;
 	}
+	for (size_t i = 0; i < ef->nextra; i++) {
+		const struct extra_func *e = &ef->extra[i];
+
+		if (strncmp(e->name, prefix, plen) != 0 || e->size > UINT64_MAX - e->value)
+			continue;
+		if (e->value < *lo)
+			*lo = e->value;
+		if (e->value + e->size > *hi)
+			*hi = e->value + e->size;
+	}
 	return *hi ? 0 : -ENOENT;
 }
 
@@ -364,6 +393,7 @@ static int read_segments(struct elf_file *ef)
 		ef->segs[ef->nsegs].vaddr = ph.p_vaddr;
 		ef->segs[ef->nsegs].filesz = ph.p_filesz;
 		ef->segs[ef->nsegs].offset = ph.p_offset;
+		ef->segs[ef->nsegs].exec = (ph.p_flags & PF_X) != 0;
 		ef->nsegs++;
 	}
 	return 0;
@@ -466,6 +496,7 @@ void elf_file__close(struct elf_file *ef)
 	free(ef->syms);
 	free(ef->slots);
 	free(ef->segs);
+	free(ef->extra);
 	free(ef->path);
 	free(ef);
 }
@@ -742,4 +773,86 @@ int elf_file__read_string_symbol(struct elf_file *ef, const char *name, char *bu
 const char *elf_file__path(const struct elf_file *ef)
 {
 	return ef ? ef->path : NULL;
+}
+
+int elf_file__add_funcs(struct elf_file *ef, const char *const *names, const uint64_t *vaddr,
+			const uint64_t *size, size_t n)
+{
+	struct extra_func *grown;
+
+	if (!ef || (n && (!names || !vaddr || !size)) || n > SIZE_MAX / sizeof(*grown) - ef->nextra)
+		return -EINVAL;
+	grown = realloc(ef->extra, (ef->nextra + n) * sizeof(*grown) + 1);
+	if (!grown)
+		return -ENOMEM;
+	ef->extra = grown;
+	for (size_t i = 0; i < n; i++) {
+		if (!names[i] || !vaddr[i])
+			continue;
+		ef->extra[ef->nextra].name = names[i];
+		ef->extra[ef->nextra].value = vaddr[i];
+		ef->extra[ef->nextra].size = size[i];
+		ef->nextra++;
+	}
+	return 0;
+}
+
+int elf_file__segment(const struct elf_file *ef, size_t i, uint64_t *vaddr, uint64_t *filesz, bool *exec)
+{
+	if (!ef || i >= ef->nsegs)
+		return -ENOENT;
+	*vaddr = ef->segs[i].vaddr;
+	*filesz = ef->segs[i].filesz;
+	*exec = ef->segs[i].exec;
+	return 0;
+}
+
+bool elf_file__is_exec_addr(const struct elf_file *ef, uint64_t vaddr)
+{
+	const struct load_seg *s = ef ? seg_of(ef, vaddr) : NULL;
+
+	return s && s->exec;
+}
+
+int elf_file__relative_relocs(struct elf_file *ef, elf_reloc_fn fn, void *ctx)
+{
+	Elf_Scn *scn = NULL;
+
+	if (!ef || !fn)
+		return -EINVAL;
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh))
+			return -EINVAL;
+		if (sh.sh_type != SHT_RELA || sh.sh_size == 0)
+			continue;
+		if (sh.sh_entsize != gelf_fsize(ef->elf, ELF_T_RELA, 1, EV_CURRENT) ||
+		    !in_file(ef, sh.sh_offset, sh.sh_size))
+			return -EINVAL;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			return -EINVAL;
+		n = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Rela r;
+			int stop;
+
+			if (!gelf_getrela(data, (int)i, &r))
+				return -EINVAL;
+			if (GELF_R_TYPE(r.r_info) != R_X86_64_RELATIVE)
+				continue;
+			stop = fn(ctx, r.r_offset, (uint64_t)r.r_addend);
+			if (stop)
+				return stop < 0 ? stop : 0;
+		}
+	}
+	return 0;
+}
+
+Elf *elf_file__libelf(struct elf_file *ef)
+{
+	return ef ? ef->elf : NULL;
 }

@@ -121,4 +121,32 @@ int elf_file__usdt_sites(struct elf_file *ef, const char *provider, const char *
 /* The path given to elf_file__open(). */
 const char *elf_file__path(const struct elf_file *ef);
 
+/* Names functions the symbol tables do not (a stripped file whose functions
+ * were found another way, user/find/apitable.c): later lookups by
+ * elf_file__find_func and elf_file__func_span see them after the symbol
+ * tables' own. names[i] are not copied: they must outlive ef. Entries with
+ * a NULL name or a zero address are skipped. Returns 0, -EINVAL, -ENOMEM. */
+int elf_file__add_funcs(struct elf_file *ef, const char *const *names, const uint64_t *vaddr,
+			const uint64_t *size, size_t n);
+
+/* The i-th PT_LOAD segment's address, file-backed size and whether it is
+ * executable. Returns 0, or -ENOENT past the last one. */
+int elf_file__segment(const struct elf_file *ef, size_t i, uint64_t *vaddr, uint64_t *filesz, bool *exec);
+
+/* True when vaddr lies in the file-backed part of an executable segment. */
+bool elf_file__is_exec_addr(const struct elf_file *ef, uint64_t vaddr);
+
+/* Calls fn(ctx, where, value) for every R_X86_64_RELATIVE relocation of the
+ * file's SHT_RELA sections (a position-independent file's pointers to its
+ * own code and data: the 8 bytes at vaddr `where` hold load base + value
+ * once loaded). fn returns 0 to go on, > 0 to stop (this returns 0), < 0
+ * to stop with that error. Returns 0 or -EINVAL on a malformed section. */
+typedef int (*elf_reloc_fn)(void *ctx, uint64_t where, uint64_t value);
+int elf_file__relative_relocs(struct elf_file *ef, elf_reloc_fn fn, void *ctx);
+
+/* The libelf handle (for libdw's call frame reader, user/find/ehframe.c);
+ * valid until elf_file__close. */
+typedef struct Elf Elf;
+Elf *elf_file__libelf(struct elf_file *ef);
+
 #endif

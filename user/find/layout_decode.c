@@ -49,6 +49,7 @@
 #include "layout_decode.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@
 #include <string.h>
 
 #include "codewalk.h"
+#include "ehframe.h"
 #include "elfsym.h"
 
 #define CODE_MAX     16384   /* bytes of one function decoded at most */
@@ -66,9 +68,31 @@
 
 /* ---- rules ------------------------------------------------------------ */
 
+#define REACH_MAX 32         /* candidates kept for one internal function */
+
 struct ctx {
 	layout_fetch_fn fetch;
 	void *fctx;
+};
+
+/* Internal functions that a copy without their names (a stripped file
+ * whose API came from its extension API table) may still have: the
+ * functions its API function `from` calls (a call or a tail jump) up to
+ * `depth` calls deep are tried in their place. A rule then takes an
+ * offset only when every candidate its pattern fits gives the same one
+ * (and the patterns are narrow: see each rule), so a wrong candidate can
+ * make a rule find nothing, not something else. The paths are those of
+ * SQLite 3.40-3.53 builds (e.g. sqlite3_reset -> sqlite3VdbeFinalize or
+ * sqlite3VdbeReset -> sqlite3VdbeTransferError). */
+static const struct reach {
+	const char *name, *from;
+	int depth;
+} reaches[] = {
+	{ "sqlite3ValueText", "sqlite3_value_text", 1 },
+	{ "sqlite3VdbeTransferError", "sqlite3_reset", 3 },
+	{ "sqlite3Prepare", "sqlite3_prepare_v2", 2 },
+	{ "sqlite3BtreeGetFilename", "sqlite3_db_filename", 1 },
+	{ "sqlite3PagerFilename", "sqlite3_db_filename", 2 },
 };
 
 /* Decodes and walks function name. Returns the walk (free() it) or NULL
@@ -89,6 +113,76 @@ static struct codewalk *walk_function(struct ctx *c, const char *name)
 	}
 	free(code);
 	return w;
+}
+
+static struct codewalk *walk_at(struct ctx *c, uint64_t vaddr)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "@%" PRIx64, vaddr);
+	return walk_function(c, name);
+}
+
+/* The functions reached from `from` in 1..depth calls (breadth first, at
+ * most max), into v. Returns their number. */
+static int reached(struct ctx *c, const char *from, int depth, uint64_t *v, int max)
+{
+	struct codewalk *w = walk_function(c, from);
+	uint64_t self = 0;
+	int n = 0, level_start = 0, level_end, d, i, j, k;
+
+	if (!w)
+		return 0;
+	for (d = 1; d <= depth; d++) {
+		level_end = n;
+		for (k = d == 1 ? -1 : level_start; k < level_end; k++) {
+			struct codewalk *cw = k < 0 ? w : walk_at(c, v[k]);
+
+			for (i = 0; cw && i < cw->nev; i++) {
+				const struct cw_event *e = &cw->ev[i];
+				bool dup = e->kind != CW_CALL || e->x <= 0 || (uint64_t)e->x == self;
+
+				for (j = 0; !dup && j < n; j++)
+					dup = v[j] == (uint64_t)e->x;
+				if (!dup && n < max)
+					v[n++] = (uint64_t)e->x;
+			}
+			if (k >= 0)
+				free(cw);
+		}
+		level_start = level_end;
+	}
+	free(w);
+	return n;
+}
+
+/* Walks for internal function name: the function itself when the copy
+ * names it, else the candidates reaches[] gives (see above). Returns their
+ * number (0 none) with the walks in out[] (free each); *named says
+ * whether it is the function itself. */
+static int walks_for(struct ctx *c, const char *name, struct codewalk **out, bool *named)
+{
+	uint64_t v[REACH_MAX];
+	int n = 0, i, k;
+
+	*named = (out[0] = walk_function(c, name)) != NULL;
+	if (*named)
+		return 1;
+	for (i = 0; i < (int)(sizeof(reaches) / sizeof(reaches[0])); i++) {
+		if (strcmp(reaches[i].name, name) != 0)
+			continue;
+		k = reached(c, reaches[i].from, reaches[i].depth, v, REACH_MAX);
+		for (int j = 0; j < k; j++)
+			if ((out[n] = walk_at(c, v[j])))
+				n++;
+	}
+	return n;
+}
+
+static void free_walks(struct codewalk **w, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(w[i]);
 }
 
 static bool plausible_off(int64_t x)
@@ -191,12 +285,22 @@ static int agree(int a, int b)
 	return -2;
 }
 
+/* The field of size bytes function fn returns (ret_field), over its
+ * candidates when the copy does not name it: -1 none, -2 candidates
+ * disagree. */
 static int simple_ret(struct ctx *c, const char *fn, int size)
 {
-	struct codewalk *w = walk_function(c, fn);
-	int v = w ? ret_field(w, size) : -1;
+	struct codewalk *w[REACH_MAX];
+	bool named;
+	int n = walks_for(c, fn, w, &named), v = -1, i;
 
-	free(w);
+	for (i = 0; i < n; i++) {
+		int r = ret_field(w[i], size);
+
+		if (r >= 0 && !one(&v, r))
+			break;
+	}
+	free_walks(w, n);
 	return v;
 }
 
@@ -312,22 +416,34 @@ static void decode_memz(struct ctx *c, struct layout_decoded *o)
  * on); sqlite3VdbeResetStepResult: rc (zeroed). */
 static void decode_halt(struct ctx *c, struct layout_decoded *o)
 {
-	struct codewalk *w = walk_function(c, "sqlite3VdbeTransferError");
-	int rc = -1, msg = -1, reset = -1, i;
+	struct codewalk *cand[REACH_MAX], *w;
+	int rc = -1, msg = -1, reset = -1, i, k, n;
+	bool named;
 	int16_t arg0;
 
-	if (w) {
-		rc = ret_field(w, 4);
+	n = walks_for(c, "sqlite3VdbeTransferError", cand, &named);
+	for (k = 0; k < n; k++) {
+		int r, m = -1;
+
+		w = cand[k];
+		r = ret_field(w, 4);
 		arg0 = arg_node(w, 0);
 		for (i = 1; i < w->nnodes && o->cfg.vdbe_db_off >= 0; i++) {
 			if (!is_field(w, (int16_t)i, arg0, 8) || w->node[i].x == o->cfg.vdbe_db_off)
 				continue;
 			if (field_used(w, (int16_t)i, false, false, true) && field_used(w, (int16_t)i, true, false, false) &&
-			    !one(&msg, (int)w->node[i].x))
+			    !one(&m, (int)w->node[i].x))
 				break;
 		}
-		free(w);
+		/* a candidate counts only when it has the whole pattern */
+		if (!named && (r < 0 || m < 0))
+			continue;
+		bool rc_ok = r < 0 || one(&rc, r), msg_ok = m == -1 || one(&msg, m);
+
+		if (!rc_ok || !msg_ok)
+			break;
 	}
+	free_walks(cand, n);
 	w = walk_function(c, "sqlite3VdbeResetStepResult");
 	if (w) {
 		arg0 = arg_node(w, 0);
@@ -397,10 +513,17 @@ static void decode_pparse(struct ctx *c, struct layout_decoded *o)
 		v = agree(v, a);
 		free(w);
 	}
-	if (v != -2 && (w = walk_function(c, "sqlite3Prepare"))) {
-		a = parse_link(w, arg_node(w, 0), true, 0);
-		v = agree(v, a);
-		free(w);
+	if (v != -2) {
+		struct codewalk *cand[REACH_MAX];
+		bool named;
+		int n = walks_for(c, "sqlite3Prepare", cand, &named), k, b = -1;
+
+		/* (each candidate's own several-candidates -2 only spoils it) */
+		for (k = 0; k < n; k++)
+			if ((a = parse_link(cand[k], arg_node(cand[k], 0), true, 0)) >= 0 && !one(&b, a))
+				break;
+		free_walks(cand, n);
+		v = agree(v, b);
 	}
 	if (v != -2 && (w = walk_function(c, "sqlite3ErrorToParser"))) {
 		int16_t arg0 = arg_node(w, 0);
@@ -487,18 +610,41 @@ static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 			}
 			free(w);
 		}
-		if ((w = walk_function(c, "sqlite3BtreeGetFilename"))) {
+		/* Where sqlite3DbNameToBtree is inlined into sqlite3_db_filename
+		 * (and named nowhere in a stripped copy): the call that gets
+		 * db->aDb[i].pBt is the one to sqlite3BtreeGetFilename. */
+		if (adb < 0 && (w = walk_function(c, "sqlite3_db_filename"))) {
 			int16_t arg0 = arg_node(w, 0);
 
 			for (i = 0; i < w->nev; i++) {
 				const struct cw_event *e = &w->ev[i];
-				int16_t p = e->kind == CW_CALL ? unfield(w, e->a, 0, false, NULL) : -1;
+				int16_t p = e->kind == CW_CALL ? unfield(w, e->a, 8, true, NULL) : -1;
 
-				p = p > 0 ? unfield(w, p, 8, false, NULL) : -1;
+				p = p > 0 ? unfield(w, p, -1, false, &a) : -1;
 				if (p > 0 && p == arg0)
-					bt = true;
+					one(&adb, (int)a);
 			}
 			free(w);
+		}
+		{
+			struct codewalk *cand[REACH_MAX];
+			bool named;
+			int n = walks_for(c, "sqlite3BtreeGetFilename", cand, &named), k;
+
+			for (k = 0; k < n; k++) {
+				int16_t arg0 = arg_node(cand[k], 0);
+
+				w = cand[k];
+				for (i = 0; i < w->nev; i++) {
+					const struct cw_event *e = &w->ev[i];
+					int16_t p = e->kind == CW_CALL ? unfield(w, e->a, 0, false, NULL) : -1;
+
+					p = p > 0 ? unfield(w, p, 8, false, NULL) : -1;
+					if (p > 0 && p == arg0)
+						bt = true;
+				}
+			}
+			free_walks(cand, n);
 		}
 		zf = simple_ret(c, "sqlite3PagerFilename", 8);
 		if (!bt)
@@ -553,15 +699,35 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 
 struct elf_src {
 	struct elf_file *sym, *ef;
+	struct ehframe_fn *fdes;      /* ef's FDEs, read on first "@" fetch */
+	size_t nfdes;
+	bool fdes_read;
 };
 
+/* name is a function's name, or "@HEX": the function at that address,
+ * whose extent its FDE gives (no FDE: not fetched, so that a walk never
+ * runs on into the next function). */
 static int elf_fetch(void *ctx, const char *name, uint8_t **code, size_t *len, uint64_t *vaddr)
 {
 	struct elf_src *s = ctx;
 	uint64_t size;
 	ssize_t n;
-	int err = elf_file__find_func(s->sym, name, vaddr, &size);
+	int err;
 
+	if (name[0] == '@') {
+		char *end;
+
+		if (!s->fdes_read) {
+			s->fdes_read = true;
+			if (ehframe__read(s->ef, &s->fdes, &s->nfdes) != 0)
+				s->nfdes = 0;
+		}
+		*vaddr = strtoull(name + 1, &end, 16);
+		size = *end ? 0 : ehframe__size_at(s->fdes, s->nfdes, *vaddr);
+		err = size ? 0 : -ENOENT;
+	} else {
+		err = elf_file__find_func(s->sym, name, vaddr, &size);
+	}
 	if (err)
 		return err;
 	if (size == 0)
@@ -584,6 +750,8 @@ static int elf_fetch(void *ctx, const char *name, uint8_t **code, size_t *len, u
 int layout_decode__elf(struct elf_file *sym, struct elf_file *ef, struct layout_decoded *out)
 {
 	struct elf_src s = { .sym = sym, .ef = ef };
+	int n = layout_decode__run(elf_fetch, &s, out);
 
-	return layout_decode__run(elf_fetch, &s, out);
+	free(s.fdes);
+	return n;
 }

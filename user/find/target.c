@@ -14,6 +14,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "apitable.h"
+#include "ehframe.h"
 #include "elfsym.h"
 #include "inroot.h"
 #include "probepos.h"
@@ -369,16 +371,75 @@ static bool same_dir(int a, int b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* A stripped file's public API from SQLite's extension API table
+ * (user/find/apitable.c), each function's extent from .eh_frame: the names
+ * are added to ef, then resolved as symbols are. Returns 0, or -errno with
+ * the reason in why. */
+static int resolve_from_apitable(struct elf_file *ef, struct sqlite_copy *c, char *why, size_t whylen)
+{
+	struct apitable *t = malloc(sizeof(*t));
+	uint64_t size[APITABLE_NAMES];
+	char id[96];
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	err = apitable__find(ef, t);
+	if (err == -ENOTSUP) {
+		snprintf(why, whylen, "is stripped and carries SQLite %u.%u.%u, older than the 3.20.0 its "
+			 "extension API table is read from", t->version / 1000000, t->version / 1000 % 1000,
+			 t->version % 1000);
+	} else if (err == -ENOENT) {
+		if (apitable__source_id(ef, id, 31) == 0)
+			snprintf(why, whylen, "carries SQLite (source id %s...) but is stripped, has no debug file "
+				 "under /usr/lib/debug/.build-id and no SQLite extension API table (built without loadable-extension support): its "
+				 "functions cannot be located", id);
+		else
+			snprintf(why, whylen, "is stripped (no .symtab), exports no sqlite3_prepare_v2, and has "
+				 "neither a debug file under /usr/lib/debug/.build-id nor a SQLite extension API "
+				 "table");
+	} else if (err) {
+		snprintf(why, whylen, "cannot be read for SQLite's API table: %s", strerror(-err));
+	}
+	if (err) {
+		free(t);
+		return err;
+	}
+	ehframe__sizes(ef, t->fn, size, t->n);
+	err = elf_file__add_funcs(ef, apitable_names, t->fn, size, t->n);
+	if (!err)
+		err = resolve_functions_from(ef, ef, c);
+	if (err == -ENOENT)
+		snprintf(why, whylen, "is stripped and its SQLite %s extension API table has no "
+			 "sqlite3_prepare_v2/sqlite3_step", t->version_str);
+	else if (err)
+		snprintf(why, whylen, "%s", strerror(-err));
+	if (!err) {
+		c->finder = "extension API table";
+		snprintf(c->version, sizeof(c->version), "%s", t->version_str);
+		snprintf(c->api_table, sizeof(c->api_table), "0x%" PRIx64, t->vaddr);
+	}
+	free(t);
+	return err;
+}
+
 /* resolve_functions_from the file itself, else, for a stripped file with a
  * build id, from its debug file under usr/lib/debug/.build-id inside the
  * process's root (rootfd, -1 for none; label names it), then inside the
- * host's. */
-static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label)
+ * host's, else from SQLite's extension API table. Returns 0, or -errno
+ * with a reason (after the file's name) in why. */
+static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label,
+			     char *why, size_t whylen)
 {
 	int err = resolve_functions_from(ef, ef, c), i, host;
 
-	if (err == 0 || elf_file__has_symtab(ef))
+	c->finder = "symbols";
+	if (err == 0)
+		return 0;
+	if (elf_file__has_symtab(ef)) {
+		snprintf(why, whylen, "defines no sqlite3_prepare_v2/sqlite3_step (not SQLite)");
 		return err;
+	}
 	host = inroot__open_root(0);
 	for (i = 0; i < 2; i++) {
 		struct elf_file *sym;
@@ -391,12 +452,16 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int roo
 			continue;
 		err = resolve_functions_from(sym, ef, c);
 		elf_file__close(sym);
-		if (err == 0)
+		if (err == 0) {
+			c->finder = "debug file";
 			break;
+		}
 	}
 	if (host >= 0)
 		close(host);
-	return err == 0 ? 0 : -ENOENT;
+	if (err == 0)
+		return 0;
+	return resolve_from_apitable(ef, c, why, whylen);
 }
 
 static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
@@ -406,6 +471,15 @@ static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
 	if (used + 1 >= whylen)
 		return;
 	snprintf(why + used, whylen - used, fmt, a);
+}
+
+static void append_why2(char *why, size_t whylen, const char *path, const char *reason)
+{
+	size_t used = strlen(why);
+
+	if (used + 1 >= whylen)
+		return;
+	snprintf(why + used, whylen - used, "; %s %s", path, reason);
 }
 
 int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
@@ -439,12 +513,14 @@ int target__inspect_file(const char *open_path, const char *path, struct sqlite_
 		return err ? err : -ENOEXEC;
 	}
 	*has_shim = elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0;
-	err = resolve_functions(ef, out, -1, "");
+	{
+		char reason[320];
+
+		err = resolve_functions(ef, out, -1, "", reason, sizeof(reason));
+		if (err)
+			snprintf(why, whylen, "%s: %s", path, reason);
+	}
 	if (err) {
-		snprintf(why, whylen, "%s: %s", path,
-			 elf_file__has_symtab(ef) || elf_file__is_dyn(ef)
-				 ? "defines no sqlite3_prepare_v2/sqlite3_step (not SQLite)"
-				 : "is stripped (no .symtab) and exports no sqlite3_prepare_v2");
 		elf_file__close(ef);
 		memset(out->fn_off, 0, sizeof(out->fn_off));
 		return *has_shim ? 0 : err;
@@ -570,7 +646,7 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 	size_t nmaps = 0, ncopies = 0, i, j;
 	char exe[PATH_MAX], exe_link[64];
 	ssize_t exelen;
-	bool exe_stripped = false;
+	char exe_why[320] = "has no sqlite3_prepare_v2 symbol", reason[320];
 	char root[64];
 	int err, rootfd;
 
@@ -640,13 +716,13 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 			}
 		}
 		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
-		err = resolve_functions(ef, &c, rootfd, root);
+		err = resolve_functions(ef, &c, rootfd, root, reason, sizeof(reason));
 		if (err) {
 			base = strrchr(m->path, '/');
 			if (c.in_exe)
-				exe_stripped = !elf_file__has_symtab(ef);
-			else if (strstr(base ? base : m->path, "sqlite"))
-				append_why(why, whylen, "; %s has no sqlite3_prepare_v2/sqlite3_step symbols", m->path);
+				snprintf(exe_why, sizeof(exe_why), "%s", reason);
+			else if (strstr(base ? base : m->path, "sqlite") || strstr(reason, "carries SQLite"))
+				append_why2(why, whylen, m->path, reason);
 			elf_file__close(ef);
 			continue;
 		}
@@ -677,10 +753,7 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 
 		snprintf(notes, sizeof(notes), "%s", why);
 		snprintf(why, whylen, "no mapped libsqlite3 (%zu mappings in /proc/%d/maps) and the executable %s %s%s",
-			 nmaps, pid, exe[0] ? exe : "(unknown)",
-			 exe_stripped ? "is stripped (no .symtab), exports no sqlite3_prepare_v2, and has no "
-					"debug file under /usr/lib/debug/.build-id"
-				      : "has no sqlite3_prepare_v2 symbol", notes);
+			 nmaps, pid, exe[0] ? exe : "(unknown)", exe_why, notes);
 	}
 	procmaps__free(maps, nmaps);
 	if (rootfd >= 0)

@@ -66,6 +66,10 @@ struct sqlite_copy {
 	uint32_t wrap_depth[2];
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */
+	const char *finder;  /* what named its functions: "symbols", "debug
+	                      * file", "extension API table" (static string) */
+	char version[16];    /* SQLite's version when the finder read it */
+	char api_table[24];  /* where the API table is (extension API table) */
 	struct layout_decoded layout;  /* offsets decoded from its code */
 };
 
