@@ -1,7 +1,7 @@
 /* main.c — sqltrace-bpf's entry point: parses the command line, opens the
  * entry consumers (printer, local store), starts the tracer, and on exit
  * drains everything and prints a one-line summary. `sqltrace-bpf ingest`
- * is dispatched to the ingest server. */
+ * is dispatched to the ingest server, `report` to analysis/report.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -24,6 +24,7 @@
 #include "ingest.h"
 #include "recorder.h"
 #include "remote_store.h"
+#include "report.h"
 #include "target.h"
 #include "tracer.h"
 
@@ -208,6 +209,8 @@ int main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
 		return ingest__main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "report") == 0)
+		return report__main(argc - 1, argv + 1);
 	rc = options__parse(argc, argv, &o, err, sizeof(err));
 	if (rc == 1)
 		return 0;
