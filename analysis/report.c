@@ -340,7 +340,7 @@ int report__main(int argc, char **argv)
 	now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_FORMAT:
 			if (strcmp(optarg, "text") == 0)
