@@ -148,16 +148,18 @@ def main():
             "%s\n### Summarising a trace file: `sqltrace-bpf report`\n\n"
             "%d entries (%.0f MB file, %d fingerprints; literals, IN lists, multi-row VALUES and "
             "traceparent comments vary from entry to entry), on %s, %d cores, measured on %s with the load of "
-            "other work on the machine:\n\n"
+            "other work on the machine (load average %s):\n\n"
             "| format | wall time (median of %d) | min–max | max RSS |\n|---|---|---|---|\n"
             "| json, every group | %.2f s | %.2f–%.2f s | %s |\n"
             "| text, top 20 | %.2f s | %.2f–%.2f s | %s |\n"
-            "| html, top 20 (1 run; one more pass for the time span) | %.2f s | | %s |\n\n"
-            "Memory is bounded by the groups, not the file: one example per fingerprint, "
-            "8 bytes per entry for the exact percentiles (8 MB per million), SQLite's page cache. "
+            "| html, top 20 (1 run) | %.2f s | | %s |\n\n"
+            "Memory: one example per fingerprint, 8 bytes per selected entry for the exact "
+            "nearest-rank percentiles (8 MB per million entries) and SQLite's page cache (2 MB); "
+            "the file itself is streamed, never loaded. "
             "Reproduce: `make bench-report` (or `python3 bench/report_bench.py --build build`); "
             "`make bench` runs it after the tracing benchmark and rewrites this paragraph.\n%s") % (
-            BEGIN, a.entries, size_mb, groups, cpu, os.cpu_count(), time.strftime("%Y-%m-%d"), a.rounds,
+            BEGIN, a.entries, size_mb, groups, cpu, os.cpu_count(), time.strftime("%Y-%m-%d"),
+            open("/proc/loadavg").read().split()[0], a.rounds,
             res["json"][0], res["json"][1], res["json"][2], rss("json"),
             res["text"][0], res["text"][1], res["text"][2], rss("text"), res["html"][0], rss("html"), END)
         with open(a.update_doc) as f:
