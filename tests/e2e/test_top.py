@@ -129,6 +129,36 @@ def test_batch_command_exact_counts():
 
 
 @test
+def test_top_while_storing_then_report_of_that_file():
+    """top -o FILE stores like the tracer; report FILE then agrees with both
+    top's counts and the program's own."""
+    need_bpf()
+    import json
+    with tempfile.TemporaryDirectory() as d:
+        script = write_script(d, FIXED)
+        store = os.path.join(d, "traces.db")
+        p = subprocess.run([TOOL, "top", "--batch", "-d", "10s", "-o", store, "--", PYTHON, script,
+                            os.path.join(d, "f.db")], capture_output=True, text=True, timeout=120)
+        eq(p.returncode, 0, "exit code (stderr: %s)" % p.stderr)
+        lines = p.stdout.splitlines()
+        ran = json.loads([ln for ln in lines if ln.startswith("{")][-1])
+        snap = snapshots("\n".join(ln for ln in lines if not ln.startswith("{")))[-1][1]
+        check(re.search(r"(\d+) stored, 0 dropped", p.stderr), "stored: %r" % p.stderr)
+        rc, out, err = run_tool(["report", "--format", "json", "--limit", "0", store])
+        eq(rc, 0, "report exit code: %s" % err)
+        groups = {g["fingerprint"]: g for g in json.loads(out)}
+        topc = {r["fp"]: r["calls"] for r in snap}
+        eq({k: g["count"] for k, g in groups.items()}, topc, "report's counts = top's counts")
+        for shape, (count, errors, _) in ran.items():
+            eq(groups[shape]["count"], count, "report count of %r" % shape)
+            eq(groups[shape]["errors"], errors, "report errors of %r" % shape)
+        eq(groups["INSERT INTO t(id, v) VALUES (?, ?)"]["top_error"], "UNIQUE constraint failed: t.id",
+           "the most frequent error, SQLite's message")
+        eq(groups["SELECT v FROM t WHERE id IN (?)"]["rows"], sum(i % 9 + 1 for i in range(120)),
+           "rows returned by the IN queries (ids 0..8 exist)")
+
+
+@test
 def test_batch_running_process_heaviest_first():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
