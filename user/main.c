@@ -386,7 +386,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = tracer__run(t, &stop_requested) ? 1 : 0;
-	top__finish(top, t);
+	top__finish(top, t);  /* drains and closes cons.top */
+	cons.top = NULL;
 
 out:
 	if (go_fd >= 0)
@@ -408,6 +409,7 @@ out:
 		}
 	}
 	top__finish(top, t);  /* before the summary: the terminal is back */
+	cons.top = NULL;
 	free(command_exe);
 	if (cons.printer) {
 		recorder__close_stats(cons.printer, &ps);
