@@ -7,6 +7,8 @@
 #                                  ingest server on loopback; no kernel
 #
 #   make bench         full run (several minutes); rewrites docs/performance.md
+#   make bench-report  `report` over 1 million entries (time, memory); updates
+#                      its paragraph of docs/performance.md
 #   make bench-quick   under a minute, in-memory databases only; prints the
 #                      table (and writes $(BUILD)/bench/quick.md)
 #   BENCH_ARGS=...     extra arguments for bench/run.py (e.g. --only W2)
@@ -56,6 +58,12 @@ $(BENCH_PIPELINE): bench/pipeline_bench.c $(CORE_LIB) $(wildcard store/*.h)
 
 bench: $(TOOL) $(BENCH_BINS) $(TARGET_BINS)
 	$(BENCH_PY) bench/run.py --build $(BUILD) --write-doc docs/performance.md $(BENCH_ARGS)
+	$(BENCH_PY) bench/report_bench.py --build $(BUILD) --update-doc docs/performance.md
+
+# `sqltrace-bpf report` over 1 million entries (bench/report_bench.py; no root)
+.PHONY: bench-report
+bench-report: $(TOOL)
+	$(BENCH_PY) bench/report_bench.py --build $(BUILD) --update-doc docs/performance.md
 
 bench-quick: $(TOOL) $(BENCH_BINS)
 	$(BENCH_PY) bench/run.py --build $(BUILD) --quick --write-doc $(BENCH_DIR)/quick.md $(BENCH_ARGS)

@@ -1,7 +1,8 @@
 /* main.c — sqltrace-bpf's entry point: parses the command line, opens the
  * entry consumers (printer, local store), starts the tracer, and on exit
  * drains everything and prints a one-line summary. `sqltrace-bpf ingest`
- * is dispatched to the ingest server. */
+ * is dispatched to the ingest server, `report` to analysis/report.c;
+ * `top` is tracing with one more consumer, the live view (analysis/top.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -24,7 +25,9 @@
 #include "ingest.h"
 #include "recorder.h"
 #include "remote_store.h"
+#include "report.h"
 #include "target.h"
+#include "top.h"
 #include "tracer.h"
 
 int log_verbose;
@@ -41,6 +44,8 @@ struct consumers {
 	struct recorder *printer;
 	struct recorder *store;
 	struct recorder *remote;
+	struct recorder *top;           /* `top`: the live view's counting */
+	struct top *topview;
 	struct tracer *tracer;          /* for -v counters, once open */
 	int64_t next_report_us;
 	enum slog_level min_level;
@@ -53,7 +58,7 @@ struct consumers {
 static void on_entry(struct st_entry *e, void *ctx)
 {
 	struct consumers *c = ctx;
-	struct recorder *to[3];
+	struct recorder *to[4];
 	size_t n = 0, i;
 
 	if (c->printer && slog__entry_level(e, c->slow_us) >= c->min_level)
@@ -62,6 +67,8 @@ static void on_entry(struct st_entry *e, void *ctx)
 		to[n++] = c->store;
 	if (c->remote)
 		to[n++] = c->remote;
+	if (c->top)
+		to[n++] = c->top;
 	if (n == 0) {
 		entry__free(e);
 		return;
@@ -142,6 +149,7 @@ static bool wait_room(void *ctx, unsigned timeout_ms)
 
 	return (!c->store || recorder__wait_room(c->store, 1, timeout_ms)) &&
 	       (!c->remote || recorder__wait_room(c->remote, 1, timeout_ms)) &&
+	       (!c->top || recorder__wait_room(c->top, 1, timeout_ms)) &&
 	       (!c->printer || recorder__wait_room(c->printer, 1, timeout_ms));
 }
 
@@ -162,6 +170,8 @@ static void on_tick(void *ctx)
 	int64_t now = mono_us();
 	size_t i;
 
+	if (c->topview && c->tracer && top__tick(c->topview, c->tracer))
+		stop_requested = 1;  /* q, or --iterations done */
 	if (!log_verbose || now < c->next_report_us)
 		return;
 	c->next_report_us = now + 5000000;
@@ -197,7 +207,8 @@ int main(int argc, char **argv)
 	struct remote_stats remote_stats = {0};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[1024];
-	char *command_exe = NULL;
+	char *command_exe = NULL, **top_argv = NULL;
+	struct top *top = NULL;
 	int rc, command_pid = 0, go_fd = -1;
 	size_t npids_required;
 
@@ -208,12 +219,31 @@ int main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
 		return ingest__main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "report") == 0)
+		return report__main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "top") == 0) {
+		rc = top__args(argc - 1, argv + 1, &top, &argc, &top_argv, err, sizeof(err));
+		if (rc == 1)
+			return 0;
+		if (rc < 0) {
+			log_error("%s (see sqltrace-bpf top --help)", err);
+			return 2;
+		}
+		argv = top_argv;
+	}
 	rc = options__parse(argc, argv, &o, err, sizeof(err));
 	if (rc == 1)
-		return 0;
+		return 0;  /* not with top: top__args took -h and --help */
 	if (rc < 0) {
-		log_error("%s (see sqltrace-bpf --help)", err);
+		log_error("%s (see sqltrace-bpf %s--help)", err, top ? "top " : "");
+		top__free(top);
+		free(top_argv);
 		return 2;
+	}
+	if (top) {
+		o.quiet = true;  /* the view replaces the entry lines */
+		cons.top = top__recorder(top);
+		cons.topview = top;
 	}
 	log_verbose = o.verbose;
 
@@ -350,7 +380,14 @@ int main(int argc, char **argv)
 		close(go_fd);
 		go_fd = -1;
 	}
+	if (top && top__start(top, err, sizeof(err))) {
+		log_error("%s", err);
+		rc = 1;
+		goto out;
+	}
 	rc = tracer__run(t, &stop_requested) ? 1 : 0;
+	top__finish(top, t);  /* drains and closes cons.top */
+	cons.top = NULL;
 
 out:
 	if (go_fd >= 0)
@@ -371,6 +408,8 @@ out:
 				rc = 128 + WTERMSIG(status);
 		}
 	}
+	top__finish(top, t);  /* before the summary: the terminal is back */
+	cons.top = NULL;
 	free(command_exe);
 	if (cons.printer) {
 		recorder__close_stats(cons.printer, &ps);
@@ -421,5 +460,7 @@ out:
 		cons.tracer = NULL;
 		tracer__free(t);
 	}
+	top__free(top);
+	free(top_argv);
 	return rc;
 }

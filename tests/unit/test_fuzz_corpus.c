@@ -7,6 +7,7 @@
  *   procmaps  tests/fuzz/fuzz_procmaps.c       /proc/PID/maps text
  *   probepos  tests/fuzz/fuzz_probepos.c       function code
  *   codewalk  tests/fuzz/fuzz_codewalk.c       function code (layouts)
+ *   fingerprint tests/fuzz/fuzz_fingerprint.c  SQL text (report, top)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -22,6 +23,7 @@
 #include "fuzz/fuzz_procmaps.c"
 #include "fuzz/fuzz_probepos.c"
 #include "fuzz/fuzz_codewalk.c"
+#include "fuzz/fuzz_fingerprint.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -56,6 +58,12 @@ static const char *const code_pieces[] = {
 	"\x55", "\xe8\0\0\0\0", "\xeb\xfe", "\xc3", "\xf3\x0f\x1e\xfa", "\xf0", "\x66",
 	"\x41\x50", "\x48\x83\xec\x18", "\xff\x15\0\0\0\0", "\x0f\x1f\x44\0\0",
 };
+/* SQL: quotes, comments, parameters, signs, lists */
+static const char *const sql_pieces[] = {
+	"'", "\"", "`", "[", "]", "--", "/*", "*/", "x'", "?", "?12", ":a", "@b", "$c::d",
+	"-", "+", "1e", ".5", "0x", "(", ")", ",", " IN (", "VALUES (1),(1)", ";", "\n", "\0",
+	"\xc3\xa9",
+};
 
 #define PIECES(a) a, sizeof(a) / sizeof(a[0])
 static struct corpus corpora[] = {
@@ -64,6 +72,7 @@ static struct corpus corpora[] = {
 	{ "procmaps", fuzz_procmaps_check, 10, PIECES(maps_pieces) },
 	{ "probepos", fuzz_probepos_check, 10, PIECES(code_pieces) },
 	{ "codewalk", fuzz_codewalk_check, 10, PIECES(code_pieces) },
+	{ "fingerprint", fuzz_fingerprint_check, 10, PIECES(sql_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -273,6 +282,11 @@ static bool test_codewalk_corpus(void)
 	return check_corpus(&corpora[4]);
 }
 
+static bool test_fingerprint_corpus(void)
+{
+	return check_corpus(&corpora[5]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -286,6 +300,7 @@ int main(void)
 		RUN(test_procmaps_corpus);
 		RUN(test_probepos_corpus);
 		RUN(test_codewalk_corpus);
+		RUN(test_fingerprint_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");

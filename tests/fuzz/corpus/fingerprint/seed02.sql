@@ -1,0 +1,1 @@
+SELECT a FROM t WHERE id IN (1, 2, 3, ?, :p, @q, $r)

@@ -1,0 +1,1 @@
+/*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/ UPDATE t SET v = v - 1 WHERE k = ?7

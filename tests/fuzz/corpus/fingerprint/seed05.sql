@@ -1,0 +1,1 @@
+select 0x1F, .5, 1_000, +7 from t where s = '--not a comment' or s = 'SELECT'

@@ -1,0 +1,1 @@
+SELECT $a::b(c) FROM t WHERE x IN (SELECT y FROM u WHERE z IN ())
