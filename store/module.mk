@@ -46,3 +46,24 @@ FUZZ_RT := $(wildcard $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-x86_6
 ifneq ($(FUZZ_RT),)
 MODULE_TEST_DEPS += $(FUZZ_BIN)
 endif
+
+# ---- the OpenTelemetry exporter's protobuf code (store/otlp_encode.c) ------
+# protoc-c (Debian's protobuf-c-compiler) turns store/otlp/trace.proto into
+# C under $(BUILD)/gen/otlp/ only; the object joins the core library.
+OTLP_GEN   := $(BUILD)/gen/otlp
+OTLP_PB_O  := $(BUILD)/obj/gen/otlp/trace.pb-c.o
+CPPFLAGS   += -I$(OTLP_GEN)
+LDLIBS     += -lprotobuf-c
+
+$(OTLP_GEN)/%.pb-c.c $(OTLP_GEN)/%.pb-c.h: store/otlp/%.proto
+	@mkdir -p $(OTLP_GEN)
+	$(call msg,PROTOC,$@)
+	$(Q)protoc-c --c_out=$(OTLP_GEN) -Istore/otlp $<
+
+$(OTLP_PB_O): $(OTLP_GEN)/trace.pb-c.c $(OTLP_GEN)/trace.pb-c.h
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(OTLP_PB_O)
+$(BUILD)/obj/store/otlp_encode.o $(BUILD)/obj/store/otlp_sink.o: $(OTLP_GEN)/trace.pb-c.h
