@@ -6,8 +6,8 @@
  * written either as protobuf-c messages packed by protobuf-c, or as a
  * cJSON tree printed by cJSON. Strings point into the entries: nothing is
  * copied but the ids and names made here. When the body is larger than
- * allowed, the prefix is halved until it fits (the remote sender then sends
- * the rest in further requests).
+ * allowed, the longest prefix that fits is found by a binary search (the
+ * remote sender then sends the rest in further requests).
  */
 #include "otlp_encode.h"
 
@@ -261,9 +261,13 @@ void otlp__sql_summary(const char *sql, char *op, size_t oplen, char *table, siz
 	}
 	if (kw(op, "SELECT")) {
 		/* the first FROM at the top level, one table, no join or comma */
-		while (next_token(&lx, tok, sizeof(tok), &ident))
+		while (next_token(&lx, tok, sizeof(tok), &ident)) {
 			if (lx.depth == 0 && ident && kw(tok, "FROM"))
 				break;
+			if (lx.depth == 0 && ident && (kw(tok, "UNION") || kw(tok, "EXCEPT") ||
+						       kw(tok, "INTERSECT")))
+				goto none;
+		}
 		if (!read_table(&lx, table, tablelen))
 			goto none;
 		while (next_token(&lx, tok, sizeof(tok), &ident)) {
@@ -819,10 +823,24 @@ void otlp_encoder__free(struct otlp_encoder *enc)
 	free(enc);
 }
 
+/* Encodes the spans of batch[0..k) (made already) with their resources.
+ * *fit is 0 when the body is larger than max_bytes (and k > 1). */
+static long encode_prefix(struct otlp_encoder *enc, struct json_buf *out,
+			  struct st_entry *const *batch, size_t k, size_t max_bytes, size_t *fit)
+{
+	size_t ngroups = 0;
+
+	for (size_t i = 0; i < k; i++)
+		enc->spans[i].group = group_of(enc, &ngroups, batch[i]);
+	return enc->protocol == OTLP_JSON ? encode_json(enc, out, k, ngroups, max_bytes, fit)
+					  : encode_pb(enc, out, k, ngroups, max_bytes, fit);
+}
+
 long otlp_encoder__encode(struct otlp_encoder *enc, struct json_buf *out,
 			  struct st_entry *const *batch, size_t n, size_t max_bytes)
 {
-	size_t ngroups = 0, fit = 0;
+	size_t fit = 0, lo, hi, best;
+	long err;
 
 	out->len = 0;
 	if (n == 0)
@@ -839,46 +857,31 @@ long otlp_encoder__encode(struct otlp_encoder *enc, struct json_buf *out,
 			return -ENOMEM;
 		enc->cap = n;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		make_span(enc, &enc->spans[i], batch[i]);
-		enc->spans[i].group = group_of(enc, &ngroups, batch[i]);
-	}
-	/* Too large: halve the prefix until it fits (the groups of the spans
-	 * left out stay, with no spans: dropped below). */
-	for (;;) {
-		size_t used = 0;
-		long err;
+	/* All of them when they fit, else the longest prefix that does (a
+	 * binary search: a batch is rarely too large). */
+	err = encode_prefix(enc, out, batch, n, max_bytes, &fit);
+	if (err || fit)
+		return err ? err : (long)n;
+	lo = 1;
+	hi = n - 1;
+	best = 1;
+	while (lo <= hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-		for (size_t g = 0; g < ngroups; g++)
-			enc->groups[g].nspans = 0;
-		for (size_t i = 0; i < n; i++)
-			enc->groups[enc->spans[i].group].nspans++;
-		/* renumber so that only groups with spans are written */
-		{
-			size_t map[ngroups];
-
-			for (size_t g = 0; g < ngroups; g++) {
-				map[g] = used;
-				if (enc->groups[g].nspans)
-					enc->groups[used++] = enc->groups[g];
-			}
-			for (size_t i = 0; i < n; i++)
-				enc->spans[i].group = map[enc->spans[i].group];
-			/* the strings of moved groups point into themselves */
-			for (size_t g = 0; g < used; g++)
-				for (size_t k = 0; k < enc->groups[g].na; k++)
-					if (!strcmp(enc->groups[g].a[k].key, "container.id"))
-						enc->groups[g].a[k].s = enc->groups[g].container;
-		}
-		ngroups = used;
-		err = enc->protocol == OTLP_JSON ? encode_json(enc, out, n, ngroups, max_bytes, &fit)
-						 : encode_pb(enc, out, n, ngroups, max_bytes, &fit);
-		if (err)
+		if ((err = encode_prefix(enc, out, batch, mid, max_bytes, &fit)))
 			return err;
-		if (fit)
-			return (long)n;
-		n /= 2;
+		if (fit) {
+			best = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid - 1;
+		}
 	}
+	if ((err = encode_prefix(enc, out, batch, best, max_bytes, &fit)))
+		return err;
+	return (long)best;
 }
 
 /* ---- the answer ----------------------------------------------------------- */
