@@ -143,6 +143,7 @@ struct lexer {
 	const char *z;
 	size_t i;
 	int depth;
+	bool quoted;    /* the last token was a quoted identifier */
 };
 
 /* The next token of SQL text into tok (identifiers unquoted; a string
@@ -154,6 +155,7 @@ static bool next_token(struct lexer *lx, char *tok, size_t toklen, bool *ident)
 	size_t i = lx->i, n = 0;
 
 	*ident = false;
+	lx->quoted = false;
 	for (;;) {
 		while (z[i] && isspace((unsigned char)z[i]))
 			i++;
@@ -183,6 +185,7 @@ static bool next_token(struct lexer *lx, char *tok, size_t toklen, bool *ident)
 	} else if (z[i] == '"' || z[i] == '`' || z[i] == '[') {
 		char close = z[i] == '[' ? ']' : z[i];
 
+		lx->quoted = true;
 		for (i++; z[i]; i++) {
 			if (z[i] == close) {
 				if (close != ']' && z[i + 1] == close) {
@@ -253,7 +256,7 @@ void otlp__sql_summary(const char *sql, char *op, size_t oplen, char *table, siz
 	bool ident;
 
 	op[0] = table[0] = '\0';
-	if (!next_token(&lx, tok, sizeof(tok), &ident) || !ident)
+	if (!next_token(&lx, tok, sizeof(tok), &ident) || !ident || lx.quoted)
 		return;
 	for (size_t i = 0; tok[i] && i + 1 < oplen; i++) {
 		op[i] = (char)toupper((unsigned char)tok[i]);

@@ -7,6 +7,8 @@
  *   procmaps  tests/fuzz/fuzz_procmaps.c       /proc/PID/maps text
  *   probepos  tests/fuzz/fuzz_probepos.c       function code
  *   codewalk  tests/fuzz/fuzz_codewalk.c       function code (layouts)
+ *   otlp_response  tests/fuzz/fuzz_otlp_response.c  an OTLP collector's answers
+ *   sqltext   tests/fuzz/fuzz_sqltext_otlp.c   SQL text: traceparent, span names
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -22,6 +24,8 @@
 #include "fuzz/fuzz_procmaps.c"
 #include "fuzz/fuzz_probepos.c"
 #include "fuzz/fuzz_codewalk.c"
+#include "fuzz/fuzz_otlp_response.c"
+#include "fuzz/fuzz_sqltext_otlp.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -57,6 +61,17 @@ static const char *const code_pieces[] = {
 	"\x41\x50", "\x48\x83\xec\x18", "\xff\x15\0\0\0\0", "\x0f\x1f\x44\0\0",
 };
 
+/* protobuf tags and lengths, JSON bits of a partial success */
+static const char *const otlp_pieces[] = {
+	"\x0a", "\x08", "\x12", "\xff\xff\xff\xff\x0f", "\x80", "\x01", "\x7f",
+	"\"rejectedSpans\":", "\"partialSuccess\":{", "}", "\"", "-", "9", "e99", "null",
+};
+/* SQL and sqlcommenter pieces */
+static const char *const sql_pieces[] = {
+	"/*", "*/", "'", "\"", "`", "[", "]", "--", "\n", "(", ")", ",", "=", "%2D", "%", "\\",
+	"traceparent=", "-01", "-00", "FROM ", "INTO ", "JOIN ", "UNION ", ".", "\0", "\xc3\xa9",
+};
+
 #define PIECES(a) a, sizeof(a) / sizeof(a[0])
 static struct corpus corpora[] = {
 	{ "ingest", fuzz_check_one, 15, PIECES(json_pieces) },
@@ -64,6 +79,8 @@ static struct corpus corpora[] = {
 	{ "procmaps", fuzz_procmaps_check, 10, PIECES(maps_pieces) },
 	{ "probepos", fuzz_probepos_check, 10, PIECES(code_pieces) },
 	{ "codewalk", fuzz_codewalk_check, 10, PIECES(code_pieces) },
+	{ "otlp_response", fuzz_otlp_response_check, 12, PIECES(otlp_pieces) },
+	{ "sqltext", fuzz_sqltext_check, 12, PIECES(sql_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -273,6 +290,16 @@ static bool test_codewalk_corpus(void)
 	return check_corpus(&corpora[4]);
 }
 
+static bool test_otlp_response_corpus(void)
+{
+	return check_corpus(&corpora[5]);
+}
+
+static bool test_sqltext_corpus(void)
+{
+	return check_corpus(&corpora[6]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -286,6 +313,8 @@ int main(void)
 		RUN(test_procmaps_corpus);
 		RUN(test_probepos_corpus);
 		RUN(test_codewalk_corpus);
+		RUN(test_otlp_response_corpus);
+		RUN(test_sqltext_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");
