@@ -172,6 +172,10 @@ def check_spans(entries, spans, target_pid, env):
         else:
             check(s.get("status", {}).get("code", 0) == 0, "status unset for %r" % q)
             check("error.type" not in a, "no error.type on %r" % q)
+    # statements without a trace context: a new trace each
+    fresh = [s["traceId"] for _, s in spans if s["traceId"] != TRACE]
+    eq(len(set(fresh)), len(fresh), "distinct trace ids of the statements without context")
+    eq(len(fresh), len(spans) - 1, "spans in a new trace")
     # names: operation and table, never the SQL
     names = {attrs(s["attributes"])["db.query.text"]: s["name"] for _, s in spans}
     for q, n in names.items():
@@ -228,6 +232,29 @@ def test_otlp_protobuf_spans():
 @test
 def test_otlp_json_spans_gzip():
     spans_test("http/json", gzip=True)
+
+
+@test
+def test_otlp_only_traced():
+    """--otlp-only-traced: only the statement whose traceparent is sampled
+    is exported; the summary counts the others."""
+    need_bpf()
+    c = Collector(decoder())
+    r = Run(c.url, ["--otlp-only-traced"], rounds=5)
+    try:
+        r.go()
+        entries = r.finish()
+        spans = c.spans()
+        eq([attrs(s["attributes"])["db.query.text"] for _, s in spans],
+           [e["query"] for e in entries if TRACE in e["query"]], "the spans exported")
+        eq(spans[0][1]["traceId"], TRACE, "trace id")
+        eq(spans[0][1].get("parentSpanId"), PARENT, "parent span id")
+        s = summary(r.tr)
+        check("1 spans exported" in s and "%d not exported (no trace id)" % (len(entries) - 2) in s,
+              "summary: " + s)
+    finally:
+        r.cleanup()
+        c.close()
 
 
 @test
