@@ -29,6 +29,14 @@
  *
  * Memory is bounded by the recorder's queue plus one encoded batch per
  * thread; the spool by spool_max_bytes.
+ *
+ * Format. What a body is and how an answer is read is the format's
+ * (struct remote_format): the Go tracer's JSON by default; the OTLP
+ * exporter (otlp_sink.c) brings its encoder, Content-Type, gzip, which
+ * statuses are retried, and a reader of 2xx bodies (partial success). The
+ * encoder runs on the writer thread only; the reply reader under http_mu.
+ * Spool files carry the format's extension, so a run with another format
+ * leaves them alone.
  */
 #include "remote_store.h"
 
@@ -1135,13 +1143,14 @@ static int http_open(struct remote *r, const struct remote_opts *o, char *err, s
 	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_reply);
 	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
 	if (o->ca_file && curl_easy_setopt(r->curl, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
-		snprintf(err, errlen, "cannot use --remote-ca %s: not supported by this libcurl",
-			 o->ca_file);
+		snprintf(err, errlen, "cannot use %s-ca %s: not supported by this libcurl",
+			 o->opt_name ? o->opt_name : "--remote", o->ca_file);
 		return -EINVAL;
 	}
 	if (o->ca_file && access(o->ca_file, R_OK)) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot read --remote-ca %s: %s", o->ca_file, strerror(-ret));
+		snprintf(err, errlen, "cannot read %s-ca %s: %s", o->opt_name ? o->opt_name : "--remote",
+			 o->ca_file, strerror(-ret));
 		return ret;
 	}
 	return 0;

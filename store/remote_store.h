@@ -15,8 +15,11 @@
  *                            empty new batches queue up behind it. The cause
  *                            is logged when it changes, not on every retry.
  * A batch that does not fit in the spool (spool_max_bytes) is counted lost.
+ * (Those are the default rules; a struct remote_format changes the body,
+ * which statuses are retried and what a 2xx answer says: see below.)
  *
- * The spool is one file per POST body, <seq:20 digits>-<entries>.json, in
+ * The spool is one file per POST body, <seq:20 digits>-<entries>.<ext>
+ * (ext: json, or the format's), in
  * spool_dir, written to a temporary name created exclusively (O_EXCL,
  * O_NOFOLLOW, 0600) and renamed (a crash never leaves a torn file under a
  * final name; files are not fsync'ed, so a power loss may lose the newest).

@@ -66,7 +66,7 @@ class Decoder:
 
 
 class Collector:
-    def __init__(self, decoder, port=0, answers=None, retry_after=None, delay=0.0):
+    def __init__(self, decoder, port=0, answers=None, retry_after=None, delay=0.0, tls_dir=None):
         self.decoder = decoder
         self.answers = list(answers or [])
         self.retry_after = retry_after
@@ -133,6 +133,20 @@ class Collector:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
+        if tls_dir:
+            # HTTPS with a self-signed certificate for 127.0.0.1 (self.cert)
+            import ssl
+            self.cert = os.path.join(tls_dir, "cert.pem")
+            key = os.path.join(tls_dir, "key.pem")
+            r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                key, "-out", self.cert, "-subj", "/CN=127.0.0.1", "-addext",
+                                "subjectAltName=IP:127.0.0.1", "-days", "1"], capture_output=True)
+            if r.returncode:
+                raise RuntimeError("openssl: %s" % r.stderr[-300:])
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, key)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.url = "https://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

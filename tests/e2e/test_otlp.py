@@ -358,6 +358,31 @@ def test_otlp_slow_collector():
         c.close()
 
 
+@test
+def test_otlp_tls_ca_from_environment():
+    """HTTPS to a collector with a private CA: refused (kept in the spool)
+    until OTEL_EXPORTER_OTLP_CERTIFICATE names that CA."""
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        c = Collector(decoder(), tls_dir=d)
+        r = Run(c.url, ["--otlp-timeout", "2s"], rounds=3)
+        try:
+            r.go()
+            entries = r.finish()
+            eq(c.spans(), [], "nothing accepted over an unverified connection")
+            check("%d spooled for later" % (len(entries) - 1) in summary(r.tr), summary(r.tr))
+        finally:
+            r.cleanup()
+        r = Run(c.url, env={"OTEL_EXPORTER_OTLP_CERTIFICATE": c.cert}, rounds=3)
+        try:
+            r.go()
+            entries = r.finish()
+            check_spans(entries, c.spans(), r.t.pid, {})
+        finally:
+            r.cleanup()
+            c.close()
+
+
 def one_line_error(args, env=None, rc_want=None):
     e = dict(os.environ)
     for k in list(e):
