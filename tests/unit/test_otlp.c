@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "otlp_encode.h"
 #include "otlp_sink.h"
@@ -414,6 +416,49 @@ static bool test_encode_json(void)
 	return true;
 }
 
+/* container.id from a fake /proc: PID/cgroup naming a container's scope */
+static bool test_container_id(void)
+{
+	static const char id[] = "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+	char dir[] = "/tmp/test_otlp.XXXXXX", path[128];
+	struct otlp_encoder_opts o = { .protocol = OTLP_PROTOBUF, .host_name = "h", .seed = 3 };
+	struct otlp_encoder *enc;
+	struct st_entry *b[2];
+	struct json_buf out = { 0 };
+	Sqltrace__Otlp__ExportTraceServiceRequest *req;
+	FILE *f;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/77", dir);
+	ASSERT_EQ_INT(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/77/cgroup", dir);
+	f = fopen(path, "w");
+	ASSERT_TRUE(f != NULL);
+	fprintf(f, "0::/system.slice/docker-%s.scope\n", id);
+	fclose(f);
+	o.proc_dir = dir;
+	enc = otlp_encoder__new(&o);
+	b[0] = mk(77, "app", "SELECT 1", NULL, NULL, NULL, 1000, 1);
+	b[1] = mk(78, "host", "SELECT 2", NULL, NULL, NULL, 1000, 1);  /* no cgroup file */
+	ASSERT_EQ_INT(otlp_encoder__encode(enc, &out, b, 2, 0), 2);
+	req = sqltrace__otlp__export_trace_service_request__unpack(NULL, out.len, (uint8_t *)out.p);
+	ASSERT_TRUE(req && req->n_resource_spans == 2);
+	ASSERT_EQ_STR(attr_s(req->resource_spans[0]->resource->attributes,
+			     req->resource_spans[0]->resource->n_attributes, "container.id"), id);
+	ASSERT_TRUE(attr_s(req->resource_spans[1]->resource->attributes,
+			   req->resource_spans[1]->resource->n_attributes, "container.id") == NULL);
+	sqltrace__otlp__export_trace_service_request__free_unpacked(req, NULL);
+	entry__free(b[0]);
+	entry__free(b[1]);
+	json_buf__free(&out);
+	otlp_encoder__free(enc);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/77", dir);
+	rmdir(path);
+	rmdir(dir);
+	return true;
+}
+
 int main(void)
 {
 	harness_skip_reason = "";
@@ -425,5 +470,6 @@ int main(void)
 	RUN(test_read_response);
 	RUN(test_encode_protobuf);
 	RUN(test_encode_json);
+	RUN(test_container_id);
 	return harness_done();
 }
