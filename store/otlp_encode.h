@@ -17,7 +17,8 @@
  *   - start = end - duration, end = the entry's timestamp (ns since 1970);
  *   - trace id: the entry's when it is 32 lowercase hex digits (a
  *     traceparent comment or a shim id), with the comment's span id as the
- *     parent (flags say the parent is remote); else a new random one;
+ *     parent; else a new random one (Span.flags is left out: receivers
+ *     built on opentelemetry-proto before 1.1 do not know the field);
  *   - one resource per process (pid): service.name (the configured one, else
  *     the process name), process.pid, process.executable.name, host.name,
  *     container.id (from /proc/PID/cgroup, when it names one), then the
@@ -87,7 +88,7 @@ void otlp__sql_summary(const char *sql, char *op, size_t oplen, char *table, siz
  * "UNIQUE constraint failed: t.id"); 1 (SQLITE_ERROR) for any other. */
 int otlp__sqlite_code(const char *msg);
 
-/* Parses lowercase or uppercase hex of exactly 2*n digits into out[0..n),
+/* Parses lowercase hex (as W3C ids are written) of exactly 2*n digits into out[0..n),
  * refusing all zeros. Returns true when it is a valid id. */
 bool otlp__parse_id(const char *hex, uint8_t *out, size_t n);
 
