@@ -157,6 +157,7 @@ tests-build: $(UNIT_BINS) $(TARGET_BINS) $(MODULE_TEST_DEPS)
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev \
 	systemtap-sdt-dev libcapstone-dev pkg-config python3 bpftrace \
+	libprotobuf-c-dev protobuf-c-compiler \
 	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps fossil \
 	libncurses-dev tmux chromium
 deps:

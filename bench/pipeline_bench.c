@@ -4,7 +4,7 @@
  * hands them to a recorder (store/recorder.h) whose writer thread puts them
  * into the local SQLite store (store/local_store.h) in a temporary file.
  *
- * Usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote] [--setting default|tuned]
+ * Usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote|otlp] [--setting default|tuned]
  *   --only, --setting  run a subset (to profile one path); default: all
  *
  * For each setting (default: queue 1024, batch 64, flush 1 s — the tool's;
@@ -37,6 +37,13 @@
  * the spool, replayed after a backoff of 1 s and more).
  * When store/ingest.h is absent at build time the remote runs are skipped.
  *
+ * Then the OpenTelemetry exporter (store/otlp_sink.h: spans as OTLP
+ * protobuf over HTTP, the remote sender's delivery) into a loopback OTLP
+ * receiver in this process (libmicrohttpd; the spans of each body counted
+ * by a walk of its wire format, answered 200), default setting, sustained:
+ *   otlp-discard    entries_per_s counts the spans the receiver decoded, to
+ *                   compare with remote-discard (--only otlp runs it alone).
+ *
  * On 2 vCPUs the producer and the writer(s) share the two cores (remote:
  * producer, sender, two server threads, server writer).
  * Exit status: 0, or 1 with one line on stderr.
@@ -58,6 +65,11 @@
 #define HAVE_INGEST 1
 #include "ingest.h"
 #include "remote_store.h"
+#endif
+#if __has_include("otlp_sink.h")
+#define HAVE_OTLP 1
+#include <microhttpd.h>
+#include "otlp_sink.h"
 #endif
 
 static uint64_t now_ns(void)
@@ -270,6 +282,196 @@ static void run_remote(const char *dir, const struct setting *s, int to_store, i
 }
 #endif
 
+#ifdef HAVE_OTLP
+/* The loopback OTLP receiver: counts the spans of every request body. */
+struct otlp_rx {
+	uint64_t spans, requests, bad;
+};
+
+struct rx_body {
+	char *p;
+	size_t len, cap;
+};
+
+/* Counts the spans of an ExportTraceServiceRequest by walking its wire
+ * format (resource_spans = 1 > scope_spans = 2 > spans = 2), every tag,
+ * varint and length checked, nothing allocated: the receiver's share of
+ * the CPU stays small, so the figure is the exporter's. Returns the count,
+ * or -1 when the bytes are not well-formed protobuf. */
+static int64_t count_spans(const uint8_t *p, size_t n, int depth)
+{
+	int64_t spans = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		uint64_t tag = 0, len = 0;
+		int shift = 0;
+
+		do {
+			if (i >= n || shift > 63)
+				return -1;
+			tag |= (uint64_t)(p[i] & 0x7f) << shift;
+			shift += 7;
+		} while (p[i++] & 0x80);
+		switch (tag & 7) {
+		case 0:
+			while (i < n && (p[i] & 0x80))
+				i++;
+			if (i++ >= n)
+				return -1;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2:
+			shift = 0;
+			do {
+				if (i >= n || shift > 63)
+					return -1;
+				len |= (uint64_t)(p[i] & 0x7f) << shift;
+				shift += 7;
+			} while (p[i++] & 0x80);
+			if (len > n - i)
+				return -1;
+			if ((depth == 0 && tag >> 3 == 1) || (depth == 1 && tag >> 3 == 2)) {
+				int64_t k = count_spans(p + i, (size_t)len, depth + 1);
+
+				if (k < 0)
+					return -1;
+				spans += k;
+			} else if (depth == 2 && tag >> 3 == 2) {
+				spans++;
+			}
+			i += (size_t)len;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return i == n ? spans : -1;
+}
+
+static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *size, void **state)
+{
+	struct otlp_rx *rx = cls;
+	struct rx_body *b = *state;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	(void)url;
+	(void)method;
+	(void)version;
+	if (!b) {
+		*state = calloc(1, sizeof(struct rx_body));
+		return *state ? MHD_YES : MHD_NO;
+	}
+	if (*size) {
+		if (b->len + *size > b->cap) {
+			size_t cap = (b->len + *size) * 2;
+			char *p = realloc(b->p, cap);
+
+			if (!p)
+				return MHD_NO;
+			b->p = p;
+			b->cap = cap;
+		}
+		memcpy(b->p + b->len, data, *size);
+		b->len += *size;
+		*size = 0;
+		return MHD_YES;
+	}
+	{
+		int64_t k = count_spans((const uint8_t *)b->p, b->len, 0);
+
+		__atomic_fetch_add(&rx->spans, k > 0 ? (uint64_t)k : 0, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&rx->requests, 1, __ATOMIC_RELAXED);
+		if (k < 0)
+			__atomic_fetch_add(&rx->bad, 1, __ATOMIC_RELAXED);
+	}
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(resp, "Content-Type", "application/x-protobuf");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void rx_done(void *cls, struct MHD_Connection *c, void **state,
+		    enum MHD_RequestTerminationCode why)
+{
+	struct rx_body *b = *state;
+
+	(void)cls;
+	(void)c;
+	(void)why;
+	if (b) {
+		free(b->p);
+		free(b);
+		*state = NULL;
+	}
+}
+
+static void run_otlp(const char *dir, const struct setting *s, uint64_t n,
+		     const struct st_entry *tmpl, int seq)
+{
+	struct otlp_rx rx = { 0 };
+	struct recorder_stats sst = { 0 };
+	struct remote_stats rs = { 0 };
+	struct MHD_Daemon *d;
+	const union MHD_DaemonInfo *info;
+	char url[64], spool[4200], lock[4300], err[512];
+	struct otlp_opts oo = { 0 };
+	struct recorder *snd;
+	uint64_t t0, t1, rec_ns;
+
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
+			     rx_handler, &rx, MHD_OPTION_NOTIFY_COMPLETED, rx_done, NULL,
+			     MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
+	info = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+	if (!info) {
+		fprintf(stderr, "pipeline_bench: cannot start the OTLP receiver\n");
+		exit(1);
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)info->port);
+	snprintf(spool, sizeof(spool), "%s/spool-%d", dir, seq);
+	oo.url = url;
+	oo.spool_dir = spool;
+	oo.stats = &rs;
+	oo.close_timeout_ms = 60000;
+	oo.getenv = NULL;
+	snd = otlp_sink__open(&oo, &s->bo, err, sizeof(err));
+	if (!snd) {
+		fprintf(stderr, "pipeline_bench: %s\n", err);
+		exit(1);
+	}
+	t0 = now_ns();
+	rec_ns = produce(snd, 1, n, tmpl, t0);
+	recorder__close_stats(snd, &sst);
+	t1 = now_ns();
+	MHD_stop_daemon(d);
+	printf("pipeline otlp-discard %s sustained queue=%u batch=%u entries=%llu written=%llu "
+	       "dropped=%llu lost=%llu elapsed_ns=%llu entries_per_s=%.0f record_ns=%.1f sent=%llu "
+	       "spooled=%llu requests=%llu failures=%llu undecodable=%llu\n",
+	       s->name, s->bo.queue_size, s->bo.batch_size, (unsigned long long)n,
+	       (unsigned long long)rx.spans, (unsigned long long)sst.dropped,
+	       (unsigned long long)(sst.lost + rs.rejected + rs.spool_full + rs.lost_other),
+	       (unsigned long long)(t1 - t0), (double)rx.spans * 1e9 / (double)(t1 - t0),
+	       (double)rec_ns / (double)n, (unsigned long long)rs.sent,
+	       (unsigned long long)rs.spooled, (unsigned long long)rs.requests,
+	       (unsigned long long)rs.failures, (unsigned long long)rx.bad);
+	fflush(stdout);
+	snprintf(lock, sizeof(lock), "%s/otlp/.lock", spool);
+	unlink(lock);
+	snprintf(lock, sizeof(lock), "%s/otlp", spool);
+	rmdir(lock);
+	rmdir(spool);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	static const struct setting settings[] = {
@@ -290,13 +492,14 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[a], "-d") && a + 1 < argc) {
 			tmp = argv[++a];
 		} else if (!strcmp(argv[a], "--only") && a + 1 < argc &&
-			   (!strcmp(argv[a + 1], "local") || !strcmp(argv[a + 1], "remote"))) {
+			   (!strcmp(argv[a + 1], "local") || !strcmp(argv[a + 1], "remote") ||
+			    !strcmp(argv[a + 1], "otlp"))) {
 			only = argv[++a];
 		} else if (!strcmp(argv[a], "--setting") && a + 1 < argc &&
 			   (!strcmp(argv[a + 1], "default") || !strcmp(argv[a + 1], "tuned"))) {
 			only_setting = argv[++a];
 		} else {
-			fprintf(stderr, "usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote] "
+			fprintf(stderr, "usage: pipeline_bench [-n ENTRIES] [-d DIR] [--only local|remote|otlp] "
 				"[--setting default|tuned]\n");
 			return 2;
 		}
@@ -324,6 +527,10 @@ int main(int argc, char **argv)
 	}
 #else
 	printf("pipeline remote skipped: store/ingest.h (the ingest server) was not in the tree at build time\n");
+#endif
+#ifdef HAVE_OTLP
+	if ((!only || !strcmp(only, "otlp")) && (!only_setting || !strcmp(only_setting, "default")))
+		run_otlp(dir, &settings[0], n, tmpl, seq++);
 #endif
 	entry__free(tmpl);
 	rmdir(dir);

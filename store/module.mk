@@ -46,3 +46,55 @@ FUZZ_RT := $(wildcard $(shell $(CLANG) -print-file-name=libclang_rt.fuzzer-x86_6
 ifneq ($(FUZZ_RT),)
 MODULE_TEST_DEPS += $(FUZZ_BIN)
 endif
+
+# ---- the OpenTelemetry exporter's protobuf code (store/otlp_encode.c) ------
+# protoc-c (Debian's protobuf-c-compiler) turns store/otlp/trace.proto into
+# C under $(BUILD)/gen/otlp/ only; the object joins the core library.
+OTLP_GEN   := $(BUILD)/gen/otlp
+OTLP_PB_O  := $(BUILD)/obj/gen/otlp/trace.pb-c.o
+CPPFLAGS   += -I$(OTLP_GEN)
+LDLIBS     += -lprotobuf-c
+
+$(OTLP_GEN)/%.pb-c.c $(OTLP_GEN)/%.pb-c.h: store/otlp/%.proto
+	@mkdir -p $(OTLP_GEN)
+	$(call msg,PROTOC,$@)
+	$(Q)protoc-c --c_out=$(OTLP_GEN) -Istore/otlp $<
+
+$(OTLP_PB_O): $(OTLP_GEN)/trace.pb-c.c $(OTLP_GEN)/trace.pb-c.h
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(SANFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(OTLP_PB_O)
+$(BUILD)/obj/store/otlp_encode.o $(BUILD)/obj/store/otlp_sink.o: $(OTLP_GEN)/trace.pb-c.h
+
+# ---- fuzz targets of what the OTLP exporter reads ---------------------------
+# tests/fuzz/fuzz_otlp_response.c: the collector's answers (partial success);
+# tests/fuzz/fuzz_sqltext_otlp.c: SQL text as the traced program wrote it
+# (traceparent comments, span naming). Seeds in tests/fuzz/corpus/
+# otlp_response/ and sqltext/, replayed by test_fuzz_corpus.
+#   make fuzz-run-otlp [FUZZ_TIME=60]
+OTLP_FUZZ_BINS := $(FUZZ_DIR)/fuzz_otlp_response $(FUZZ_DIR)/fuzz_sqltext_otlp
+OTLP_FUZZ_SRCS := store/otlp_encode.c $(OTLP_GEN)/trace.pb-c.c store/json_arena.c \
+	store/json_encode.c store/entry.c user/traceparent.c
+
+$(OTLP_FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(OTLP_FUZZ_SRCS) store/otlp_encode.h \
+		user/traceparent.h
+	@mkdir -p $(dir $@)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) $(WARN) $< $(OTLP_FUZZ_SRCS) -lcjson -lprotobuf-c -o $@
+
+.PHONY: fuzz-run-otlp
+fuzz: $(OTLP_FUZZ_BINS)
+
+fuzz-run-otlp: $(OTLP_FUZZ_BINS)
+	@rc=0; for n in otlp_response sqltext; do \
+		b=$$( [ $$n = sqltext ] && echo fuzz_sqltext_otlp || echo fuzz_$$n ); \
+		mkdir -p $(FUZZ_DIR)/corpus-$$n; \
+		( cd $(FUZZ_DIR) && ./$$b -max_total_time=$(FUZZ_TIME) -max_len=4096 $(FUZZ_ARGS) \
+			corpus-$$n $(CURDIR)/tests/fuzz/corpus/$$n ) || rc=1; \
+	done; exit $$rc
+
+ifneq ($(FUZZ_RT),)
+MODULE_TEST_DEPS += $(OTLP_FUZZ_BINS)
+endif

@@ -29,6 +29,14 @@
  *
  * Memory is bounded by the recorder's queue plus one encoded batch per
  * thread; the spool by spool_max_bytes.
+ *
+ * Format. What a body is and how an answer is read is the format's
+ * (struct remote_format): the Go tracer's JSON by default; the OTLP
+ * exporter (otlp_sink.c) brings its encoder, Content-Type, gzip, which
+ * statuses are retried, and a reader of 2xx bodies (partial success). The
+ * encoder runs on the writer thread only; the reply reader under http_mu.
+ * Spool files carry the format's extension, so a run with another format
+ * leaves them alone.
  */
 #include "remote_store.h"
 
@@ -49,6 +57,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <zlib.h>
 
 #include "json.h"
 #include "safefile.h"
@@ -62,12 +71,19 @@
 #define DEF_RETRY_MAX_MS 30000
 #define DEF_CLOSE_MS 5000
 #define REPLY_KEEP 200          /* bytes of a rejection reply that are logged */
+#define REPLY_MAX 65536         /* bytes of a reply kept for format->read_ok_reply */
 #define TOKEN_MAX 4096
 #define SPOOL_CREATE (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
 #define LOG_EVERY_NS (10 * 1000000000ULL)   /* rate limit of repeated warnings */
 #define OUTAGE_LOG_NS (60 * 1000000000ULL)  /* "still unavailable" reminder */
 
 enum post_result { POST_OK, POST_RETRY, POST_REJECTED };
+
+static const struct remote_format default_format = {
+	.what = "remote endpoint",
+	.content_type = "application/json",
+	.spool_ext = "json",
+};
 
 struct spool_item {
 	uint64_t seq;
@@ -84,12 +100,13 @@ struct remote {
 	uint64_t spool_max;
 	size_t max_body;
 	struct remote_stats own_stats, *stats;
+	struct remote_format fmt;       /* with the defaults filled in */
 
 	/* HTTP, guarded by http_mu */
 	pthread_mutex_t http_mu;
 	CURL *curl;
 	struct curl_slist *headers;
-	char reply[REPLY_KEEP + 1];
+	char reply[REPLY_MAX + 1];
 	size_t reply_len;
 	char curl_err[CURL_ERROR_SIZE];
 
@@ -113,6 +130,7 @@ struct remote {
 	bool thread_started;
 
 	struct json_buf wbody;          /* writer thread only */
+	struct json_buf zbody;          /* writer thread only: wbody compressed */
 	struct json_buf rbody;          /* replay thread only */
 };
 
@@ -149,7 +167,7 @@ static int msleft(uint64_t deadline_ns)
 static size_t on_reply(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct remote *r = ctx;
-	size_t n = size * nmemb, room = REPLY_KEEP - r->reply_len;
+	size_t n = size * nmemb, room = REPLY_MAX - r->reply_len;
 
 	if (room) {
 		memcpy(r->reply + r->reply_len, data, n < room ? n : room);
@@ -170,12 +188,20 @@ static bool is_auth(long status)
 	return status == 401 || status == 403;
 }
 
+static bool is_retryable(const struct remote *r, long status)
+{
+	return r->fmt.retryable ? r->fmt.retryable(status) : !is_malformed(status);
+}
+
 /* POSTs body (len bytes, entries entries) within timeout_ms. Returns the
  * outcome; *status is the HTTP status (0 on a transport error), why the
- * transport error or the start of the reply, *retry_after_ms what the
- * endpoint asked for (0 if nothing). */
-static enum post_result post(struct remote *r, const char *body, size_t len, int timeout_ms,
-			     long *status, char *why, size_t whylen, long *retry_after_ms)
+ * transport error or the start of the reply (on a 2xx with entries
+ * rejected, the endpoint's message), *retry_after_ms what the endpoint asked
+ * for (0 if nothing), *partial the entries a 2xx answer says were rejected
+ * (format->read_ok_reply). */
+static enum post_result post(struct remote *r, const char *body, size_t len, uint32_t entries,
+			     int timeout_ms, long *status, char *why, size_t whylen,
+			     long *retry_after_ms, uint64_t *partial)
 {
 	CURLcode cc;
 	curl_off_t ra = 0;
@@ -190,12 +216,20 @@ static enum post_result post(struct remote *r, const char *body, size_t len, int
 	stat_add(&r->stats->requests, 1);
 	*status = 0;
 	*retry_after_ms = 0;
+	*partial = 0;
 	if (cc == CURLE_OK) {
 		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
 		if (curl_easy_getinfo(r->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 			*retry_after_ms = ra > 3600 ? 3600000 : (long)ra * 1000;
 		r->reply[r->reply_len] = '\0';
-		snprintf(why, whylen, "%s", r->reply);
+		snprintf(why, whylen, "%.*s", REPLY_KEEP, r->reply);
+		if (*status >= 200 && *status < 300 && r->fmt.read_ok_reply) {
+			why[0] = '\0';
+			*partial = r->fmt.read_ok_reply(r->fmt.ctx, r->reply, r->reply_len, entries,
+							why, whylen);
+			if (*partial > entries)
+				*partial = entries;
+		}
 	} else {
 		snprintf(why, whylen, "%s", r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));
 	}
@@ -203,7 +237,7 @@ static enum post_result post(struct remote *r, const char *body, size_t len, int
 
 	if (*status >= 200 && *status < 300)
 		return POST_OK;
-	if (is_malformed(*status))
+	if (*status && !is_retryable(r, *status))
 		return POST_REJECTED;
 	/* Anything else may pass once the endpoint (or its configuration,
 	 * or our token) is fixed: kept and retried. */
@@ -215,17 +249,26 @@ static enum post_result post(struct remote *r, const char *body, size_t len, int
 
 /* ---- outcomes: counters, backoff and logs (call with mu held) ----------- */
 
+/* "<who answers> <rest>" in buf, for a log line. */
+static const char *what_msg(const struct remote *r, char *buf, size_t len, const char *rest)
+{
+	snprintf(buf, len, "%s %s", r->fmt.what, rest);
+	return buf;
+}
+
 static void note_rejected(struct remote *r, long status, const char *reply, uint32_t entries)
 {
 	uint64_t now = now_ns();
 	struct strbuf b = { 0 };
+	char m[160];
 
 	stat_add(&r->stats->rejected, entries);
 	if (r->reject_logged_ns && now - r->reject_logged_ns < LOG_EVERY_NS) {
 		r->reject_quiet++;
 		return;
 	}
-	slog__line_begin(&b, SLOG_WARN, "remote endpoint rejected a batch as malformed, dropped");
+	slog__line_begin(&b, SLOG_WARN, what_msg(r, m, sizeof(m), r->fmt.retryable ?
+			 "rejected a batch, dropped" : "rejected a batch as malformed, dropped"));
 	slog__line_str(&b, "url", r->url);
 	slog__line_int(&b, "status", status);
 	slog__line_int(&b, "entries", entries);
@@ -241,6 +284,7 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 {
 	uint64_t now = now_ns(), delay;
 	struct strbuf b = { 0 };
+	char m[200];
 
 	/* Logged when the cause changes (down, another status), then as a
 	 * reminder every OUTAGE_LOG_NS: not on every retry. */
@@ -248,16 +292,17 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 		bool again = r->outage && status == r->outage_status;
 
 		if (is_auth(status))
-			slog__line_begin(&b, SLOG_ERROR, again ? "remote endpoint still refuses our token, "
-					 "batches kept in the spool" : "remote endpoint refused our token, "
-					 "batches kept in the spool and retried: check --remote-token-file");
+			slog__line_begin(&b, SLOG_ERROR, what_msg(r, m, sizeof(m), again ?
+					 "still refuses our token, batches kept in the spool" :
+					 "refused our token, batches kept in the spool and retried: "
+					 "check --remote-token-file"));
 		else if (status == 429 || status >= 500 || status == 0)
-			slog__line_begin(&b, SLOG_WARN, again ? "remote endpoint still unavailable"
-					 : "remote endpoint unavailable, spooling");
+			slog__line_begin(&b, SLOG_WARN, what_msg(r, m, sizeof(m), again ?
+					 "still unavailable" : "unavailable, spooling"));
 		else
-			slog__line_begin(&b, SLOG_ERROR, again ? "remote endpoint still refuses batches"
-					 : "remote endpoint refused a batch, batches kept in the spool "
-					 "and retried: check --remote");
+			slog__line_begin(&b, SLOG_ERROR, what_msg(r, m, sizeof(m), again ?
+					 "still refuses batches" : "refused a batch, batches kept in "
+					 "the spool and retried: check the URL"));
 		slog__line_str(&b, "url", r->url);
 		if (status)
 			slog__line_int(&b, "status", status);
@@ -285,12 +330,40 @@ static void note_failure(struct remote *r, long status, const char *why, long re
 								      : r->backoff_ms * 2;
 }
 
+/* A 2xx for entries, partial of which the endpoint says it rejected
+ * (message why): counted, the rejection logged (rate-limited). */
+static void note_sent(struct remote *r, uint32_t entries, uint64_t partial, const char *why)
+{
+	uint64_t now = now_ns();
+	struct strbuf b = { 0 };
+	char m[160];
+
+	stat_add(&r->stats->sent, entries - partial);
+	if (!partial)
+		return;
+	stat_add(&r->stats->partial_rejected, partial);
+	if (r->reject_logged_ns && now - r->reject_logged_ns < LOG_EVERY_NS) {
+		r->reject_quiet++;
+		return;
+	}
+	slog__line_begin(&b, SLOG_WARN, what_msg(r, m, sizeof(m), "accepted a batch in part, "
+						 "the rest dropped"));
+	slog__line_str(&b, "url", r->url);
+	slog__line_int(&b, "entries", entries);
+	slog__line_int(&b, "rejected", (int64_t)partial);
+	slog__line_str(&b, "reply", why);
+	slog__line_end(&b);
+	r->reject_logged_ns = now;
+	r->reject_quiet = 0;
+}
+
 static void note_success(struct remote *r)
 {
 	struct strbuf b = { 0 };
+	char m[160];
 
 	if (r->outage && r->count == 0) {
-		slog__line_begin(&b, SLOG_INFO, "remote endpoint back, spool replayed");
+		slog__line_begin(&b, SLOG_INFO, what_msg(r, m, sizeof(m), "back, spool replayed"));
 		slog__line_str(&b, "url", r->url);
 		slog__line_int(&b, "outage_ms", (int64_t)((now_ns() - r->outage_since_ns) / 1000000));
 		slog__line_end(&b);
@@ -325,9 +398,9 @@ static void note_spool_full(struct remote *r, uint32_t entries, uint64_t bytes)
 
 /* ---- spool -------------------------------------------------------------- */
 
-static void spool_name(char *buf, size_t len, const struct spool_item *it)
+static void spool_name(const struct remote *r, char *buf, size_t len, const struct spool_item *it)
 {
-	snprintf(buf, len, "%020" PRIu64 "-%" PRIu32 ".json", it->seq, it->entries);
+	snprintf(buf, len, "%020" PRIu64 "-%" PRIu32 ".%s", it->seq, it->entries, r->fmt.spool_ext);
 }
 
 static void publish_spool_stats(struct remote *r, int64_t dentries, int64_t dbytes)
@@ -367,7 +440,7 @@ static void index_pop(struct remote *r)
 	struct spool_item *it = &r->items[r->head];
 	char name[64];
 
-	spool_name(name, sizeof(name), it);
+	spool_name(r, name, sizeof(name), it);
 	if (unlinkat(r->dir_fd, name, 0) && errno != ENOENT) {
 		struct strbuf b = { 0 };
 
@@ -430,7 +503,7 @@ static int spool_append(struct remote *r, const char *body, size_t len, uint32_t
 	it.seq = r->next_seq++;
 	pthread_mutex_unlock(&r->mu);
 
-	spool_name(name, sizeof(name), &it);
+	spool_name(r, name, sizeof(name), &it);
 	snprintf(tmp, sizeof(tmp), "tmp-%s", name);
 	/* Never through an existing name: a leftover of ours (a crash between
 	 * the scan and now cannot make one, but be sure) is removed and the
@@ -488,7 +561,7 @@ static int spool_read(struct remote *r, const struct spool_item *it, char *why, 
 	struct stat st;
 	int fd, err = 0;
 
-	spool_name(name, sizeof(name), it);
+	spool_name(r, name, sizeof(name), it);
 	fd = openat(r->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -539,6 +612,7 @@ static bool replay_one(struct remote *r)
 	int timeout = r->timeout_ms, err;
 	char why[REPLY_KEEP + 64];
 	long status, retry_after;
+	uint64_t partial = 0;
 	enum post_result res;
 
 	if (r->closing) {
@@ -551,15 +625,15 @@ static bool replay_one(struct remote *r)
 	why[0] = '\0';
 	err = spool_read(r, &it, why, sizeof(why));
 	if (!err)
-		res = post(r, r->rbody.p, r->rbody.len, timeout, &status, why, sizeof(why),
-			   &retry_after);
+		res = post(r, r->rbody.p, r->rbody.len, it.entries, timeout, &status, why,
+			   sizeof(why), &retry_after, &partial);
 	pthread_mutex_lock(&r->mu);
 
 	if (err) {
 		struct strbuf b = { 0 };
 		char name[64];
 
-		spool_name(name, sizeof(name), &it);
+		spool_name(r, name, sizeof(name), &it);
 		slog__line_begin(&b, SLOG_ERROR, "cannot read spool file, entries lost");
 		slog__line_str(&b, "file", name);
 		slog__line_str(&b, "error", why[0] ? why : strerror(-err));
@@ -570,7 +644,7 @@ static bool replay_one(struct remote *r)
 	}
 	switch (res) {
 	case POST_OK:
-		stat_add(&r->stats->sent, it.entries);
+		note_sent(r, it.entries, partial, why);
 		index_pop(r);
 		note_success(r);
 		return true;
@@ -625,6 +699,7 @@ static int deliver(struct remote *r, const char *body, size_t len, uint32_t entr
 {
 	char why[REPLY_KEEP + 64];
 	long status, retry_after;
+	uint64_t partial = 0;
 	enum post_result res;
 	bool empty;
 
@@ -632,10 +707,11 @@ static int deliver(struct remote *r, const char *body, size_t len, uint32_t entr
 	empty = r->count == 0;
 	pthread_mutex_unlock(&r->mu);
 	if (empty) {
-		res = post(r, body, len, r->timeout_ms, &status, why, sizeof(why), &retry_after);
+		res = post(r, body, len, entries, r->timeout_ms, &status, why, sizeof(why),
+			   &retry_after, &partial);
 		pthread_mutex_lock(&r->mu);
 		if (res == POST_OK) {
-			stat_add(&r->stats->sent, entries);
+			note_sent(r, entries, partial, why);
 			note_success(r);
 		} else if (res == POST_REJECTED) {
 			note_rejected(r, status, why, entries);
@@ -649,14 +725,56 @@ static int deliver(struct remote *r, const char *body, size_t len, uint32_t entr
 	return spool_append(r, body, len, entries);
 }
 
+/* Replaces out's contents with the gzip stream (RFC 1952) of in[0..len).
+ * Returns 0 or -ENOMEM. */
+static int gzip_body(struct json_buf *out, const char *in, size_t len)
+{
+	z_stream z = { 0 };
+	size_t need;
+	int zr;
+
+	/* level 1: most of gzip's gain on SQL text at a fraction of its CPU */
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	need = deflateBound(&z, (uLong)len);
+	if (out->cap < need) {
+		char *p = realloc(out->p, need);
+
+		if (!p) {
+			deflateEnd(&z);
+			return -ENOMEM;
+		}
+		out->p = p;
+		out->cap = need;
+	}
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)out->p;
+	z.avail_out = (uInt)out->cap;
+	zr = deflate(&z, Z_FINISH);
+	out->len = zr == Z_STREAM_END ? (size_t)z.total_out : 0;
+	deflateEnd(&z);
+	return zr == Z_STREAM_END ? 0 : -ENOMEM;
+}
+
 static int remote_write(void *ctx, struct st_entry *const *batch, size_t n)
 {
 	struct remote *r = ctx;
 	size_t done = 0;
 
 	while (done < n) {
-		long k = json__encode_batch(&r->wbody, batch + done, n - done, r->max_body);
-		int err = k < 0 ? (int)k : deliver(r, r->wbody.p, r->wbody.len, (uint32_t)k);
+		long k = r->fmt.encode ? r->fmt.encode(r->fmt.ctx, &r->wbody, batch + done, n - done,
+						       r->max_body)
+				       : json__encode_batch(&r->wbody, batch + done, n - done, r->max_body);
+		int err = k < 0 ? (int)k : 0;
+		const struct json_buf *body = &r->wbody;
+
+		if (!err && r->fmt.gzip) {
+			err = gzip_body(&r->zbody, r->wbody.p, r->wbody.len);
+			body = &r->zbody;
+		}
+		if (!err)
+			err = deliver(r, body->p, body->len, (uint32_t)k);
 
 		if (err) {
 			/* Nothing handed over yet: let the recorder retry the
@@ -677,7 +795,10 @@ static void remote_free(struct remote *r)
 	curl_slist_free_all(r->headers);
 	if (r->curl)
 		curl_easy_cleanup(r->curl);
+	if (r->fmt.free_ctx)
+		r->fmt.free_ctx(r->fmt.ctx);
 	json_buf__free(&r->wbody);
+	json_buf__free(&r->zbody);
 	json_buf__free(&r->rbody);
 	free(r->items);
 	free(r->url);
@@ -710,9 +831,11 @@ static void remote_close(void *ctx)
 	if (r->open_done) {
 		struct remote_stats *s = r->stats;
 
-		uint64_t lost = s->rejected + s->spool_full + s->lost_other;
+		uint64_t lost = s->rejected + s->spool_full + s->lost_other + s->partial_rejected;
 
 		slog__line_begin(&b, r->count || lost ? SLOG_WARN : SLOG_INFO, "remote sender closed");
+		if (r->fmt.what != default_format.what)
+			slog__line_str(&b, "to", r->fmt.what);
 		slog__line_str(&b, "url", r->url);
 		slog__line_int(&b, "sent", (int64_t)s->sent);
 		slog__line_int(&b, "lost", (int64_t)lost);
@@ -720,6 +843,8 @@ static void remote_close(void *ctx)
 			slog__line_int(&b, "rejected_malformed", (int64_t)s->rejected);
 			slog__line_int(&b, "spool_full", (int64_t)s->spool_full);
 			slog__line_int(&b, "lost_other", (int64_t)s->lost_other);
+			if (s->partial_rejected)
+				slog__line_int(&b, "rejected_in_part", (int64_t)s->partial_rejected);
 		}
 		slog__line_int(&b, "left_in_spool", (int64_t)s->spool_entries);
 		if (s->auth_refused)
@@ -870,10 +995,10 @@ static int spool_scan(struct remote *r)
 			unlinkat(r->dir_fd, de->d_name, 0);
 			continue;
 		}
-		if (sscanf(de->d_name, "%20" SCNu64 "-%" SCNu32 ".json%n", &it.seq, &it.entries,
-			   &used) != 2 || de->d_name[used] != '\0')
+		if (sscanf(de->d_name, "%20" SCNu64 "-%" SCNu32 ".%n", &it.seq, &it.entries,
+			   &used) != 2 || !used || strcmp(de->d_name + used, r->fmt.spool_ext) != 0)
 			continue;
-		spool_name(check, sizeof(check), &it);
+		spool_name(r, check, sizeof(check), &it);
 		if (strcmp(check, de->d_name) != 0 ||
 		    fstatat(r->dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
 			continue;
@@ -967,8 +1092,8 @@ static int http_open(struct remote *r, const struct remote_opts *o, char *err, s
 	if (curl_url_set(u, CURLUPART_URL, o->url, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
-		snprintf(err, errlen, "invalid remote URL '%s': expected an http:// or https:// URL",
-			 o->url);
+		snprintf(err, errlen, "invalid %s URL '%s': expected an http:// or https:// URL",
+			 o->opt_name ? o->opt_name : "--remote", o->url);
 		ret = -EINVAL;
 	}
 	curl_free(scheme);
@@ -976,10 +1101,24 @@ static int http_open(struct remote *r, const struct remote_opts *o, char *err, s
 	if (ret)
 		return ret;
 
-	if (!(r->url = strdup(o->url)) || !(r->curl = curl_easy_init()) ||
-	    !(r->headers = curl_slist_append(NULL, "Content-Type: application/json")) ||
-	    !(r->headers = curl_slist_append(r->headers, "Expect:")))
+	if (asprintf(&hdr, "Content-Type: %s", r->fmt.content_type) < 0) {
+		hdr = NULL;
 		goto oom;
+	}
+	r->headers = curl_slist_append(NULL, hdr);
+	free(hdr);
+	hdr = NULL;
+	if (!r->headers || !(r->url = strdup(o->url)) || !(r->curl = curl_easy_init()) ||
+	    !(r->headers = curl_slist_append(r->headers, "Expect:")) ||
+	    (r->fmt.gzip && !(r->headers = curl_slist_append(r->headers, "Content-Encoding: gzip"))))
+		goto oom;
+	for (const char *const *h = r->fmt.headers; h && *h; h++) {
+		struct curl_slist *l = curl_slist_append(r->headers, *h);
+
+		if (!l)
+			goto oom;
+		r->headers = l;
+	}
 	if (o->token_file) {
 		struct curl_slist *h;
 
@@ -1004,13 +1143,14 @@ static int http_open(struct remote *r, const struct remote_opts *o, char *err, s
 	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_reply);
 	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, r);
 	if (o->ca_file && curl_easy_setopt(r->curl, CURLOPT_CAINFO, o->ca_file) != CURLE_OK) {
-		snprintf(err, errlen, "cannot use --remote-ca %s: not supported by this libcurl",
-			 o->ca_file);
+		snprintf(err, errlen, "cannot use %s-ca %s: not supported by this libcurl",
+			 o->opt_name ? o->opt_name : "--remote", o->ca_file);
 		return -EINVAL;
 	}
 	if (o->ca_file && access(o->ca_file, R_OK)) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot read --remote-ca %s: %s", o->ca_file, strerror(-ret));
+		snprintf(err, errlen, "cannot read %s-ca %s: %s", o->opt_name ? o->opt_name : "--remote",
+			 o->ca_file, strerror(-ret));
 		return ret;
 	}
 	return 0;
@@ -1068,17 +1208,23 @@ struct recorder *remote_store__open(const struct remote_opts *o, const struct ba
 	if (errlen)
 		err[0] = '\0';
 	if (!o || !o->url) {
+		if (o && o->format && o->format->free_ctx)
+			o->format->free_ctx(o->format->ctx);
 		snprintf(err, errlen, "cannot start the remote sender: no URL");
 		errno = EINVAL;
 		return NULL;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		if (o->format && o->format->free_ctx)
+			o->format->free_ctx(o->format->ctx);
 		snprintf(err, errlen, "cannot start the remote sender: libcurl failed to initialise");
 		errno = ENOMEM;
 		return NULL;
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r || (ret = remote_init_locks(r))) {
+		if (o->format && o->format->free_ctx)
+			o->format->free_ctx(o->format->ctx);
 		free(r);
 		curl_global_cleanup();
 		snprintf(err, errlen, "cannot start the remote sender: out of memory");
@@ -1087,6 +1233,14 @@ struct recorder *remote_store__open(const struct remote_opts *o, const struct ba
 	}
 	r->dir_fd = r->lock_fd = -1;
 	r->stats = o->stats ? o->stats : &r->own_stats;
+	r->fmt = o->format ? *o->format : default_format;
+	if (!r->fmt.what)
+		r->fmt.what = default_format.what;
+	if (!r->fmt.content_type)
+		r->fmt.content_type = default_format.content_type;
+	if (!r->fmt.spool_ext || !r->fmt.spool_ext[0] || strlen(r->fmt.spool_ext) > 12 ||
+	    strspn(r->fmt.spool_ext, "abcdefghijklmnopqrstuvwxyz.") != strlen(r->fmt.spool_ext))
+		r->fmt.spool_ext = default_format.spool_ext;
 	memset(r->stats, 0, sizeof(*r->stats));
 	r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEF_TIMEOUT_MS;
 	r->retry_min_ms = o->retry_min_ms > 0 ? o->retry_min_ms : DEF_RETRY_MIN_MS;

@@ -15,8 +15,11 @@
  *                            empty new batches queue up behind it. The cause
  *                            is logged when it changes, not on every retry.
  * A batch that does not fit in the spool (spool_max_bytes) is counted lost.
+ * (Those are the default rules; a struct remote_format changes the body,
+ * which statuses are retried and what a 2xx answer says: see below.)
  *
- * The spool is one file per POST body, <seq:20 digits>-<entries>.json, in
+ * The spool is one file per POST body, <seq:20 digits>-<entries>.<ext>
+ * (ext: json, or the format's), in
  * spool_dir, written to a temporary name created exclusively (O_EXCL,
  * O_NOFOLLOW, 0600) and renamed (a crash never leaves a torn file under a
  * final name; files are not fsync'ed, so a power loss may lose the newest).
@@ -30,6 +33,7 @@
 #ifndef SQLTRACE_REMOTE_STORE_H
 #define SQLTRACE_REMOTE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +56,45 @@ struct remote_stats {
 	uint64_t spool_entries; /* entries in the spool now */
 	uint64_t auth_refused;  /* POSTs answered 401 or 403 (our token was
 	                         * refused), among failures: kept and retried */
+	uint64_t partial_rejected; /* lost: a 2xx answer said the endpoint
+	                         * rejected that many of the batch's entries
+	                         * (format->read_ok_reply; OTLP partial success) */
+};
+
+struct json_buf;
+
+/* How bodies are made and answers read. All NULL/0 (or no format at all):
+ * the Go tracer's JSON (json.h) with the outcomes above. The OTLP exporter
+ * (otlp_sink.c) brings its own. */
+struct remote_format {
+	const char *what;           /* who answers, in log lines: "OTLP collector";
+	                             * NULL = "remote endpoint" */
+	const char *content_type;   /* NULL = "application/json" */
+	const char *spool_ext;      /* spool file extension, [a-z.]{1,12}; NULL = "json".
+	                             * Files of another extension are left alone,
+	                             * so a change of format never replays a body
+	                             * with the wrong Content-Type */
+	bool gzip;                  /* bodies sent (and spooled) gzip-compressed,
+	                             * Content-Encoding: gzip */
+	const char *const *headers; /* extra "Name: value" lines, NULL-terminated */
+	/* Encodes batch[0..n) (a prefix of at least one entry when the body
+	 * would exceed max_bytes) into out, replacing its contents. Returns the
+	 * number of entries encoded or a negative errno. Writer thread only. */
+	long (*encode)(void *ctx, struct json_buf *out, struct st_entry *const *batch, size_t n,
+		       size_t max_bytes);
+	/* Whether a failed POST (status >= 300; 0 for a transport error) is
+	 * kept and retried; the others are dropped as rejected. NULL: all
+	 * but 400, 413 and 422. */
+	bool (*retryable)(long status);
+	/* Reads a 2xx answer's body (its first 64 KiB): returns how many of
+	 * the entries sent the endpoint says it rejected (0..entries), with
+	 * its message in msg. Must accept any bytes. NULL: the body is not read. */
+	uint64_t (*read_ok_reply)(void *ctx, const char *body, size_t len, uint64_t entries,
+				  char *msg, size_t msglen);
+	void *ctx;
+	/* Frees ctx when the sender is freed (also when remote_store__open
+	 * fails: ctx is always taken over). NULL: ctx is the caller's. */
+	void (*free_ctx)(void *ctx);
 };
 
 struct remote_opts {
@@ -69,6 +112,9 @@ struct remote_opts {
 	int retry_max_ms;           /* backoff cap; 0 = 30000 */
 	int close_timeout_ms;       /* spool replay budget at close; 0 = 5000 */
 	struct remote_stats *stats; /* optional; must outlive recorder__close */
+	const struct remote_format *format; /* optional; must outlive recorder__close */
+	const char *opt_name;       /* the option that names the URL, in errors:
+	                             * NULL = "--remote" */
 };
 
 /* Opens the sender: checks the URL, reads the token, opens (creating it

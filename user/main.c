@@ -24,10 +24,12 @@
 #include "options.h"
 #include "ingest.h"
 #include "recorder.h"
+#include "otlp_sink.h"
 #include "remote_store.h"
 #include "report.h"
 #include "target.h"
 #include "top.h"
+#include "traceparent.h"
 #include "tracer.h"
 
 int log_verbose;
@@ -46,11 +48,39 @@ struct consumers {
 	struct recorder *remote;
 	struct recorder *top;           /* `top`: the live view's counting */
 	struct top *topview;
+	struct recorder *otlp;
+	bool otlp_only_traced;
+	struct remote_stats *otlp_stats;
+	uint64_t otlp_untraced;         /* left out: no W3C trace id (--otlp-only-traced) */
+	uint64_t otlp_unsampled;        /* left out: the traceparent's sampled flag is 0 */
 	struct tracer *tracer;          /* for -v counters, once open */
 	int64_t next_report_us;
 	enum slog_level min_level;
 	int64_t slow_us;
 };
+
+/* Whether the OTLP exporter takes e: not when its traceparent says "not
+ * sampled" (the parent's sampling decision is respected), nor, with
+ * --otlp-only-traced, when it has no W3C trace id. On the tracer's thread. */
+static bool otlp_wants(struct consumers *c, const struct st_entry *e)
+{
+	char trace[TRACEPARENT_TRACE_ID_LEN + 1], span[TRACEPARENT_SPAN_ID_LEN + 1];
+	unsigned flags = 1;
+	bool w3c = strlen(e->trace_id) == 32 && strspn(e->trace_id, "0123456789abcdef") == 32 &&
+		   strspn(e->trace_id, "0") != 32;
+
+	if (c->otlp_only_traced && !w3c) {
+		c->otlp_untraced++;
+		return false;
+	}
+	if (e->parent_span_id && e->parent_span_id[0] &&
+	    traceparent__extract_flags(e->query, strlen(e->query), trace, span, &flags) == 0 &&
+	    !strcmp(trace, e->trace_id) && !(flags & 1)) {
+		c->otlp_unsampled++;
+		return false;
+	}
+	return true;
+}
 
 /* Hands one entry to every consumer without blocking (the printer only
  * when the entry's level is shown): copies to all but the last, which takes
@@ -69,6 +99,8 @@ static void on_entry(struct st_entry *e, void *ctx)
 		to[n++] = c->remote;
 	if (c->top)
 		to[n++] = c->top;
+	if (c->otlp && otlp_wants(c, e))
+		to[n++] = c->otlp;
 	if (n == 0) {
 		entry__free(e);
 		return;
@@ -150,6 +182,7 @@ static bool wait_room(void *ctx, unsigned timeout_ms)
 	return (!c->store || recorder__wait_room(c->store, 1, timeout_ms)) &&
 	       (!c->remote || recorder__wait_room(c->remote, 1, timeout_ms)) &&
 	       (!c->top || recorder__wait_room(c->top, 1, timeout_ms)) &&
+	       (!c->otlp || recorder__wait_room(c->otlp, 1, timeout_ms)) &&
 	       (!c->printer || recorder__wait_room(c->printer, 1, timeout_ms));
 }
 
@@ -165,8 +198,8 @@ static int64_t mono_us(void)
 static void on_tick(void *ctx)
 {
 	struct consumers *c = ctx;
-	struct recorder *const rs[] = { c->store, c->remote };
-	static const char *const names[] = { "store", "remote" };
+	struct recorder *const rs[] = { c->store, c->remote, c->otlp };
+	static const char *const names[] = { "store", "remote", "otlp" };
 	int64_t now = mono_us();
 	size_t i;
 
@@ -175,7 +208,7 @@ static void on_tick(void *ctx)
 	if (!log_verbose || now < c->next_report_us)
 		return;
 	c->next_report_us = now + 5000000;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		struct recorder_stats st;
 
 		if (!rs[i])
@@ -184,6 +217,20 @@ static void on_tick(void *ctx)
 		log_verbose("%s: %" PRIu64 " written, %" PRIu64 " dropped (queue full), %" PRIu64
 			    " lost, %zu queued", names[i], st.written, st.dropped, st.lost,
 			    recorder__pending(rs[i]));
+	}
+	if (c->otlp && c->otlp_stats) {
+		struct remote_stats *s = c->otlp_stats;
+
+		log_verbose("otlp: %" PRIu64 " spans accepted, %" PRIu64 " in the spool, %" PRIu64
+			    " rejected, %" PRIu64 " rejected in part, %" PRIu64 " spool full, %" PRIu64
+			    " failed requests (retried), %" PRIu64 " not sampled, %" PRIu64 " untraced left out",
+			    __atomic_load_n(&s->sent, __ATOMIC_RELAXED),
+			    __atomic_load_n(&s->spool_entries, __ATOMIC_RELAXED),
+			    __atomic_load_n(&s->rejected, __ATOMIC_RELAXED),
+			    __atomic_load_n(&s->partial_rejected, __ATOMIC_RELAXED),
+			    __atomic_load_n(&s->spool_full, __ATOMIC_RELAXED),
+			    __atomic_load_n(&s->failures, __ATOMIC_RELAXED), c->otlp_unsampled,
+			    c->otlp_untraced);
 	}
 	if (c->tracer) {
 		struct tracer_stats ts;
@@ -203,8 +250,8 @@ int main(int argc, char **argv)
 	struct consumers cons = {0};
 	struct tracer *t = NULL;
 	struct tracer_stats ts;
-	struct recorder_stats ss = {0}, rs = {0}, ps = {0};
-	struct remote_stats remote_stats = {0};
+	struct recorder_stats ss = {0}, rs = {0}, ps = {0}, os = {0};
+	struct remote_stats remote_stats = {0}, otlp_stats = {0};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[1024];
 	char *command_exe = NULL, **top_argv = NULL;
@@ -279,6 +326,27 @@ int main(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
+	}
+	if (o.otlp) {
+		struct otlp_opts oo = {
+			.url = o.otlp,
+			.protocol = o.otlp_protocol,
+			.compression = o.otlp_compression,
+			.timeout_ms = o.otlp_timeout_ms,
+			.ca_file = o.otlp_ca,
+			.spool_dir = o.spool_dir,
+			.spool_max_bytes = o.spool_max,
+			.stats = &otlp_stats,
+		};
+
+		cons.otlp = otlp_sink__open(&oo, &o.batch, err, sizeof(err));
+		if (!cons.otlp) {
+			log_error("%s", err);
+			rc = 1;
+			goto out;
+		}
+		cons.otlp_only_traced = o.otlp_only_traced;
+		cons.otlp_stats = &otlp_stats;
 	}
 	if (!o.quiet) {
 		struct log_sink_opts lo = { .out = stdout, .format = o.log_format, .slow_us = o.slow_us };
@@ -419,6 +487,8 @@ out:
 		recorder__close_stats(cons.store, &ss);
 	if (cons.remote)
 		recorder__close_stats(cons.remote, &rs);
+	if (cons.otlp)
+		recorder__close_stats(cons.otlp, &os);
 	if (t) {
 		tracer__stats(t, &ts);
 		fprintf(stderr, "sqltrace-bpf: %" PRIu64 " entries", ts.entries);
@@ -433,6 +503,22 @@ out:
 			if (remote_stats.rejected)
 				fprintf(stderr, " (%" PRIu64 " rejected by the endpoint as malformed)",
 					remote_stats.rejected);
+		}
+		if (o.otlp) {
+			fprintf(stderr, ", %" PRIu64 " spans exported, %" PRIu64 " spooled for later, %"
+				PRIu64 " dropped (queue full), %" PRIu64 " lost", otlp_stats.sent,
+				otlp_stats.spool_entries, os.dropped,
+				os.lost + otlp_stats.rejected + otlp_stats.spool_full + otlp_stats.lost_other +
+				otlp_stats.partial_rejected);
+			if (otlp_stats.rejected + otlp_stats.partial_rejected)
+				fprintf(stderr, " (%" PRIu64 " rejected by the collector, %" PRIu64
+					" of them in part)", otlp_stats.rejected + otlp_stats.partial_rejected,
+					otlp_stats.partial_rejected);
+			if (cons.otlp_unsampled)
+				fprintf(stderr, ", %" PRIu64 " not exported (traceparent not sampled)",
+					cons.otlp_unsampled);
+			if (cons.otlp_untraced)
+				fprintf(stderr, ", %" PRIu64 " not exported (no trace id)", cons.otlp_untraced);
 		}
 		fprintf(stderr, ", %" PRIu64 " ring-buffer drops", ts.rb_drops);
 		if (ps.dropped + ps.lost)

@@ -57,6 +57,20 @@ void options__usage(FILE *f)
 "      --remote-token-file FILE  bearer token, read from FILE\n"
 "      --spool-dir DIR      keep unsent batches here while the endpoint is down\n"
 "      --spool-max SIZE     spool limit (default 64M)\n"
+"      --otlp URL           send every entry as an OpenTelemetry span over OTLP/HTTP\n"
+"                           to URL/v1/traces (URL as in OTEL_EXPORTER_OTLP_ENDPOINT,\n"
+"                           e.g. http://collector:4318; \"env\": the endpoint from\n"
+"                           OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT); with -o/--remote,\n"
+"                           all of them. OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT,\n"
+"                           _COMPRESSION, _CERTIFICATE, _PROTOCOL, OTEL_SERVICE_NAME and\n"
+"                           OTEL_RESOURCE_ATTRIBUTES are honoured; options win.\n"
+"                           Unsent batches wait in SPOOL_DIR/otlp\n"
+"      --otlp-protocol http/protobuf|http/json   (default http/protobuf)\n"
+"      --otlp-compression gzip|none              (default none)\n"
+"      --otlp-timeout DUR   request timeout (default 10s)\n"
+"      --otlp-ca FILE       CA bundle for the collector's TLS certificate\n"
+"      --otlp-only-traced   export only statements with a W3C trace id (traceparent\n"
+"                           comment or shim), not one new trace per statement\n"
 "\n"
 "Printing:\n"
 "      --log-format text|json  slog text (default) or JSON lines\n"
@@ -105,6 +119,8 @@ void options__usage(FILE *f)
 "  sudo sqltrace-bpf -p 4242 --no-store --min-duration 10ms\n"
 "  sudo sqltrace-bpf -p 4242 -o /var/tmp/app-traces.db --min-level warn\n"
 "  sudo sqltrace-bpf -p 4242 --remote https://bo.example/api/internal/traces\n"
+"  sudo OTEL_SERVICE_NAME=shop OTEL_EXPORTER_OTLP_HEADERS=x-api-key=K \\\n"
+"       sqltrace-bpf -p 4242 --otlp http://collector:4318 --otlp-compression gzip\n"
 "  sudo sqltrace-bpf -b /usr/lib/x86_64-linux-gnu/libsqlite3.so.0 -n gunicorn\n"
 "  sudo sqltrace-bpf -o run.db -- python3 batch_job.py --date today\n"
 "  sqlite3 traces.db 'SELECT duration_us, query FROM sql_traces ORDER BY duration_us DESC LIMIT 10'\n",
@@ -130,7 +146,8 @@ enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
 	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS, OPT_MODE,
-	OPT_PREPARE_TIME,
+	OPT_PREPARE_TIME, OPT_OTLP, OPT_OTLP_PROTOCOL, OPT_OTLP_COMPRESSION, OPT_OTLP_TIMEOUT,
+	OPT_OTLP_CA, OPT_OTLP_ONLY_TRACED,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -149,6 +166,12 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "remote-token-file", required_argument, NULL, OPT_REMOTE_TOKEN },
 		{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
 		{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
+		{ "otlp", required_argument, NULL, OPT_OTLP },
+		{ "otlp-protocol", required_argument, NULL, OPT_OTLP_PROTOCOL },
+		{ "otlp-compression", required_argument, NULL, OPT_OTLP_COMPRESSION },
+		{ "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT },
+		{ "otlp-ca", required_argument, NULL, OPT_OTLP_CA },
+		{ "otlp-only-traced", no_argument, NULL, OPT_OTLP_ONLY_TRACED },
 		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ "min-level", required_argument, NULL, OPT_MIN_LEVEL },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -257,6 +280,45 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			break;
 		case OPT_SPOOL_DIR:
 			o->spool_dir = optarg;
+			break;
+		case OPT_OTLP:
+			if (strcmp(optarg, "env") && strncmp(optarg, "http://", 7) &&
+			    strncmp(optarg, "https://", 8)) {
+				snprintf(err, errlen, "invalid --otlp '%s': expected an http:// or https:// URL "
+					 "such as http://collector:4318, or env", optarg);
+				return -EINVAL;
+			}
+			o->otlp = optarg;
+			break;
+		case OPT_OTLP_PROTOCOL:
+			if (strcmp(optarg, "http/protobuf") && strcmp(optarg, "http/json")) {
+				snprintf(err, errlen, "invalid --otlp-protocol '%s': expected http/protobuf or "
+					 "http/json", optarg);
+				return -EINVAL;
+			}
+			o->otlp_protocol = optarg;
+			break;
+		case OPT_OTLP_COMPRESSION:
+			if (strcmp(optarg, "gzip") && strcmp(optarg, "none")) {
+				snprintf(err, errlen, "invalid --otlp-compression '%s': expected gzip or none",
+					 optarg);
+				return -EINVAL;
+			}
+			o->otlp_compression = optarg;
+			break;
+		case OPT_OTLP_TIMEOUT:
+			if (units__parse_duration(optarg, &d) || d < 1000 || d > 600000000LL) {
+				snprintf(err, errlen, "invalid --otlp-timeout '%s': expected a duration between 1ms and 10m",
+					 optarg);
+				return -EINVAL;
+			}
+			o->otlp_timeout_ms = (int)(d / 1000);
+			break;
+		case OPT_OTLP_CA:
+			o->otlp_ca = optarg;
+			break;
+		case OPT_OTLP_ONLY_TRACED:
+			o->otlp_only_traced = true;
 			break;
 		case OPT_SPOOL_MAX:
 			if (units__parse_size(optarg, &o->spool_max) || o->spool_max <= 0) {
@@ -391,7 +453,12 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		snprintf(err, errlen, "--no-store and -o contradict each other");
 		return -EINVAL;
 	}
-	if (o->no_store || (o->remote && !o->output_given))
+	if ((o->otlp_protocol || o->otlp_compression || o->otlp_timeout_ms || o->otlp_ca ||
+	     o->otlp_only_traced) && !o->otlp) {
+		snprintf(err, errlen, "the --otlp-* options need --otlp URL");
+		return -EINVAL;
+	}
+	if (o->no_store || ((o->remote || o->otlp) && !o->output_given))
 		o->output = NULL;
 	return 0;
 }

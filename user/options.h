@@ -31,6 +31,12 @@ struct options {
 	const char *remote_ca;
 	const char *remote_token_file;
 	const char *spool_dir;
+	const char *otlp;            /* --otlp URL ("env": from OTEL_EXPORTER_OTLP_*) */
+	const char *otlp_protocol;   /* --otlp-protocol, NULL: environment */
+	const char *otlp_compression; /* --otlp-compression, NULL: environment */
+	int otlp_timeout_ms;         /* --otlp-timeout, 0: environment */
+	const char *otlp_ca;         /* --otlp-ca, NULL: environment */
+	bool otlp_only_traced;       /* --otlp-only-traced */
 	int64_t spool_max;           /* bytes, 0 = default */
 	enum slog_format log_format;
 	enum slog_level min_level;

@@ -29,6 +29,7 @@ struct found {
 	                                              * malformed or disagreed */
 	char zTrace[TRACEPARENT_TRACE_ID_LEN + 1];   /* valid when nSeen && !rc */
 	char zSpan[TRACEPARENT_SPAN_ID_LEN + 1];
+	unsigned flags;                              /* trace-flags, same validity */
 };
 
 /* SQL whitespace (what SQLite's tokenizer treats as space). */
@@ -114,7 +115,8 @@ static int decode_value(const char *z, size_t n, char *zOut, size_t *pnOut)
  * all lowercase; version 00 is exactly 55 bytes, a later version may carry
  * more after a '-' at offset 55. Returns 0 and fills zTrace / zSpan, or
  * -EINVAL. */
-static int parse_traceparent(const char *z, size_t n, char *zTrace, char *zSpan)
+static int parse_traceparent(const char *z, size_t n, char *zTrace, char *zSpan,
+			     unsigned *pFlags)
 {
 	bool bZero;
 
@@ -136,6 +138,7 @@ static int parse_traceparent(const char *z, size_t n, char *zTrace, char *zSpan)
 	zTrace[TRACEPARENT_TRACE_ID_LEN] = '\0';
 	memcpy(zSpan, z + 36, TRACEPARENT_SPAN_ID_LEN);
 	zSpan[TRACEPARENT_SPAN_ID_LEN] = '\0';
+	*pFlags = (unsigned)(hex_value(z[53]) * 16 + hex_value(z[54]));
 	return 0;
 }
 
@@ -147,20 +150,22 @@ static void note_value(struct found *pFound, const char *z, size_t n)
 	char aBuf[VALUE_MAX];
 	char zTrace[TRACEPARENT_TRACE_ID_LEN + 1], zSpan[TRACEPARENT_SPAN_ID_LEN + 1];
 	size_t nBuf;
+	unsigned flags = 0;
 	int rc;
 
 	rc = decode_value(z, n, aBuf, &nBuf);
 	if (rc == 0)
-		rc = parse_traceparent(aBuf, nBuf, zTrace, zSpan);
+		rc = parse_traceparent(aBuf, nBuf, zTrace, zSpan, &flags);
 	if (pFound->nSeen++ == 0) {
 		pFound->rc = rc;
 		if (rc == 0) {
 			memcpy(pFound->zTrace, zTrace, sizeof(zTrace));
 			memcpy(pFound->zSpan, zSpan, sizeof(zSpan));
+			pFound->flags = flags;
 		}
 	} else if (pFound->rc == 0 &&
 		   (rc != 0 || strcmp(zTrace, pFound->zTrace) != 0 ||
-		    strcmp(zSpan, pFound->zSpan) != 0)) {
+		    strcmp(zSpan, pFound->zSpan) != 0 || flags != pFound->flags)) {
 		pFound->rc = -EINVAL;
 	}
 }
@@ -212,6 +217,13 @@ static bool walk_pairs(const char *z, size_t n, struct found *pFound)
 int traceparent__extract(const char *zSql, size_t nSql,
 			 char zTraceId[TRACEPARENT_TRACE_ID_LEN + 1],
 			 char zSpanId[TRACEPARENT_SPAN_ID_LEN + 1])
+{
+	return traceparent__extract_flags(zSql, nSql, zTraceId, zSpanId, NULL);
+}
+
+int traceparent__extract_flags(const char *zSql, size_t nSql,
+			       char zTraceId[TRACEPARENT_TRACE_ID_LEN + 1],
+			       char zSpanId[TRACEPARENT_SPAN_ID_LEN + 1], unsigned *pFlags)
 {
 	struct found found = { 0 };
 	size_t i = 0, n;
@@ -273,5 +285,7 @@ int traceparent__extract(const char *zSql, size_t nSql,
 		return found.rc;
 	memcpy(zTraceId, found.zTrace, sizeof(found.zTrace));
 	memcpy(zSpanId, found.zSpan, sizeof(found.zSpan));
+	if (pFlags)
+		*pFlags = found.flags;
 	return 0;
 }

@@ -50,4 +50,10 @@ int traceparent__extract(const char *zSql, size_t nSql,
 			 char zTraceId[TRACEPARENT_TRACE_ID_LEN + 1],
 			 char zSpanId[TRACEPARENT_SPAN_ID_LEN + 1]);
 
+/* The same, and *pFlags (when not NULL) gets the trace-flags byte (bit 0:
+ * sampled) on success. Several traceparents must agree on the flags too. */
+int traceparent__extract_flags(const char *zSql, size_t nSql,
+			       char zTraceId[TRACEPARENT_TRACE_ID_LEN + 1],
+			       char zSpanId[TRACEPARENT_SPAN_ID_LEN + 1], unsigned *pFlags);
+
 #endif

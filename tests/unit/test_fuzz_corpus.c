@@ -8,6 +8,8 @@
  *   probepos  tests/fuzz/fuzz_probepos.c       function code
  *   codewalk  tests/fuzz/fuzz_codewalk.c       function code (layouts)
  *   fingerprint tests/fuzz/fuzz_fingerprint.c  SQL text (report, top)
+ *   otlp_response  tests/fuzz/fuzz_otlp_response.c  an OTLP collector's answers
+ *   sqltext   tests/fuzz/fuzz_sqltext_otlp.c   SQL text: traceparent, span names
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -24,6 +26,8 @@
 #include "fuzz/fuzz_probepos.c"
 #include "fuzz/fuzz_codewalk.c"
 #include "fuzz/fuzz_fingerprint.c"
+#include "fuzz/fuzz_otlp_response.c"
+#include "fuzz/fuzz_sqltext_otlp.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -65,6 +69,17 @@ static const char *const sql_pieces[] = {
 	"\xc3\xa9",
 };
 
+/* protobuf tags and lengths, JSON bits of a partial success */
+static const char *const otlp_pieces[] = {
+	"\x0a", "\x08", "\x12", "\xff\xff\xff\xff\x0f", "\x80", "\x01", "\x7f",
+	"\"rejectedSpans\":", "\"partialSuccess\":{", "}", "\"", "-", "9", "e99", "null",
+};
+/* SQL and sqlcommenter pieces */
+static const char *const sqltext_pieces[] = {
+	"/*", "*/", "'", "\"", "`", "[", "]", "--", "\n", "(", ")", ",", "=", "%2D", "%", "\\",
+	"traceparent=", "-01", "-00", "FROM ", "INTO ", "JOIN ", "UNION ", ".", "\0", "\xc3\xa9",
+};
+
 #define PIECES(a) a, sizeof(a) / sizeof(a[0])
 static struct corpus corpora[] = {
 	{ "ingest", fuzz_check_one, 15, PIECES(json_pieces) },
@@ -73,6 +88,8 @@ static struct corpus corpora[] = {
 	{ "probepos", fuzz_probepos_check, 10, PIECES(code_pieces) },
 	{ "codewalk", fuzz_codewalk_check, 10, PIECES(code_pieces) },
 	{ "fingerprint", fuzz_fingerprint_check, 10, PIECES(sql_pieces) },
+	{ "otlp_response", fuzz_otlp_response_check, 12, PIECES(otlp_pieces) },
+	{ "sqltext", fuzz_sqltext_check, 12, PIECES(sqltext_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -287,6 +304,16 @@ static bool test_fingerprint_corpus(void)
 	return check_corpus(&corpora[5]);
 }
 
+static bool test_otlp_response_corpus(void)
+{
+	return check_corpus(&corpora[6]);
+}
+
+static bool test_sqltext_corpus(void)
+{
+	return check_corpus(&corpora[7]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -301,6 +328,8 @@ int main(void)
 		RUN(test_probepos_corpus);
 		RUN(test_codewalk_corpus);
 		RUN(test_fingerprint_corpus);
+		RUN(test_otlp_response_corpus);
+		RUN(test_sqltext_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");

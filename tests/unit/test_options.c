@@ -327,6 +327,52 @@ static bool test_parse_store_choices(void)
 	return true;
 }
 
+static bool test_parse_otlp(void)
+{
+	char *a1[] = { "sqltrace-bpf", "-p", "1", "--otlp", "http://collector:4318" };
+	char *a2[] = { "sqltrace-bpf", "-p", "1", "--otlp", "https://c", "-o", "y.db",
+		       "--otlp-protocol", "http/json", "--otlp-compression", "gzip",
+		       "--otlp-timeout", "2s", "--otlp-ca", "/ca.pem", "--otlp-only-traced" };
+	char *a3[] = { "sqltrace-bpf", "-p", "1", "--otlp", "env" };
+	char *a4[] = { "sqltrace-bpf", "-p", "1", "--otlp", "collector:4318" };
+	char *a5[] = { "sqltrace-bpf", "-p", "1", "--otlp", "http://c", "--otlp-protocol", "grpc" };
+	char *a6[] = { "sqltrace-bpf", "-p", "1", "--otlp", "http://c", "--otlp-compression", "zstd" };
+	char *a7[] = { "sqltrace-bpf", "-p", "1", "--otlp", "http://c", "--otlp-timeout", "0" };
+	char *a8[] = { "sqltrace-bpf", "-p", "1", "--otlp-only-traced" };
+
+	/* --otlp alone: no local store; the --otlp-* settings left to the
+	 * environment */
+	ASSERT_EQ_INT(parse(ARGC(a1), a1), 0);
+	ASSERT_EQ_STR(o.otlp, "http://collector:4318");
+	ASSERT_TRUE(o.output == NULL);
+	ASSERT_TRUE(o.otlp_protocol == NULL && o.otlp_compression == NULL && o.otlp_ca == NULL);
+	ASSERT_EQ_INT(o.otlp_timeout_ms, 0);
+	ASSERT_TRUE(!o.otlp_only_traced);
+
+	ASSERT_EQ_INT(parse(ARGC(a2), a2), 0);
+	ASSERT_EQ_STR(o.output, "y.db");
+	ASSERT_EQ_STR(o.otlp_protocol, "http/json");
+	ASSERT_EQ_STR(o.otlp_compression, "gzip");
+	ASSERT_EQ_INT(o.otlp_timeout_ms, 2000);
+	ASSERT_EQ_STR(o.otlp_ca, "/ca.pem");
+	ASSERT_TRUE(o.otlp_only_traced);
+
+	ASSERT_EQ_INT(parse(ARGC(a3), a3), 0);
+	ASSERT_EQ_STR(o.otlp, "env");
+
+	ASSERT_EQ_INT(parse(ARGC(a4), a4), -EINVAL);
+	ASSERT_TRUE(err_has("--otlp 'collector:4318'"));
+	ASSERT_EQ_INT(parse(ARGC(a5), a5), -EINVAL);
+	ASSERT_TRUE(err_has("--otlp-protocol 'grpc'"));
+	ASSERT_EQ_INT(parse(ARGC(a6), a6), -EINVAL);
+	ASSERT_TRUE(err_has("--otlp-compression 'zstd'"));
+	ASSERT_EQ_INT(parse(ARGC(a7), a7), -EINVAL);
+	ASSERT_TRUE(err_has("--otlp-timeout"));
+	ASSERT_EQ_INT(parse(ARGC(a8), a8), -EINVAL);
+	ASSERT_TRUE(err_has("need --otlp"));
+	return true;
+}
+
 static bool test_parse_batching(void)
 {
 	char *a1[] = { "sqltrace-bpf", "-p", "1", "--batch-size", "2000" };
@@ -503,6 +549,7 @@ int main(void)
 	RUN(test_parse_command);
 	RUN(test_parse_missing_value);
 	RUN(test_parse_store_choices);
+	RUN(test_parse_otlp);
 	RUN(test_parse_batching);
 	RUN(test_parse_printing);
 	RUN(test_parse_repeatable);
