@@ -17,6 +17,31 @@ $(GO_TARGET): tests/targets/go/goapp.go
 
 MODULE_TEST_DEPS += $(GO_TARGET)
 
+# mattnwork: a database/sql workload on mattn/go-sqlite3 as Go services ship
+# it: linked statically (libsqlite3.a inside) or dynamically (libsqlite3.so),
+# each also stripped as release builds are (-ldflags "-s -w").
+GO_ENV := GOPATH=/usr/share/gocode GO111MODULE=off CGO_ENABLED=1
+GO_FILTER := { grep -v -e "statically linked applications requires" -e "in function .unixDlOpen" \
+	-e "^\# command-line-arguments" || true; }
+MATTN_TARGETS := $(addprefix $(BUILD)/targets/mattnwork-,static static-stripped dynamic dynamic-stripped)
+
+$(BUILD)/targets/mattnwork-static $(BUILD)/targets/mattnwork-static-stripped: tests/targets/go/mattnwork.go
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd tests/targets/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache CGO_LDFLAGS="-lm -ldl -lpthread" \
+		go build -ldflags '$(if $(findstring stripped,$@),-s -w )-linkmode external -extldflags "-static"' \
+		-o $(abspath $@) mattnwork.go 2>&1 | $(GO_FILTER)
+	@test -x $@
+
+$(BUILD)/targets/mattnwork-dynamic $(BUILD)/targets/mattnwork-dynamic-stripped: tests/targets/go/mattnwork.go
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd tests/targets/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache \
+		go build $(if $(findstring stripped,$@),-ldflags '-s -w') -o $(abspath $@) mattnwork.go 2>&1 | $(GO_FILTER)
+	@test -x $@
+
+MODULE_TEST_DEPS += $(MATTN_TARGETS)
+
 # SQLite linked statically with an extension's entry point (ext.c) linked
 # before the program's code (main.c).
 STATICEXT_TARGET := $(BUILD)/targets/static_ext
