@@ -216,6 +216,18 @@ def strip_without_api_table(src, dst):
         f.write(b"\0" * 8)
 
 
+def program_errors(out):
+    """What a target printed as "err1 MESSAGE" / "err2 MESSAGE" lines (the
+    messages sqlite3_errmsg() gave it: tests/targets/static_errors.c)."""
+    got = {}
+    for line in out.splitlines():
+        k, _, msg = line.partition(" ")
+        if k in ("err1", "err2"):
+            got[k] = msg
+    check(set(got) == {"err1", "err2"}, "target output: %r" % out)
+    return got
+
+
 def run_tool(args, timeout=30):
     """Runs the tool to completion; returns (exit code, stdout, stderr)."""
     p = subprocess.run([TOOL] + args, capture_output=True, timeout=timeout)

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import (BUILD, ROOT, TARGETS, Fail, Skip, check, eq, main, need_bpf, test,
+from harness import (BUILD, ROOT, TARGETS, Fail, Skip, check, eq, main, need_bpf, program_errors, test,
                      trace_target)
 
 STATIC = os.path.join(TARGETS, "static_errors")
@@ -38,17 +38,6 @@ def better_sqlite3():
         raise Skip(r.stderr.strip())
     if r.returncode != 0:
         raise Fail("installing better-sqlite3 failed: %s" % r.stderr.strip())
-
-
-def program_errors(out):
-    """The messages the program printed (what sqlite3_errmsg() gave it)."""
-    got = {}
-    for line in out.splitlines():
-        k, _, msg = line.partition(" ")
-        if k in ("err1", "err2"):
-            got[k] = msg
-    check(set(got) == {"err1", "err2"}, "target output: %r" % out)
-    return got
 
 
 def check_copy(entries, tr, out, path):

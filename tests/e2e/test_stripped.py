@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf, run_tool, test,
-                     trace_target)
+from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf, program_errors,
+                     run_tool, test, trace_target)
 
 STATIC = os.path.join(TARGETS, "static_errors")
 GO_TARGET = os.path.join(TARGETS, "goapp-static")
@@ -37,19 +37,9 @@ def stripped(src, d, name):
     return dst
 
 
-def program_messages(out):
-    got = {}
-    for line in out.splitlines():
-        k, _, msg = line.partition(" ")
-        if k in ("err1", "err2"):
-            got[k] = msg
-    check(set(got) == {"err1", "err2"}, "target output: %r" % out)
-    return got
-
-
 def check_static_errors(entries, out, how):
     """The statements static_errors ran, as it saw them."""
-    msgs = program_messages(out)
+    msgs = program_errors(out)
     by_query = {}
     for e in entries:
         by_query.setdefault(e["query"], e)
