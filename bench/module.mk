@@ -25,6 +25,7 @@ BENCH_WORKLOAD := $(BENCH_DIR)/workload
 BENCH_INPROC   := $(BENCH_DIR)/libinproc.so
 BENCH_PIPELINE := $(BENCH_DIR)/pipeline_bench
 BENCH_BINS     := $(BENCH_WORKLOAD) $(BENCH_INPROC) $(BENCH_PIPELINE)
+GOBENCH        := $(addprefix $(BENCH_DIR)/gobench-,static static-stripped)
 BENCH_PIC_OBJS := $(patsubst %.c,$(BENCH_DIR)/pic/%.o,$(CORE_SRCS))
 BENCH_PIC_LIB  := $(BENCH_DIR)/libsqltrace-core-pic.a
 BENCH_PY       ?= python3
@@ -56,9 +57,25 @@ $(BENCH_PIPELINE): bench/pipeline_bench.c $(CORE_LIB) $(wildcard store/*.h)
 
 -include $(wildcard $(BENCH_DIR)/pic/*/*.d)
 
-bench: $(TOOL) $(BENCH_BINS) $(TARGET_BINS)
+bench: $(TOOL) $(BENCH_BINS) $(TARGET_BINS) $(GOBENCH)
 	$(BENCH_PY) bench/run.py --build $(BUILD) --write-doc docs/performance.md $(BENCH_ARGS)
 	$(BENCH_PY) bench/report_bench.py --build $(BUILD) --update-doc docs/performance.md
+	$(BENCH_PY) bench/go_bench.py --build $(BUILD) --update-doc docs/performance.md
+
+# A Go service's database/sql loop, untraced and traced (bench/go_bench.py;
+# root). gobench-static: mattn/go-sqlite3 with libsqlite3.a inside;
+# gobench-static-stripped: the same built as releases are (-s -w).
+$(GOBENCH): bench/go/gobench.go
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd bench/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache CGO_LDFLAGS="-lm -ldl -lpthread" \
+		go build -ldflags '$(if $(findstring stripped,$@),-s -w )-linkmode external -extldflags "-static"' \
+		-o $(abspath $@) gobench.go 2>&1 | $(GO_FILTER)
+	@test -x $@
+
+.PHONY: bench-go
+bench-go: $(TOOL) $(GOBENCH)
+	$(BENCH_PY) bench/go_bench.py --build $(BUILD) --update-doc docs/performance.md
 
 # `sqltrace-bpf report` over 1 million entries (bench/report_bench.py; no root)
 .PHONY: bench-report
