@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "local_store.h"
 #include "log.h"
 #include "log_sink.h"
@@ -28,6 +29,25 @@
 #include "tracer.h"
 
 int log_verbose;
+
+/* --config: the arguments made of the config files (kept for the whole
+ * run: the options point into them). */
+static struct config config;
+
+static int trial_parse(int argc, char **argv, char *err, size_t errlen)
+{
+	struct options o;
+	int rc;
+
+	/* --help (it prints) cannot be in a config file: config__parse refuses it. */
+	rc = options__parse(argc, argv, &o, err, errlen);
+	return rc < 0 ? rc : 0;
+}
+
+static void free_config(void)
+{
+	config__free(&config);
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -208,10 +228,17 @@ int main(int argc, char **argv)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (argc >= 2 && strcmp(argv[1], "ingest") == 0)
 		return ingest__main(argc - 1, argv + 1);
-	rc = options__parse(argc, argv, &o, err, sizeof(err));
+	rc = config__expand(argc, argv, &config, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	atexit(free_config);
+	rc = options__parse(config.argc, config.argv, &o, err, sizeof(err));
 	if (rc == 1)
 		return 0;
 	if (rc < 0) {
+		config__blame(&config, trial_parse, err, sizeof(err));
 		log_error("%s (see sqltrace-bpf --help)", err);
 		return 2;
 	}
@@ -312,6 +339,8 @@ int main(int argc, char **argv)
 			.binaries = o.binaries,
 			.nbinaries = (size_t)o.nbinaries,
 			.name_filter = o.nbinaries && o.nnames ? o.names[0] : NULL,
+			.cgroups = o.cgroups,
+			.ncgroups = (size_t)o.ncgroups,
 			.max_targets = o.max_targets,
 			.command_pid = command_pid,
 			.command_exe = command_exe,
@@ -336,7 +365,10 @@ int main(int argc, char **argv)
 		}
 	}
 	cons.tracer = t;
-	if (o.nbinaries)
+	if (o.ncgroups)
+		log_info("tracing every process of %d cgroup%s, now and later%s%s (Ctrl-C to stop)", o.ncgroups,
+			 o.ncgroups > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
+	else if (o.nbinaries)
 		log_info("tracing every process of %d file%s%s%s (Ctrl-C to stop)", o.nbinaries,
 			 o.nbinaries > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
 	else

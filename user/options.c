@@ -15,6 +15,7 @@ void options__usage(FILE *f)
 	fputs(
 "Usage: sqltrace-bpf [OPTIONS] -p PID [-p PID ...]\n"
 "       sqltrace-bpf [OPTIONS] -b PATH [-b PATH ...]\n"
+"       sqltrace-bpf [OPTIONS] --cgroup PATH [--cgroup PATH ...]\n"
 "       sqltrace-bpf [OPTIONS] -- COMMAND [ARGS ...]\n"
 "       sqltrace-bpf ingest [OPTIONS]        (receive entries over HTTP; ingest --help)\n"
 "\n"
@@ -29,6 +30,10 @@ void options__usage(FILE *f)
 "  -b, --binary PATH        an executable or a shared library (a libsqlite3, or a\n"
 "                           program with SQLite inside): every process that runs\n"
 "                           or maps it, now and later, until stopped\n"
+"      --cgroup PATH        every process in that cgroup (and the cgroups below\n"
+"                           it), now and later: one that joins is traced within\n"
+"                           ~100 ms; PATH is a directory of the cgroup2 tree, or\n"
+"                           relative to its mount (system.slice/myapp.service)\n"
 "  -- COMMAND ARGS          start COMMAND under the tracer, trace it from its\n"
 "                           first statement, exit with its exit status (the\n"
 "                           process and the programs it execs; for its child\n"
@@ -94,6 +99,10 @@ void options__usage(FILE *f)
 "      --probe-only         attach the same probes with programs that do nothing\n"
 "                           and capture nothing: measures what the traps alone\n"
 "                           cost the target (the benchmark's floor)\n"
+"      --config FILE        read settings from FILE first (one `option = value`\n"
+"                           or `flag` a line, the long option names without\n"
+"                           --; # comments); the command line wins; repeatable,\n"
+"                           must come before every other option\n"
 "  -v, --verbose            attach details and periodic counters (-vv: libbpf too)\n"
 "  -h, --help               this help\n"
 "\n"
@@ -130,7 +139,7 @@ enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
 	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS, OPT_MODE,
-	OPT_PREPARE_TIME,
+	OPT_PREPARE_TIME, OPT_CGROUP, OPT_CONFIG,
 };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
@@ -141,6 +150,8 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "binary", required_argument, NULL, 'b' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "max-targets", required_argument, NULL, OPT_MAX_TARGETS },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
@@ -215,6 +226,21 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			}
 			o->names[o->nnames++] = optarg;
 			break;
+		case OPT_CGROUP:
+			if (!*optarg) {
+				snprintf(err, errlen, "--cgroup needs a cgroup directory");
+				return -EINVAL;
+			}
+			if (o->ncgroups >= MAX_CGROUPS) {
+				snprintf(err, errlen, "too many --cgroup (at most %d)", MAX_CGROUPS);
+				return -EINVAL;
+			}
+			o->cgroups[o->ncgroups++] = optarg;
+			break;
+		case OPT_CONFIG:
+			/* Read by config__expand() before parsing (main.c). */
+			snprintf(err, errlen, "--config must come before every other option");
+			return -EINVAL;
 		case OPT_MAX_TARGETS:
 			if (parse_uint(optarg, 1, 65536, &v)) {
 				snprintf(err, errlen, "invalid --max-targets '%s': expected 1..65536", optarg);
@@ -374,8 +400,13 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 	}
 	if (optind < argc)
 		o->command = &argv[optind];  /* -- COMMAND ARGS (the -- is optional) */
-	if (o->npids == 0 && o->nbinaries == 0 && o->nnames == 0 && !o->command) {
-		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
+	if (o->npids == 0 && o->nbinaries == 0 && o->nnames == 0 && o->ncgroups == 0 && !o->command) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH, --cgroup PATH or -- COMMAND");
+		return -EINVAL;
+	}
+	if (o->ncgroups && o->nbinaries) {
+		snprintf(err, errlen, "--cgroup and -b cannot be combined: -b already traces every process "
+			 "of its file (narrow it with -p or -n)");
 		return -EINVAL;
 	}
 	if (o->nbinaries && o->nnames > 1) {

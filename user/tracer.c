@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup.h"
 #include "dbnames.h"
 #include "elfsym.h"
 #include "event.h"
@@ -80,6 +82,7 @@ struct target {
 	size_t copies_mapped;      /* SQLite copies in its maps at the last scan */
 	bool blind_said;           /* "no SQLite in it" said once */
 	int64_t since_us;          /* when it became a target */
+	uint64_t start_time;       /* --cgroup: its start time (pid reuse) */
 };
 
 #define SHIM_TAG ((dev_t)1 << 63)
@@ -87,6 +90,7 @@ struct target {
 #define FILTER_EVENT (1ULL << 40)  /* + index: pidfd of a -p pid with -b */
 #define RESCAN_US 1000000      /* look for newly mapped SQLite copies */
 #define SEEN_SLOTS 8192
+#define CGROUP_SCAN_US 100000  /* --cgroup: look for processes that joined */
 
 /* Text of statements whose prepare was seen while their copy's layout was
  * still being learned (direct-mapped on pid and statement pointer). */
@@ -110,6 +114,8 @@ struct tracer {
 	size_t nseen, seen_removed;
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
+	char **cgroup_dirs;           /* --cgroup, resolved */
+	int64_t next_cgroup_us;
 	uint64_t room_waited_us;      /* total time waited for room */
 	struct st_entry *held;        /* made, waiting for the consumers' room */
 	bool command_exited;
@@ -811,8 +817,8 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 	int e;
 
 	for (i = 0; i < t->ntargets; i++)
-		if (t->targets[i].pid == pid)
-			return 0;  /* given twice */
+		if (t->targets[i].pid == pid && (t->targets[i].alive || !t->opts.ncgroups))
+			return 0;  /* given twice (--cgroup: a pid reused after an exit is new) */
 	if (pid <= 0) {
 		snprintf(err, errlen, "invalid PID %d", pid);
 		return -EINVAL;
@@ -1056,7 +1062,8 @@ static struct target *target_of(struct tracer *t, int pid)
 {
 	size_t i;
 
-	for (i = 0; i < t->ntargets; i++)
+	/* The newest first: with --cgroup a pid may come back, reused. */
+	for (i = t->ntargets; i-- > 0;)
 		if (t->targets[i].pid == pid)
 			return &t->targets[i];
 	return NULL;
@@ -1268,6 +1275,73 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* ---- --cgroup ------------------------------------------------------------ */
+
+/* Start time of pid (/proc/PID/stat field 22, clock ticks since boot), or 0. */
+static uint64_t proc_start_time(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &st) != 1)
+		st = 0;
+	fclose(f);
+	return st;
+}
+
+/* Makes every process now in the --cgroup cgroups a target, once: a process
+ * that joined since the last scan (started by the service, moved in, or the
+ * service restarted) is probed like a -p target, its later loads and execs
+ * followed. One with no SQLite (and no dynamic linker to load one) is
+ * named once and left alone. Never fails: a cgroup that is gone (the
+ * service stopped) has no processes until it comes back. */
+static void scan_cgroups(struct tracer *t, bool at_open)
+{
+	size_t c;
+
+	for (c = 0; c < t->opts.ncgroups; c++) {
+		int *pids = NULL;
+		size_t n = 0, i;
+
+		if (cgroup__pids(t->cgroup_dirs[c], &pids, &n) == -ENOMEM)
+			log_warn("--cgroup %s: out of memory reading its processes", t->opts.cgroups[c]);
+		for (i = 0; i < n; i++) {
+			struct target *tg;
+			uint64_t start;
+			char err[2048];
+			size_t before;
+			int e;
+
+			if (pids[i] == getpid())
+				continue;
+			tg = target_of(t, pids[i]);
+			start = proc_start_time(pids[i]);
+			if (!start || (tg && (tg->alive || tg->start_time == start)))
+				continue;  /* gone already, or known */
+			before = t->ntargets;
+			e = add_target(t, pids[i], false, err, sizeof(err));
+			if (t->ntargets > before) {
+				t->targets[t->ntargets - 1].start_time = start;
+				if (e)
+					t->targets[t->ntargets - 1].alive = false;
+			}
+			if (e && e != -ESRCH)
+				log_warn("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pids[i], err);
+			else if (!e && !at_open)
+				log_info("--cgroup %s: PID %d (%s) joined: tracing it", t->opts.cgroups[c], pids[i],
+					 t->targets[t->ntargets - 1].comm);
+		}
+		free(pids);
+	}
+}
+
 int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen)
 {
 	struct tracer *t;
@@ -1278,8 +1352,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	e = check_system(err, errlen);
 	if (e)
 		return e;
-	if (opts->npids == 0 && opts->nbinaries == 0 && !opts->command_pid) {
-		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
+	if (opts->npids == 0 && opts->nbinaries == 0 && opts->ncgroups == 0 && !opts->command_pid) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH, --cgroup PATH or -- COMMAND");
 		return -EINVAL;
 	}
 	for (i = 0; i < opts->npids; i++) {
@@ -1450,6 +1524,29 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		if (e)
 			goto fail;
 	}
+	if (opts->ncgroups) {
+		t->cgroup_dirs = calloc(opts->ncgroups, sizeof(*t->cgroup_dirs));
+		if (!t->cgroup_dirs) {
+			e = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < opts->ncgroups; i++) {
+			char dir[PATH_MAX];
+
+			e = cgroup__resolve(opts->cgroups[i], dir, sizeof(dir), err, errlen);
+			if (e)
+				goto fail;
+			t->cgroup_dirs[i] = strdup(dir);
+			if (!t->cgroup_dirs[i]) {
+				e = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+		}
+		scan_cgroups(t, true);
+		t->next_cgroup_us = now_us(CLOCK_MONOTONIC) + CGROUP_SCAN_US;
+	}
 	t->next_rescan_us = now_us(CLOCK_MONOTONIC) + RESCAN_US;
 	*out = t;
 	return 0;
@@ -1484,10 +1581,15 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 	/* Without -b the trace ends when the last target exits; with -b it
 	 * runs until stopped, or until the command it started exits. */
 	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid &&
-					     (!t->nfilter || t->filter_alive > 0)))) {
+					     (!t->nfilter || t->filter_alive > 0)) ||
+			  (t->opts.ncgroups && !t->opts.command_pid))) {
 		int64_t now = now_us(CLOCK_MONOTONIC);
 		int timeout = t->opts.drain_ms;
 
+		if (t->opts.ncgroups && now >= t->next_cgroup_us) {
+			scan_cgroups(t, false);
+			t->next_cgroup_us = now + CGROUP_SCAN_US;
+		}
 		if (now >= t->next_rescan_us) {
 			rescan_targets(t);
 			t->next_rescan_us = now + RESCAN_US;
@@ -1674,6 +1776,10 @@ void tracer__free(struct tracer *t)
 		free(t->targets[i].looked);
 	}
 	free(t->targets);
+	if (t->cgroup_dirs)
+		for (i = 0; i < t->opts.ncgroups; i++)
+			free(t->cgroup_dirs[i]);
+	free(t->cgroup_dirs);
 	dbnames__free(t->dbn);
 	for (i = 0; i < t->nlibs; i++)
 		free(t->libs[i].path);
