@@ -105,17 +105,18 @@ $(BUILD)/bpf:
 # ---- fuzz targets of the file-handling code ---------------------------------
 # libFuzzer targets for what the tool reads from files other users own:
 # ELF files (user/find/elfsym.c), /proc/PID/maps (user/find/procmaps.c), function
-# code (user/find/probepos.c; user/find/codewalk.c and user/find/layout_decode.c). Like the ingest decoder's (store/module.mk):
+# code (user/find/probepos.c; user/find/codewalk.c and user/find/layout_decode.c), config
+# files (user/config.c). Like the ingest decoder's (store/module.mk):
 #   make fuzz                      builds them all into $(BUILD)/fuzz/
 #   make fuzz-run-files            runs each for FUZZ_TIME seconds (60)
 # New inputs go to $(BUILD)/fuzz/corpus-NAME/; the seeds in
 # tests/fuzz/corpus/NAME/ are only read, and replayed on every `make unit`
 # by tests/unit/test_fuzz_corpus.c. A crash lands in $(BUILD)/fuzz/crash-*:
 # once fixed, copy it into the seeds.
-FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk
+FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk config
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c
+	user/find/layout_decode.c user/config.c common/safefile.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 

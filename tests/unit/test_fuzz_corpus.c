@@ -7,6 +7,7 @@
  *   procmaps  tests/fuzz/fuzz_procmaps.c       /proc/PID/maps text
  *   probepos  tests/fuzz/fuzz_probepos.c       function code
  *   codewalk  tests/fuzz/fuzz_codewalk.c       function code (layouts)
+ *   config    tests/fuzz/fuzz_config.c         config files (--config)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -22,6 +23,7 @@
 #include "fuzz/fuzz_procmaps.c"
 #include "fuzz/fuzz_probepos.c"
 #include "fuzz/fuzz_codewalk.c"
+#include "fuzz/fuzz_config.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -57,6 +59,12 @@ static const char *const code_pieces[] = {
 	"\x41\x50", "\x48\x83\xec\x18", "\xff\x15\0\0\0\0", "\x0f\x1f\x44\0\0",
 };
 
+/* config lines: names, separators, quotes, comments, line ends */
+static const char *const config_pieces[] = {
+	"=", " = ", "\"", "#", "\n", "\r\n", "\t", "-", "--", "output", "no-store", "config",
+	"help", "\0", "\xc3\xa9",
+};
+
 #define PIECES(a) a, sizeof(a) / sizeof(a[0])
 static struct corpus corpora[] = {
 	{ "ingest", fuzz_check_one, 15, PIECES(json_pieces) },
@@ -64,6 +72,7 @@ static struct corpus corpora[] = {
 	{ "procmaps", fuzz_procmaps_check, 10, PIECES(maps_pieces) },
 	{ "probepos", fuzz_probepos_check, 10, PIECES(code_pieces) },
 	{ "codewalk", fuzz_codewalk_check, 10, PIECES(code_pieces) },
+	{ "config", fuzz_config_check, 10, PIECES(config_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -273,6 +282,31 @@ static bool test_codewalk_corpus(void)
 	return check_corpus(&corpora[4]);
 }
 
+/* Config files: both sides (accepted and refused) are seeded. */
+static bool test_config_corpus(void)
+{
+	struct corpus *c = &corpora[5];
+	int accepted = 0, refused = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct config cf = {0};
+		char err[512];
+		FILE *f = c->len[i] ? fmemopen(c->data[i], c->len[i], "r") : NULL;
+
+		if (!f)
+			continue;
+		if (config__parse(f, c->file[i], &cf, err, sizeof(err)) == 0)
+			accepted++;
+		else
+			refused++;
+		fclose(f);
+		config__free(&cf);
+	}
+	ASSERT_TRUE(accepted >= 5);
+	ASSERT_TRUE(refused >= 5);
+	return check_corpus(c);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -286,6 +320,7 @@ int main(void)
 		RUN(test_procmaps_corpus);
 		RUN(test_probepos_corpus);
 		RUN(test_codewalk_corpus);
+		RUN(test_config_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");
