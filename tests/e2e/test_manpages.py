@@ -85,7 +85,9 @@ def compare(sub):
     if page is None:
         raise Fail("%s has --help but no man page man/sqltrace-bpf%s.N" % (what, "-" + sub if sub else ""))
     h, m = help_options(text), man_options(page)
-    check(len(h) >= 10, "too few options read from %s --help: %r" % (what, sorted(h)))
+    # the tool has dozens; a subcommand at least --help (none read: the
+    # format of its --help is not the one HELP_OPT reads)
+    check(len(h) >= (10 if sub is None else 1), "too few options read from %s --help: %r" % (what, sorted(h)))
     problems = []
     for o in sorted(h - m):
         problems.append("--%s is in `%s --help` but not in %s" % (o, what, os.path.relpath(page, ROOT)))
