@@ -242,6 +242,12 @@ int config__expand(int argc, char **argv, struct config *c, char *err, size_t er
 		} else {
 			break;
 		}
+		/* "-FILE": FILE may be missing (as systemd's EnvironmentFile=-). */
+		if (path[0] == '-' && path[1]) {
+			path++;
+			if (access(path, F_OK) != 0 && errno == ENOENT)
+				continue;
+		}
 		e = config__load(path, c, err, errlen);
 		if (e) {
 			config__free(c);

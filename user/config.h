@@ -45,7 +45,8 @@ int config__load(const char *path, struct config *c, char *err, size_t errlen);
 
 /* Builds c from argv: every leading "--config FILE" / "--config=FILE" is
  * loaded (in order) and its settings placed right after argv[0], before
- * the other arguments, so the command line wins over the files. Without
+ * the other arguments, so the command line wins over the files; a FILE
+ * written "-FILE" is skipped when it does not exist. Without
  * --config, c->argv holds argv's arguments as they are. Returns 0, or
  * -errno with err set (c is then freed). */
 int config__expand(int argc, char **argv, struct config *c, char *err, size_t errlen);

@@ -143,6 +143,19 @@ static bool test_load_refuses_writable_by_others(void)
 	ASSERT_EQ_INT(config__load(a, &c, err, sizeof(err)), -ENOENT);
 	ASSERT_TRUE(strstr(err, "missing.conf") != NULL);
 	config__free(&c);
+	{
+		/* "-FILE": skipped when missing, read (and checked) when there */
+		char opt[160], w[140];
+		char *argv[] = { "sqltrace-bpf", "--config", opt, "-p", "1", NULL };
+
+		snprintf(opt, sizeof(opt), "-%s", a);
+		ASSERT_EQ_INT(config__expand(5, argv, &c, err, sizeof(err)), 0);
+		ASSERT_EQ_INT(c.argc, 3);
+		config__free(&c);
+		snprintf(w, sizeof(w), "%s/w.conf", dir);
+		snprintf(opt, sizeof(opt), "-%s", w);
+		ASSERT_EQ_INT(config__expand(5, argv, &c, err, sizeof(err)), -EPERM);
+	}
 	return true;
 }
 
