@@ -145,7 +145,7 @@ MODULE_TEST_DEPS += $(FILE_FUZZ_BINS)
 endif
 
 # ---- top-level targets -------------------------------------------------------
-.PHONY: all tool tests-build deps test unit demo bench bench-quick clean vmlinux help install
+.PHONY: all tool tests-build deps test unit demo bench bench-quick clean vmlinux help install uninstall deb
 
 all: $(TOOL) tests-build $(MODULE_ALL)
 
@@ -158,7 +158,8 @@ tests-build: $(UNIT_BINS) $(TARGET_BINS) $(MODULE_TEST_DEPS)
 DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	libsqlite3-dev sqlite3 libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev \
 	systemtap-sdt-dev libcapstone-dev pkg-config python3 bpftrace \
-	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps
+	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps \
+	mandoc man-db lintian dpkg-dev systemd
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
@@ -196,3 +197,6 @@ help:
 	@echo "make fuzz       libFuzzer targets; fuzz-run, fuzz-run-files run them"
 	@echo "make SAN=1 ...  ASan/UBSan build in build-san/"
 	@echo "make vmlinux    regenerate vmlinux/vmlinux.h from this kernel"
+	@echo "make install    the tool, man pages, completion, systemd units, shim"
+	@echo "                [PREFIX=/usr/local] [DESTDIR=]; make uninstall removes them"
+	@echo "make deb        a Debian package in $(BUILD)/deb/ (see dist/module.mk)"
