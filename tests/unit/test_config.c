@@ -243,6 +243,27 @@ static bool test_cgroup_mount_and_procs(void)
 	return true;
 }
 
+static bool test_cgroup_option(void)
+{
+	char err[512];
+	struct options o;
+	char *ok[] = { "sqltrace-bpf", "--cgroup", "system.slice/a.service", "--cgroup=/sys/fs/cgroup/b", NULL };
+	char *with_b[] = { "sqltrace-bpf", "--cgroup", "x", "-b", "/usr/bin/sqlite3", NULL };
+	char *late[] = { "sqltrace-bpf", "-p", "1", "--config", "/etc/sqltrace/x.conf", NULL };
+	char *empty[] = { "sqltrace-bpf", "--cgroup", "", NULL };
+
+	ASSERT_EQ_INT(options__parse(4, ok, &o, err, sizeof(err)), 0);
+	ASSERT_EQ_INT(o.ncgroups, 2);
+	ASSERT_EQ_STR(o.cgroups[0], "system.slice/a.service");
+	ASSERT_EQ_STR(o.cgroups[1], "/sys/fs/cgroup/b");
+	ASSERT_EQ_INT(options__parse(5, with_b, &o, err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(strstr(err, "--cgroup and -b cannot be combined") != NULL);
+	ASSERT_EQ_INT(options__parse(5, late, &o, err, sizeof(err)), -EINVAL);
+	ASSERT_EQ_STR(err, "--config must come before every other option");
+	ASSERT_EQ_INT(options__parse(3, empty, &o, err, sizeof(err)), -EINVAL);
+	return true;
+}
+
 int main(void)
 {
 	harness_skip_reason = "";
@@ -258,6 +279,7 @@ int main(void)
 	RUN(test_load_refuses_writable_by_others);
 	RUN(test_blame_names_the_line);
 	RUN(test_cgroup_mount_and_procs);
+	RUN(test_cgroup_option);
 	{
 		char cmd[128];
 
