@@ -348,6 +348,71 @@ def test_instance_unit_execstart_traces_the_service_cgroup():
         eq([r[0] for r in rows], ["CREATE TABLE svc(x)", "INSERT INTO svc VALUES (42)"], "rows of the service")
 
 
+REAL_INSTALL_SCRIPT = r"""
+set -u
+T=$1; ROOTDIR=$2; B=$3
+for d in usr etc var; do
+	mkdir -p "$T/u/$d" "$T/w/$d"
+	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$T/u/$d,workdir=$T/w/$d" "/$d" || exit 90
+done
+snap() { find /usr/local /etc/sqltrace \( -type f -o -type l \) 2>/dev/null | LC_ALL=C sort; }
+snap > "$T/before"
+echo "== install"
+make -C "$ROOTDIR" --no-print-directory BUILD="$B" install >"$T/make.log" 2>&1; echo "rc=$?"
+echo "== run"
+sqltrace-bpf --help | head -1
+MANWIDTH=80 man sqltrace-bpf 2>&1 | grep -c '^NAME'
+ldconfig -p | grep -c 'libsqltrace.so.0 '
+/usr/bin/python3 -c 'import sqltrace; sqltrace.set_trace_id("x"); print(sqltrace.get_trace_id())'
+pkg-config --modversion sqltrace
+echo "== uninstall"
+make -C "$ROOTDIR" --no-print-directory BUILD="$B" uninstall >>"$T/make.log" 2>&1; echo "rc=$?"
+snap > "$T/after"
+diff "$T/before" "$T/after"
+ldconfig -p | grep -c 'libsqltrace.so.0 '
+echo "== end"
+"""
+
+
+def run_in_overlay(script, *args):
+    """Runs script in a private mount namespace whose /usr, /etc and /var are
+    overlays on the machine's (what it writes there is thrown away).
+    Returns the "== NAME" parts of its output as a dict."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "x",
+                            d] + list(args), capture_output=True, timeout=600)
+        out = r.stdout.decode()
+        logs = ""
+        for name in ("make.log", "apt.log"):
+            if os.path.exists(os.path.join(d, name)):
+                logs += open(os.path.join(d, name)).read()[-3000:]
+    parts = {}
+    for chunk in out.split("== ")[1:]:
+        head, _, body = chunk.partition("\n")
+        parts[head.strip()] = body.strip()
+    if "end" not in parts:
+        raise Fail("script did not finish: %s %s %s" % (out, r.stderr.decode(), logs))
+    return parts, logs
+
+
+@test
+def test_real_install_and_uninstall():
+    """`make install` and `make uninstall` without DESTDIR, as root, into
+    /usr/local (an overlay): the tool on PATH, man finds its page, ldconfig
+    and pkg-config the shim, python3 its module; afterwards /usr/local and
+    /etc/sqltrace hold exactly what they held before."""
+    need_bpf()   # root: mount namespaces
+    if not shutil.which("unshare"):
+        raise Skip("unshare missing")
+    make("tool", "shim")
+    parts, logs = run_in_overlay(REAL_INSTALL_SCRIPT, ROOT, BUILD_NAME)
+    eq(parts["install"], "rc=0", "make install: " + logs)
+    eq(parts["run"].splitlines(), ["Usage: sqltrace-bpf [OPTIONS] -p PID [-p PID ...]", "1", "1", "x", "0.1.0"],
+       "the installed tool, page, library, Python module and pkg-config file")
+    eq(parts["uninstall"].splitlines(), ["rc=0", "0"], "make uninstall: what differs from before, "
+       "and whether ldconfig still knows libsqltrace")
+
+
 DEB_SCRIPT = r"""
 set -u
 T=$1; DEB=$2
@@ -408,29 +473,16 @@ def test_deb_installs_works_and_removes():
     if not shutil.which("apt-get") or not shutil.which("unshare"):
         raise Skip("apt-get or unshare missing")
     make("deb")
-    deb = glob.glob(os.path.join(BUILD, "deb", "sqltrace-bpf_*.deb"))[0]
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
-        shutil.copy(deb, d)
-        local = os.path.join(d, os.path.basename(deb))
-        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", DEB_SCRIPT, "x",
-                            d, local], capture_output=True, timeout=600)
-        out = r.stdout.decode()
-        parts = {}
-        for chunk in out.split("== ")[1:]:
-            head, _, body = chunk.partition("\n")
-            parts[head.strip()] = body.strip()
-        if "end" not in parts:
-            log = open(os.path.join(d, "apt.log")).read() if os.path.exists(os.path.join(d, "apt.log")) else ""
-            raise Fail("install script did not finish: %s %s %s" % (out, r.stderr.decode(), log[-2000:]))
-        if parts["install"] != "rc=0":
-            raise Fail("apt-get install ./%s: %s" % (os.path.basename(deb), open(os.path.join(d, "apt.log")).read()[-3000:]))
-        check(parts["help"].startswith("Usage: sqltrace-bpf"), "installed --help: " + parts["help"])
-        eq(parts["man"].split(), ["1", "1", "1"], "man sqltrace-bpf, sqltrace-bpf-ingest, libsqltrace")
-        eq(parts["verify"], "rc=0", "systemd-analyze verify of the installed units")
-        eq(parts["token"], "600 root", "the token postinst made")
-        check(int(parts["listed"]) >= 15, "dpkg -L lists %s files: the removal check is void" % parts["listed"])
-        eq(parts["remove"], "rc=0", "apt-get remove (files left but the conffile are listed)")
-        eq(parts["purge"], "rc=0", "apt-get purge (/etc/sqltrace listed when left)")
+    deb = os.path.abspath(glob.glob(os.path.join(BUILD, "deb", "sqltrace-bpf_*.deb"))[0])
+    parts, logs = run_in_overlay(DEB_SCRIPT, deb)
+    eq(parts["install"], "rc=0", "apt-get install ./%s: %s" % (os.path.basename(deb), logs))
+    check(parts["help"].startswith("Usage: sqltrace-bpf"), "installed --help: " + parts["help"])
+    eq(parts["man"].split(), ["1", "1", "1"], "man sqltrace-bpf, sqltrace-bpf-ingest, libsqltrace")
+    eq(parts["verify"], "rc=0", "systemd-analyze verify of the installed units")
+    eq(parts["token"], "600 root", "the token postinst made")
+    check(int(parts["listed"]) >= 15, "dpkg -L lists %s files: the removal check is void" % parts["listed"])
+    eq(parts["remove"], "rc=0", "apt-get remove (files left but the conffile are listed)")
+    eq(parts["purge"], "rc=0", "apt-get purge (files left and /etc/sqltrace are listed)")
     check(not os.path.exists("/usr/sbin/sqltrace-bpf"), "the machine itself was touched")
 
 
