@@ -115,7 +115,10 @@ struct tracer {
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
 	char **cgroup_dirs;           /* --cgroup, resolved */
+	uint64_t *cgroup_ids;         /* their ids in the cgroup_ids map, 0 none */
 	int64_t next_cgroup_us;
+	bool adding_from_cgroup;      /* add_target: a --cgroup process (quiet when blind) */
+	bool detached;                /* detach_all ran: no new target */
 	uint64_t room_waited_us;      /* total time waited for room */
 	struct st_entry *held;        /* made, waiting for the consumers' room */
 	bool command_exited;
@@ -875,9 +878,14 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 				snprintf(err, errlen, "%s (and it has no dynamic linker to load one later)", why);
 				return -ENOENT;
 			}
-			/* Nothing yet: waiting for it to load SQLite. */
-			log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one (probed "
-				 "before its first statement)", pid, tg->comm, what ? what + 2 : why);
+			/* Nothing yet: waiting for it to load SQLite. (Of a
+			 * --cgroup, most processes may have none: said with -v.) */
+			if (t->adding_from_cgroup)
+				log_verbose("PID %d (%s): no SQLite in it yet; probed when it loads one", pid,
+					    tg->comm);
+			else
+				log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one "
+					 "(probed before its first statement)", pid, tg->comm, what ? what + 2 : why);
 			tg->blind_said = true;
 		}
 	}
@@ -1236,6 +1244,9 @@ static void process_gone(struct tracer *t, int pid, bool exec)
 	}
 }
 
+static void cgroup_add(struct tracer *t, size_t c, int pid, bool announce);
+static size_t cgroup_of(struct tracer *t, int pid);
+
 /* A watched target loaded something (its dynamic linker's rendezvous) or
  * exec'd, and is stopped: probe any new SQLite copy it maps, then let it
  * go on. Says once when a target that had none has one now. */
@@ -1245,6 +1256,15 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 	const struct st_ctl *c = data;
 	struct target *tg;
 
+	if (size >= sizeof(*c) && c->kind == ST_CTL_CGROUP) {
+		/* A process exec'd in a --cgroup cgroup, stopped: a target now,
+		 * before its program runs. */
+		watchdog__stopped(t->wd, (pid_t)c->pid);
+		cgroup_add(t, cgroup_of(t, (int)c->pid), (int)c->pid, true);
+		kill((pid_t)c->pid, SIGCONT);
+		watchdog__continued(t->wd, (pid_t)c->pid);
+		return 0;
+	}
 	if (size < sizeof(*c) || c->kind != ST_CTL_LOADED)
 		return 0;
 	if (c->pad)
@@ -1296,50 +1316,119 @@ static uint64_t proc_start_time(int pid)
 	return st;
 }
 
+/* Makes pid, a process of --cgroup cg (index c), a target unless it is one
+ * already (alive, or tried before: same start time). A process with no
+ * SQLite is watched for one it loads later, quietly (a service has many
+ * such processes); one that cannot be traced at all is named. */
+static void cgroup_add(struct tracer *t, size_t c, int pid, bool announce)
+{
+	struct target *tg;
+	uint64_t start;
+	char err[2048];
+	size_t before;
+	int e;
+
+	if (pid == getpid() || t->detached)
+		return;
+	tg = target_of(t, pid);
+	start = proc_start_time(pid);
+	if (!start || (tg && (tg->alive || tg->start_time == start)))
+		return;  /* gone already, or known */
+	before = t->ntargets;
+	t->adding_from_cgroup = true;
+	e = add_target(t, pid, false, err, sizeof(err));
+	t->adding_from_cgroup = false;
+	if (t->ntargets > before) {
+		tg = &t->targets[t->ntargets - 1];
+		tg->start_time = start;
+		tg->blind_said = true;  /* no "no SQLite so far" for each of them */
+		if (e)
+			tg->alive = false;
+	}
+	if (e == -ENOENT)  /* no SQLite, none to load later: common in a service */
+		log_verbose("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pid, err);
+	else if (e && e != -ESRCH)
+		log_warn("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pid, err);
+	else if (!e && announce)
+		log_info("--cgroup %s: PID %d (%s) joined: tracing it", t->opts.cgroups[c], pid,
+			 t->targets[t->ntargets - 1].comm);
+}
+
+/* Keeps the cgroup_ids map on the cgroups' current ids: a cgroup made again
+ * (a service restarted) has a new one; a cgroup gone has none. */
+static void cgroup_update_ids(struct tracer *t)
+{
+	size_t c;
+
+	for (c = 0; c < t->opts.ncgroups; c++) {
+		struct stat st;
+		uint64_t id = stat(t->cgroup_dirs[c], &st) == 0 ? (uint64_t)st.st_ino : 0;
+		uint8_t one = 1;
+
+		if (id == t->cgroup_ids[c])
+			continue;
+		if (t->cgroup_ids[c])
+			bpf_map__delete_elem(t->skel->maps.cgroup_ids, &t->cgroup_ids[c], sizeof(uint64_t), 0);
+		t->cgroup_ids[c] = 0;
+		if (id && bpf_map__update_elem(t->skel->maps.cgroup_ids, &id, sizeof(id), &one, 1, BPF_ANY) == 0)
+			t->cgroup_ids[c] = id;
+	}
+}
+
 /* Makes every process now in the --cgroup cgroups a target, once: a process
- * that joined since the last scan (started by the service, moved in, or the
- * service restarted) is probed like a -p target, its later loads and execs
- * followed. One with no SQLite (and no dynamic linker to load one) is
- * named once and left alone. Never fails: a cgroup that is gone (the
- * service stopped) has no processes until it comes back. */
+ * that joined since the last scan (moved in, forked by one there) is probed
+ * like a -p target, its later loads and execs followed. (One that execs in
+ * the cgroup is made a target at once, stopped by the BPF side: see
+ * handle_ctl.) Never fails: a cgroup that is gone (the service stopped) has
+ * no processes until it comes back. */
 static void scan_cgroups(struct tracer *t, bool at_open)
 {
 	size_t c;
 
+	cgroup_update_ids(t);
 	for (c = 0; c < t->opts.ncgroups; c++) {
 		int *pids = NULL;
 		size_t n = 0, i;
 
 		if (cgroup__pids(t->cgroup_dirs[c], &pids, &n) == -ENOMEM)
 			log_warn("--cgroup %s: out of memory reading its processes", t->opts.cgroups[c]);
-		for (i = 0; i < n; i++) {
-			struct target *tg;
-			uint64_t start;
-			char err[2048];
-			size_t before;
-			int e;
-
-			if (pids[i] == getpid())
-				continue;
-			tg = target_of(t, pids[i]);
-			start = proc_start_time(pids[i]);
-			if (!start || (tg && (tg->alive || tg->start_time == start)))
-				continue;  /* gone already, or known */
-			before = t->ntargets;
-			e = add_target(t, pids[i], false, err, sizeof(err));
-			if (t->ntargets > before) {
-				t->targets[t->ntargets - 1].start_time = start;
-				if (e)
-					t->targets[t->ntargets - 1].alive = false;
-			}
-			if (e && e != -ESRCH)
-				log_warn("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pids[i], err);
-			else if (!e && !at_open)
-				log_info("--cgroup %s: PID %d (%s) joined: tracing it", t->opts.cgroups[c], pids[i],
-					 t->targets[t->ntargets - 1].comm);
-		}
+		for (i = 0; i < n; i++)
+			cgroup_add(t, c, pids[i], !at_open);
 		free(pids);
 	}
+}
+
+/* Which --cgroup pid is in (the first whose tree lists it), or 0. */
+static size_t cgroup_of(struct tracer *t, int pid)
+{
+	char path[64], line[4096];
+	size_t c, best = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *rel;
+
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		rel = line + 3;
+		rel[strcspn(rel, "\n")] = '\0';
+		for (c = 0; c < t->opts.ncgroups; c++) {
+			const char *d = t->cgroup_dirs[c];
+			size_t dl = strlen(d), rl = strlen(rel);
+
+			/* cgroup_dirs[c] is MOUNT + rel, or below: compare the tails */
+			if (dl >= rl && strcmp(d + dl - rl, rel) == 0) {
+				best = c;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return best;
 }
 
 int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen)
@@ -1398,6 +1487,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		strncpy((char *)t->skel->rodata->filter_comm, opts->name_filter, ST_COMM_LEN - 1);
 	if (opts->max_targets)
 		bpf_map__set_max_entries(t->skel->maps.procs, opts->max_targets);
+	t->skel->rodata->by_cgroup = opts->ncgroups > 0;
 	/* Programs are attached by hand, per target and per file. */
 	e = sqltrace_bpf__load(t->skel);
 	if (e) {
@@ -1525,8 +1615,11 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 			goto fail;
 	}
 	if (opts->ncgroups) {
+		char **procs;
+
 		t->cgroup_dirs = calloc(opts->ncgroups, sizeof(*t->cgroup_dirs));
-		if (!t->cgroup_dirs) {
+		t->cgroup_ids = calloc(opts->ncgroups, sizeof(*t->cgroup_ids));
+		if (!t->cgroup_dirs || !t->cgroup_ids) {
 			e = -ENOMEM;
 			snprintf(err, errlen, "out of memory");
 			goto fail;
@@ -1544,6 +1637,22 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 				goto fail;
 			}
 		}
+		/* A process that execs in a cgroup is stopped until probed:
+		 * the watchdog continues it should we die meanwhile. */
+		procs = calloc(opts->ncgroups, sizeof(*procs));
+		for (i = 0; procs && i < opts->ncgroups; i++)
+			if (asprintf(&procs[i], "%s/cgroup.procs", t->cgroup_dirs[i]) < 0)
+				procs[i] = NULL;
+		if (!t->wd && !t->opts.probe_only && procs)
+			t->wd = watchdog__start_cgroups(procs, opts->ncgroups);
+		for (i = 0; procs && i < opts->ncgroups; i++)
+			free(procs[i]);
+		free(procs);
+		if (!t->wd && !t->opts.probe_only) {
+			e = -errno;
+			snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(errno));
+			goto fail;
+		}
 		scan_cgroups(t, true);
 		t->next_cgroup_us = now_us(CLOCK_MONOTONIC) + CGROUP_SCAN_US;
 	}
@@ -1559,6 +1668,7 @@ static void detach_all(struct tracer *t)
 {
 	size_t i;
 
+	t->detached = true;
 	for (i = 0; i < t->nlinks; i++)
 		bpf_link__destroy(t->links[i]);
 	free(t->links);
@@ -1780,6 +1890,7 @@ void tracer__free(struct tracer *t)
 		for (i = 0; i < t->opts.ncgroups; i++)
 			free(t->cgroup_dirs[i]);
 	free(t->cgroup_dirs);
+	free(t->cgroup_ids);
 	dbnames__free(t->dbn);
 	for (i = 0; i < t->nlibs; i++)
 		free(t->libs[i].path);

@@ -5,12 +5,14 @@ started, already there, in a cgroup below, in the cgroup made again as
 systemd does when a service restarts) and compares the statements captured
 for each process with those it ran."""
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PYTHON, Fail, Target, Tracer, check, eq, main, need_bpf,  # noqa: E402
+from harness import (PYTHON, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,  # noqa: E402
                      readline_timeout, run_tool, test)
 
 # A python3 target: SQLite loaded before "ready", its statements (tagged
@@ -208,6 +210,94 @@ def test_cgroup_made_again_is_followed():
         if tr and tr.p.poll() is None:
             tr.p.kill()
         cg.remove()
+
+
+SCRIPT_TARGET = os.path.join(os.path.dirname(TOOL), "targets", "script_target")
+
+
+@test
+def test_cgroup_exec_traced_from_first_statement():
+    """A program exec'd in the cgroup (as systemd starts a service: the
+    process joins, then execs) that runs its statement at once and exits,
+    is traced from that first statement: stopped at its exec until probed,
+    not left to the 100 ms scan. A C program with libsqlite3, and python3
+    loading it later (import), five times each."""
+    need_bpf()
+    cg = Cgroup("exec")
+    tr = None
+    ran = []
+    try:
+        tr = Tracer(["--cgroup", cg.path, "--log-format", "json", "--no-store"])
+        procs = os.path.join(cg.path, "cgroup.procs")
+        for i in range(5):
+            p = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" once "$3"', "sh", procs, SCRIPT_TARGET,
+                                str(i)], capture_output=True, timeout=30)
+            eq(p.returncode, 0, "script_target exit: %s" % p.stderr.decode())
+            ran.append("SELECT 'short-%d'" % i)
+            py = ("import sqlite3; c = sqlite3.connect(':memory:'); c.execute(\"SELECT 'py-%d'\").fetchall()" % i)
+            p = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" -c "$3"', "sh", procs, PYTHON, py],
+                               capture_output=True, timeout=30)
+            eq(p.returncode, 0, "python3 exit: %s" % p.stderr.decode())
+            ran.append("SELECT 'py-%d'" % i)
+        time.sleep(0.3)
+        eq(tr.stop(), 0, "tracer exit code")
+        got = [e["query"] for e in tr.entries()]
+        eq(got, ran, "statements captured, in order")
+    finally:
+        if tr and tr.p.poll() is None:
+            tr.p.kill()
+        cg.remove()
+
+
+def proc_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+STATIC_SRC = "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
+
+
+@test
+def test_cgroup_killed_tracer_leaves_nothing_stopped():
+    """The tracer stops a process that execs in the cgroup until it is
+    probed; killed (SIGKILL) meanwhile, its watchdog continues the stopped
+    processes of the cgroup. Here a static program with no SQLite (never a
+    target, so not continued for being one) is stopped by hand, as the BPF
+    side would stop it."""
+    need_bpf()
+    cg = Cgroup("watchdog")
+    tr = None
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "pause_static")
+        with open(exe + ".c", "w") as f:
+            f.write(STATIC_SRC)
+        r = subprocess.run(["cc", "-static", "-O1", exe + ".c", "-o", exe], capture_output=True)
+        if r.returncode != 0:
+            raise Fail("cannot build a static program: %s" % r.stderr.decode())
+        p = subprocess.Popen([exe])
+        try:
+            tr = Tracer(["--cgroup", cg.path, "--log-format", "json", "--no-store", "-v"])
+            cg.add(p.pid)
+            wait_stderr(tr, "PID %d not traced" % p.pid)
+            os.kill(p.pid, signal.SIGSTOP)
+            for _ in range(50):
+                if proc_state(p.pid) == "T":
+                    break
+                time.sleep(0.02)
+            eq(proc_state(p.pid), "T", "process stopped")
+            tr.p.kill()
+            tr.p.wait()
+            for _ in range(100):
+                if proc_state(p.pid) != "T":
+                    break
+                time.sleep(0.05)
+            check(proc_state(p.pid) != "T", "process left stopped after the tracer was killed")
+        finally:
+            p.kill()
+            p.wait()
+            if tr and tr.p.poll() is None:
+                tr.p.kill()
+            cg.remove()
 
 
 @test
