@@ -130,6 +130,8 @@ struct tracer {
 	struct watchdog *wd;          /* continues stopped targets if we die */
 	struct bpf_link **links;
 	size_t nlinks;
+	size_t *link_owner;           /* per link: target index + 1, 0 none (--cgroup) */
+	size_t cur_owner;             /* owner of the links added now */
 	struct lib libs[ST_MAX_LIBS];
 	size_t nlibs;
 	struct target *targets;
@@ -292,8 +294,28 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 
 static int add_link(struct tracer *t, struct bpf_link *link)
 {
-	struct bpf_link **grown = realloc(t->links, (t->nlinks + 1) * sizeof(*grown));
+	struct bpf_link **grown;
+	size_t *owners, i;
 
+	if (t->opts.ncgroups) {
+		/* --cgroup: links of exited targets are released (see
+		 * release_target): their slots are used again. */
+		for (i = 0; i < t->nlinks; i++) {
+			if (!t->links[i]) {
+				t->links[i] = link;
+				t->link_owner[i] = t->cur_owner;
+				return 0;
+			}
+		}
+		owners = realloc(t->link_owner, (t->nlinks + 1) * sizeof(*owners));
+		if (!owners) {
+			bpf_link__destroy(link);
+			return -ENOMEM;
+		}
+		t->link_owner = owners;
+		t->link_owner[t->nlinks] = t->cur_owner;
+	}
+	grown = realloc(t->links, (t->nlinks + 1) * sizeof(*grown));
 	if (!grown) {
 		bpf_link__destroy(link);
 		return -ENOMEM;
@@ -954,8 +976,10 @@ static void rescan_targets(struct tracer *t)
 		if (fp && fp != tg->maps_fp) {
 			tg->maps_fp = fp;
 			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			t->cur_owner = i + 1;
 			if (attach_mapped(t, tg, err, sizeof(err)) < 0 && log_verbose)
 				log_verbose("PID %d: %s", tg->pid, err);
+			t->cur_owner = 0;
 		}
 		/* Never tracing while blind: a target that maps no SQLite a
 		 * second after it became one is named, once. */
@@ -1280,7 +1304,9 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 
 			tg->maps_fp = fp;
 			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			t->cur_owner = (size_t)(tg - t->targets) + 1;
 			e = attach_mapped(t, tg, err, sizeof(err));
+			t->cur_owner = 0;
 			if (e < 0 && e != -ENOENT)
 				log_warn("PID %d (%s): %s", tg->pid, tg->comm, err);
 			else if (tg->copies_mapped && !before && tg->blind_said)
@@ -1336,7 +1362,9 @@ static void cgroup_add(struct tracer *t, size_t c, int pid, bool announce)
 		return;  /* gone already, or known */
 	before = t->ntargets;
 	t->adding_from_cgroup = true;
+	t->cur_owner = before + 1;
 	e = add_target(t, pid, false, err, sizeof(err));
+	t->cur_owner = 0;
 	t->adding_from_cgroup = false;
 	if (t->ntargets > before) {
 		tg = &t->targets[t->ntargets - 1];
@@ -1664,15 +1692,41 @@ fail:
 	return e < 0 ? e : -EINVAL;
 }
 
+/* --cgroup: a target that exited gives back what it held (its probes'
+ * links, its pidfd, its file lists), so tracing a service for weeks, whose
+ * processes come and go, does not pile them up. Its entry count stays. */
+static void release_target(struct tracer *t, struct target *tg)
+{
+	size_t owner = (size_t)(tg - t->targets) + 1, i;
+
+	for (i = 0; i < t->nlinks; i++) {
+		if (t->links[i] && t->link_owner[i] == owner) {
+			bpf_link__destroy(t->links[i]);
+			t->links[i] = NULL;
+		}
+	}
+	if (tg->pidfd >= 0)
+		close(tg->pidfd);
+	tg->pidfd = -1;
+	free(tg->files);
+	tg->files = NULL;
+	tg->nfiles = 0;
+	free(tg->looked);
+	tg->looked = NULL;
+	tg->nlooked = tg->caplooked = 0;
+}
+
 static void detach_all(struct tracer *t)
 {
 	size_t i;
 
 	t->detached = true;
 	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+		bpf_link__destroy(t->links[i]);  /* NULL (released) is fine */
 	free(t->links);
 	t->links = NULL;
+	free(t->link_owner);
+	t->link_owner = NULL;
 	t->nlinks = 0;
 }
 
@@ -1752,6 +1806,8 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
 			drain(t);
+			if (tg->start_time)
+				release_target(t, tg);  /* a --cgroup process */
 			/* Its pid may be reused: never stop another process. */
 			if (tg->watched) {
 				uint32_t key = (uint32_t)tg->pid;

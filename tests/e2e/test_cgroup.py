@@ -254,6 +254,38 @@ def proc_state(pid):
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
+@test
+def test_cgroup_processes_that_ended_hold_nothing():
+    """A service's processes come and go: those that ended give back their
+    probes and pidfds, so the tracer's open files do not grow with them
+    (while every statement is still captured)."""
+    need_bpf()
+    cg = Cgroup("churn")
+    tr = None
+    procs = os.path.join(cg.path, "cgroup.procs")
+
+    def run_some(first, n):
+        for i in range(first, first + n):
+            p = subprocess.run(["sh", "-c", 'echo $$ > "$1" && exec "$2" once "$3"', "sh", procs,
+                                SCRIPT_TARGET, str(i)], capture_output=True, timeout=30)
+            eq(p.returncode, 0, "script_target exit: %s" % p.stderr.decode())
+        time.sleep(0.5)  # their exits handled
+
+    try:
+        tr = Tracer(["--cgroup", cg.path, "--log-format", "json", "--no-store"])
+        run_some(0, 5)
+        fds_before = len(os.listdir("/proc/%d/fd" % tr.p.pid))
+        run_some(5, 40)
+        fds_after = len(os.listdir("/proc/%d/fd" % tr.p.pid))
+        check(fds_after <= fds_before + 3, "open files grew from %d to %d over 40 processes" % (fds_before, fds_after))
+        eq(tr.stop(), 0, "tracer exit code")
+        eq([e["query"] for e in tr.entries()], ["SELECT 'short-%d'" % i for i in range(45)], "statements")
+    finally:
+        if tr and tr.p.poll() is None:
+            tr.p.kill()
+        cg.remove()
+
+
 STATIC_SRC = "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
 
 
