@@ -1905,12 +1905,26 @@ void tracer__print_targets(struct tracer *t, FILE *f)
 {
 	size_t i;
 
-	for (i = 0; i < t->ntargets; i++)
-		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", i ? ", " : "", t->targets[i].pid, t->targets[i].comm,
-			t->targets[i].entries,
-			!t->targets[i].copies_mapped && !t->targets[i].entries ? " (no SQLite seen)" : "");
+	size_t shown = 0, from_cgroups = 0, exited = 0;
+
+	for (i = 0; i < t->ntargets; i++) {
+		const struct target *tg = &t->targets[i];
+
+		if (tg->start_time) {
+			/* --cgroup: only those with entries are named (a service
+			 * may have run thousands of processes) */
+			from_cgroups++;
+			exited += !tg->alive;
+			if (!tg->entries)
+				continue;
+		}
+		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", shown++ ? ", " : "", tg->pid, tg->comm, tg->entries,
+			!tg->copies_mapped && !tg->entries ? " (no SQLite seen)" : "");
+	}
+	if (t->opts.ncgroups)
+		fprintf(f, "%s%zu processes through --cgroup (%zu exited)", shown ? ", " : "", from_cgroups, exited);
 	if (t->opts.nbinaries)
-		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", t->ntargets ? ", " : "",
+		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", shown ? ", " : "",
 			t->nseen + (size_t)t->procs_exited, t->procs_exited);
 }
 

@@ -280,6 +280,7 @@ def test_cgroup_processes_that_ended_hold_nothing():
         check(fds_after <= fds_before + 3, "open files grew from %d to %d over 40 processes" % (fds_before, fds_after))
         eq(tr.stop(), 0, "tracer exit code")
         eq([e["query"] for e in tr.entries()], ["SELECT 'short-%d'" % i for i in range(45)], "statements")
+        check("45 processes through --cgroup (45 exited)" in tr.stderr, "summary: " + tr.stderr[-500:])
     finally:
         if tr and tr.p.poll() is None:
             tr.p.kill()
