@@ -254,6 +254,12 @@ int config__expand(int argc, char **argv, struct config *c, char *err, size_t er
 			return e;
 		}
 	}
+	if (i > 1 && i < argc && strcmp(argv[i], "ingest") == 0) {
+		snprintf(err, errlen, "--config is for tracing: `sqltrace-bpf ingest` takes its settings on "
+			 "its command line");
+		config__free(c);
+		return -EINVAL;
+	}
 	for (; i < argc; i++)
 		if ((e = push(c, argv[i], NULL, 0)))
 			goto nomem;

@@ -156,6 +156,14 @@ static bool test_load_refuses_writable_by_others(void)
 		snprintf(opt, sizeof(opt), "-%s", w);
 		ASSERT_EQ_INT(config__expand(5, argv, &c, err, sizeof(err)), -EPERM);
 	}
+	{
+		char *argv[] = { "sqltrace-bpf", "--config", a, "ingest", "-o", "x.db", NULL };
+
+		snprintf(a, sizeof(a), "%s/i.conf", dir);
+		ASSERT_TRUE(write_file(a, "quiet\n", 0644));
+		ASSERT_EQ_INT(config__expand(6, argv, &c, err, sizeof(err)), -EINVAL);
+		ASSERT_TRUE(strstr(err, "ingest") != NULL);
+	}
 	return true;
 }
 
