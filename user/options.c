@@ -141,8 +141,11 @@ enum {
 	OPT_NO_STORE = 1000, OPT_REMOTE, OPT_REMOTE_TIMEOUT, OPT_REMOTE_CA, OPT_REMOTE_TOKEN,
 	OPT_SPOOL_DIR, OPT_SPOOL_MAX, OPT_LOG_FORMAT, OPT_MIN_LEVEL, OPT_SLOW, OPT_MIN_DURATION,
 	OPT_QUEUE, OPT_BATCH, OPT_FLUSH, OPT_PROBE_ONLY, OPT_TRACE_ID_FROM, OPT_MAX_TARGETS, OPT_MODE,
-	OPT_PREPARE_TIME, OPT_CGROUP, OPT_CONFIG,
+	OPT_PREPARE_TIME,
 };
+
+/* Apart, so that options added above do not touch these lines. */
+enum { OPT_CGROUP = 1100, OPT_CONFIG };
 
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
