@@ -276,8 +276,14 @@ def test_cgroup_processes_that_ended_hold_nothing():
         run_some(0, 5)
         fds_before = len(os.listdir("/proc/%d/fd" % tr.p.pid))
         run_some(5, 40)
-        fds_after = len(os.listdir("/proc/%d/fd" % tr.p.pid))
-        check(fds_after <= fds_before + 3, "open files grew from %d to %d over 40 processes" % (fds_before, fds_after))
+        # (a loaded machine may take a moment over the last exits; holding
+        # them grows by ~19 files per process)
+        for _ in range(50):
+            fds_after = len(os.listdir("/proc/%d/fd" % tr.p.pid))
+            if fds_after <= fds_before + 8:
+                break
+            time.sleep(0.1)
+        check(fds_after <= fds_before + 8, "open files grew from %d to %d over 40 processes" % (fds_before, fds_after))
         eq(tr.stop(), 0, "tracer exit code")
         eq([e["query"] for e in tr.entries()], ["SELECT 'short-%d'" % i for i in range(45)], "statements")
         check("45 processes through --cgroup (45 exited)" in tr.stderr, "summary: " + tr.stderr[-500:])
