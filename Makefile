@@ -105,17 +105,18 @@ $(BUILD)/bpf:
 # ---- fuzz targets of the file-handling code ---------------------------------
 # libFuzzer targets for what the tool reads from files other users own:
 # ELF files (user/find/elfsym.c), /proc/PID/maps (user/find/procmaps.c), function
-# code (user/find/probepos.c; user/find/codewalk.c and user/find/layout_decode.c). Like the ingest decoder's (store/module.mk):
+# code (user/find/probepos.c; user/find/codewalk.c and user/find/layout_decode.c), config
+# files (user/config.c). Like the ingest decoder's (store/module.mk):
 #   make fuzz                      builds them all into $(BUILD)/fuzz/
 #   make fuzz-run-files            runs each for FUZZ_TIME seconds (60)
 # New inputs go to $(BUILD)/fuzz/corpus-NAME/; the seeds in
 # tests/fuzz/corpus/NAME/ are only read, and replayed on every `make unit`
 # by tests/unit/test_fuzz_corpus.c. A crash lands in $(BUILD)/fuzz/crash-*:
 # once fixed, copy it into the seeds.
-FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk
+FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk config
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c
+	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/config.c common/safefile.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 
@@ -144,7 +145,7 @@ MODULE_TEST_DEPS += $(FILE_FUZZ_BINS)
 endif
 
 # ---- top-level targets -------------------------------------------------------
-.PHONY: all tool tests-build deps test unit demo bench bench-quick clean vmlinux help install
+.PHONY: all tool tests-build deps test unit demo bench bench-quick clean vmlinux help install uninstall deb
 
 all: $(TOOL) tests-build $(MODULE_ALL)
 
@@ -159,7 +160,7 @@ DEB_PKGS := build-essential clang llvm libbpf-dev bpftool libelf-dev libdw-dev z
 	systemtap-sdt-dev libcapstone-dev pkg-config python3 bpftrace \
 	libprotobuf-c-dev protobuf-c-compiler \
 	golang-go golang-github-mattn-go-sqlite3-dev libclang-rt-14-dev util-linux procps fossil \
-	libncurses-dev tmux chromium
+	libncurses-dev tmux chromium mandoc man-db lintian dpkg-dev systemd
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
@@ -197,3 +198,6 @@ help:
 	@echo "make fuzz       libFuzzer targets; fuzz-run, fuzz-run-files run them"
 	@echo "make SAN=1 ...  ASan/UBSan build in build-san/"
 	@echo "make vmlinux    regenerate vmlinux/vmlinux.h from this kernel"
+	@echo "make install    the tool, man pages, completion, systemd units, shim"
+	@echo "                [PREFIX=/usr/local] [DESTDIR=]; make uninstall removes them"
+	@echo "make deb        a Debian package in $(BUILD)/deb/ (see dist/module.mk)"

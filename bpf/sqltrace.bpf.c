@@ -69,6 +69,7 @@ const volatile bool return_mode = false;
 const volatile __u32 self_tgid = 0;          /* sqltrace-bpf: never traced */
 const volatile bool filter_pids = false;     /* only tgids in pid_filter */
 const volatile char filter_comm[ST_COMM_LEN] = {};  /* "" or a process name */
+const volatile bool by_cgroup = false;       /* --cgroup: cgroup_ids is used */
 
 struct stmt_state {
 	__u64 start_ns;      /* 0: not executing */
@@ -202,6 +203,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } watched SEC(".maps");
+
+/* --cgroup: the ids of the (v2) cgroups whose processes are traced, now
+ * and later; a process that execs in one of them or below is stopped and
+ * told of (proc_exec), so its new program is probed before it runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_ids SEC(".maps");
 
 /* Processes the user named with -p alongside -b. */
 struct {
@@ -1657,6 +1668,43 @@ int BPF_PROG(proc_exit, struct task_struct *task)
 	return 0;
 }
 
+/* Whether the current task is in a --cgroup cgroup or below one. */
+static __always_inline bool in_traced_cgroup(void)
+{
+	for (int level = 0; level < ST_CGROUP_LEVELS; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!id)
+			break;  /* below the task's own cgroup */
+		if (bpf_map_lookup_elem(&cgroup_ids, &id))
+			return true;
+	}
+	return false;
+}
+
+/* A process that is not a target yet exec'd in a --cgroup cgroup: stopped
+ * until user space made it a target (probed its program, watched its
+ * loads) and continued it; as in stop_for_scan, the record is reserved
+ * first and the signal sent before it is visible. */
+static __always_inline void stop_for_cgroup(__u32 tgid, __u32 tid)
+{
+	struct st_ctl *c;
+
+	if (tgid == self_tgid || bpf_map_lookup_elem(&watched, &tgid) || !in_traced_cgroup())
+		return;
+	c = bpf_ringbuf_reserve(&ctl, sizeof(*c), 0);
+	if (!c) {
+		count(ST_CNT_CTL_FULL);
+		return;
+	}
+	c->kind = ST_CTL_CGROUP;
+	c->pid = tgid;
+	c->tid = tid;
+	c->pad = 1;
+	bpf_send_signal(SIGSTOP_);
+	bpf_ringbuf_submit(c, BPF_RB_FORCE_WAKEUP);
+}
+
 /* A known process replaced its program: its statements are gone, and the
  * new program may carry another SQLite. */
 SEC("tp_btf/sched_process_exec")
@@ -1669,6 +1717,8 @@ int BPF_PROG(proc_exec, struct task_struct *task)
 	/* A watched target: stopped before its new program runs, so a SQLite
 	 * inside it is probed first. */
 	stop_for_scan(tgid, (__u32)bpf_get_current_pid_tgid());
+	if (by_cgroup && !probe_only)
+		stop_for_cgroup(tgid, (__u32)bpf_get_current_pid_tgid());
 	if (!bpf_map_lookup_elem(&procs, &tgid) && !(filter_pids && bpf_map_lookup_elem(&pid_filter, &tgid)))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);

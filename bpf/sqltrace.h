@@ -45,7 +45,13 @@ enum st_kind {
 /* Control records (the `ctl` ring buffer, read even while entries wait for
  * room): a traced process loaded a file and is stopped until user space
  * has probed it. */
-enum st_ctl_kind { ST_CTL_LOADED = 1 };
+enum st_ctl_kind {
+	ST_CTL_LOADED = 1,   /* a watched target loaded something or exec'd */
+	ST_CTL_CGROUP = 2,   /* a process exec'd in a --cgroup cgroup (pad: stopped) */
+};
+
+#define ST_MAX_CGROUPS 64      /* cgroup ids in the cgroup_ids map */
+#define ST_CGROUP_LEVELS 32    /* ancestors looked at */
 
 struct st_ctl {
 	unsigned int kind;              /* enum st_ctl_kind */

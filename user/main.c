@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "local_store.h"
 #include "log.h"
 #include "log_sink.h"
@@ -33,6 +34,25 @@
 #include "tracer.h"
 
 int log_verbose;
+
+/* --config: the arguments made of the config files (kept for the whole
+ * run: the options point into them). */
+static struct config config;
+
+static int trial_parse(int argc, char **argv, char *err, size_t errlen)
+{
+	struct options o;
+	int rc;
+
+	/* --help (it prints) cannot be in a config file: config__parse refuses it. */
+	rc = options__parse(argc, argv, &o, err, errlen);
+	return rc < 0 ? rc : 0;
+}
+
+static void free_config(void)
+{
+	config__free(&config);
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -278,10 +298,17 @@ int main(int argc, char **argv)
 		}
 		argv = top_argv;
 	}
-	rc = options__parse(argc, argv, &o, err, sizeof(err));
+	rc = config__expand(argc, argv, &config, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	atexit(free_config);
+	rc = options__parse(config.argc, config.argv, &o, err, sizeof(err));
 	if (rc == 1)
 		return 0;  /* not with top: top__args took -h and --help */
 	if (rc < 0) {
+		config__blame(&config, trial_parse, err, sizeof(err));
 		log_error("%s (see sqltrace-bpf %s--help)", err, top ? "top " : "");
 		top__free(top);
 		free(top_argv);
@@ -410,6 +437,8 @@ int main(int argc, char **argv)
 			.binaries = o.binaries,
 			.nbinaries = (size_t)o.nbinaries,
 			.name_filter = o.nbinaries && o.nnames ? o.names[0] : NULL,
+			.cgroups = o.cgroups,
+			.ncgroups = (size_t)o.ncgroups,
 			.max_targets = o.max_targets,
 			.command_pid = command_pid,
 			.command_exe = command_exe,
@@ -434,7 +463,10 @@ int main(int argc, char **argv)
 		}
 	}
 	cons.tracer = t;
-	if (o.nbinaries)
+	if (o.ncgroups)
+		log_info("tracing every process of %d cgroup%s, now and later%s%s (Ctrl-C to stop)", o.ncgroups,
+			 o.ncgroups > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
+	else if (o.nbinaries)
 		log_info("tracing every process of %d file%s%s%s (Ctrl-C to stop)", o.nbinaries,
 			 o.nbinaries > 1 ? "s" : "", o.output ? ", storing into " : "", o.output ? o.output : "");
 	else

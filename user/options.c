@@ -15,6 +15,7 @@ void options__usage(FILE *f)
 	fputs(
 "Usage: sqltrace-bpf [OPTIONS] -p PID [-p PID ...]\n"
 "       sqltrace-bpf [OPTIONS] -b PATH [-b PATH ...]\n"
+"       sqltrace-bpf [OPTIONS] --cgroup PATH [--cgroup PATH ...]\n"
 "       sqltrace-bpf [OPTIONS] -- COMMAND [ARGS ...]\n"
 "       sqltrace-bpf ingest [OPTIONS]        (receive entries over HTTP; ingest --help)\n"
 "\n"
@@ -29,6 +30,11 @@ void options__usage(FILE *f)
 "  -b, --binary PATH        an executable or a shared library (a libsqlite3, or a\n"
 "                           program with SQLite inside): every process that runs\n"
 "                           or maps it, now and later, until stopped\n"
+"      --cgroup PATH        every process in that cgroup (and the cgroups below\n"
+"                           it), now and later: a program started in it is\n"
+"                           probed before it runs, one moved in is traced within\n"
+"                           ~100 ms; PATH is a directory of the cgroup2 tree, or\n"
+"                           relative to its mount (system.slice/myapp.service)\n"
 "  -- COMMAND ARGS          start COMMAND under the tracer, trace it from its\n"
 "                           first statement, exit with its exit status (the\n"
 "                           process and the programs it execs; for its child\n"
@@ -108,6 +114,11 @@ void options__usage(FILE *f)
 "      --probe-only         attach the same probes with programs that do nothing\n"
 "                           and capture nothing: measures what the traps alone\n"
 "                           cost the target (the benchmark's floor)\n"
+"      --config FILE        read settings from FILE first (one `option = value`\n"
+"                           or `flag` a line, the long option names without\n"
+"                           --; # comments); the command line wins; repeatable,\n"
+"                           must come before every other option; -FILE: FILE\n"
+"                           may be missing\n"
 "  -v, --verbose            attach details and periodic counters (-vv: libbpf too)\n"
 "  -h, --help               this help\n"
 "\n"
@@ -150,6 +161,9 @@ enum {
 	OPT_OTLP_CA, OPT_OTLP_ONLY_TRACED,
 };
 
+/* Apart, so that options added above do not touch these lines. */
+enum { OPT_CGROUP = 1100, OPT_CONFIG };
+
 int options__parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
@@ -158,6 +172,8 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 		{ "binary", required_argument, NULL, 'b' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "max-targets", required_argument, NULL, OPT_MAX_TARGETS },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "output", required_argument, NULL, 'o' },
 		{ "no-store", no_argument, NULL, OPT_NO_STORE },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
@@ -238,6 +254,21 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 			}
 			o->names[o->nnames++] = optarg;
 			break;
+		case OPT_CGROUP:
+			if (!*optarg) {
+				snprintf(err, errlen, "--cgroup needs a cgroup directory");
+				return -EINVAL;
+			}
+			if (o->ncgroups >= MAX_CGROUPS) {
+				snprintf(err, errlen, "too many --cgroup (at most %d)", MAX_CGROUPS);
+				return -EINVAL;
+			}
+			o->cgroups[o->ncgroups++] = optarg;
+			break;
+		case OPT_CONFIG:
+			/* Read by config__expand() before parsing (main.c). */
+			snprintf(err, errlen, "--config must come before every other option");
+			return -EINVAL;
 		case OPT_MAX_TARGETS:
 			if (parse_uint(optarg, 1, 65536, &v)) {
 				snprintf(err, errlen, "invalid --max-targets '%s': expected 1..65536", optarg);
@@ -436,8 +467,13 @@ int options__parse(int argc, char **argv, struct options *o, char *err, size_t e
 	}
 	if (optind < argc)
 		o->command = &argv[optind];  /* -- COMMAND ARGS (the -- is optional) */
-	if (o->npids == 0 && o->nbinaries == 0 && o->nnames == 0 && !o->command) {
-		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
+	if (o->npids == 0 && o->nbinaries == 0 && o->nnames == 0 && o->ncgroups == 0 && !o->command) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH, --cgroup PATH or -- COMMAND");
+		return -EINVAL;
+	}
+	if (o->ncgroups && o->nbinaries) {
+		snprintf(err, errlen, "--cgroup and -b cannot be combined: -b already traces every process "
+			 "of its file (narrow it with -p or -n)");
 		return -EINVAL;
 	}
 	if (o->nbinaries && o->nnames > 1) {

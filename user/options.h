@@ -13,6 +13,7 @@
 #define MAX_PIDS 256
 #define MAX_BINARIES 32
 #define MAX_NAMES 32
+#define MAX_CGROUPS 16
 
 struct options {
 	int pids[MAX_PIDS];
@@ -21,6 +22,8 @@ struct options {
 	int nbinaries;
 	const char *names[MAX_NAMES];        /* -n */
 	int nnames;
+	const char *cgroups[MAX_CGROUPS];    /* --cgroup */
+	int ncgroups;
 	char **command;              /* -- COMMAND ARGS (NULL-terminated), or NULL */
 	unsigned max_targets;
 	const char *output;          /* local store path; NULL with --no-store */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup.h"
 #include "dbnames.h"
 #include "elfsym.h"
 #include "event.h"
@@ -82,6 +84,7 @@ struct target {
 	bool unlocatable;          /* it carries a SQLite whose functions
 	                            * cannot be located (said once) */
 	int64_t since_us;          /* when it became a target */
+	uint64_t start_time;       /* --cgroup: its start time (pid reuse) */
 };
 
 #define SHIM_TAG ((dev_t)1 << 63)
@@ -89,6 +92,7 @@ struct target {
 #define FILTER_EVENT (1ULL << 40)  /* + index: pidfd of a -p pid with -b */
 #define RESCAN_US 1000000      /* look for newly mapped SQLite copies */
 #define SEEN_SLOTS 8192
+#define CGROUP_SCAN_US 100000  /* --cgroup: look for processes that joined */
 
 /* Text of statements whose prepare was seen while their copy's layout was
  * still being learned (direct-mapped on pid and statement pointer). */
@@ -112,6 +116,11 @@ struct tracer {
 	size_t nseen, seen_removed;
 	uint64_t procs_exited;
 	int64_t next_rescan_us;
+	char **cgroup_dirs;           /* --cgroup, resolved */
+	uint64_t *cgroup_ids;         /* their ids in the cgroup_ids map, 0 none */
+	int64_t next_cgroup_us;
+	bool adding_from_cgroup;      /* add_target: a --cgroup process (quiet when blind) */
+	bool detached;                /* detach_all ran: no new target */
 	uint64_t room_waited_us;      /* total time waited for room */
 	struct st_entry *held;        /* made, waiting for the consumers' room */
 	bool command_exited;
@@ -123,6 +132,8 @@ struct tracer {
 	struct watchdog *wd;          /* continues stopped targets if we die */
 	struct bpf_link **links;
 	size_t nlinks;
+	size_t *link_owner;           /* per link: target index + 1, 0 none (--cgroup) */
+	size_t cur_owner;             /* owner of the links added now */
 	struct lib libs[ST_MAX_LIBS];
 	size_t nlibs;
 	struct target *targets;
@@ -292,8 +303,28 @@ static int lib_id_for(struct tracer *t, const struct sqlite_copy *c)
 
 static int add_link(struct tracer *t, struct bpf_link *link)
 {
-	struct bpf_link **grown = realloc(t->links, (t->nlinks + 1) * sizeof(*grown));
+	struct bpf_link **grown;
+	size_t *owners, i;
 
+	if (t->opts.ncgroups) {
+		/* --cgroup: links of exited targets are released (see
+		 * release_target): their slots are used again. */
+		for (i = 0; i < t->nlinks; i++) {
+			if (!t->links[i]) {
+				t->links[i] = link;
+				t->link_owner[i] = t->cur_owner;
+				return 0;
+			}
+		}
+		owners = realloc(t->link_owner, (t->nlinks + 1) * sizeof(*owners));
+		if (!owners) {
+			bpf_link__destroy(link);
+			return -ENOMEM;
+		}
+		t->link_owner = owners;
+		t->link_owner[t->nlinks] = t->cur_owner;
+	}
+	grown = realloc(t->links, (t->nlinks + 1) * sizeof(*grown));
 	if (!grown) {
 		bpf_link__destroy(link);
 		return -ENOMEM;
@@ -848,8 +879,8 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 	int e;
 
 	for (i = 0; i < t->ntargets; i++)
-		if (t->targets[i].pid == pid)
-			return 0;  /* given twice */
+		if (t->targets[i].pid == pid && (t->targets[i].alive || !t->opts.ncgroups))
+			return 0;  /* given twice (--cgroup: a pid reused after an exit is new) */
 	if (pid <= 0) {
 		snprintf(err, errlen, "invalid PID %d", pid);
 		return -EINVAL;
@@ -906,13 +937,17 @@ static int add_target(struct tracer *t, int pid, bool is_command, char *err, siz
 				snprintf(err, errlen, "%s (and it has no dynamic linker to load one later)", why);
 				return -ENOENT;
 			}
-			/* Nothing yet: waiting for it to load SQLite. */
-			if (!tg->unlocatable)
-				log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one (probed "
-					 "before its first statement)", pid, tg->comm, what ? what + 2 : why);
-			else
+			/* Nothing yet: waiting for it to load SQLite. (Of a
+			 * --cgroup, most processes may have none: said with -v.) */
+			if (tg->unlocatable)
 				log_warn("PID %d (%s): cannot be traced: %s; watching it for another SQLite it may "
 					 "load", pid, tg->comm, what ? what + 2 : why);
+			else if (t->adding_from_cgroup)
+				log_verbose("PID %d (%s): no SQLite in it yet; probed when it loads one", pid,
+					    tg->comm);
+			else
+				log_warn("PID %d (%s): no SQLite in it yet (%s); waiting for it to load one "
+					 "(probed before its first statement)", pid, tg->comm, what ? what + 2 : why);
 			tg->blind_said = true;
 		}
 	}
@@ -981,8 +1016,10 @@ static void rescan_targets(struct tracer *t)
 		if (fp && fp != tg->maps_fp) {
 			tg->maps_fp = fp;
 			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			t->cur_owner = i + 1;
 			if (attach_mapped(t, tg, err, sizeof(err)) < 0 && log_verbose)
 				log_verbose("PID %d: %s", tg->pid, err);
+			t->cur_owner = 0;
 		}
 		/* Never tracing while blind: a target that maps no SQLite a
 		 * second after it became one is named, once. */
@@ -1098,7 +1135,8 @@ static struct target *target_of(struct tracer *t, int pid)
 {
 	size_t i;
 
-	for (i = 0; i < t->ntargets; i++)
+	/* The newest first: with --cgroup a pid may come back, reused. */
+	for (i = t->ntargets; i-- > 0;)
 		if (t->targets[i].pid == pid)
 			return &t->targets[i];
 	return NULL;
@@ -1271,6 +1309,9 @@ static void process_gone(struct tracer *t, int pid, bool exec)
 	}
 }
 
+static void cgroup_add(struct tracer *t, size_t c, int pid, bool announce);
+static size_t cgroup_of(struct tracer *t, int pid);
+
 /* A watched target loaded something (its dynamic linker's rendezvous) or
  * exec'd, and is stopped: probe any new SQLite copy it maps, then let it
  * go on. Says once when a target that had none has one now. */
@@ -1280,6 +1321,15 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 	const struct st_ctl *c = data;
 	struct target *tg;
 
+	if (size >= sizeof(*c) && c->kind == ST_CTL_CGROUP) {
+		/* A process exec'd in a --cgroup cgroup, stopped: a target now,
+		 * before its program runs. */
+		watchdog__stopped(t->wd, (pid_t)c->pid);
+		cgroup_add(t, cgroup_of(t, (int)c->pid), (int)c->pid, true);
+		kill((pid_t)c->pid, SIGCONT);
+		watchdog__continued(t->wd, (pid_t)c->pid);
+		return 0;
+	}
 	if (size < sizeof(*c) || c->kind != ST_CTL_LOADED)
 		return 0;
 	if (c->pad)
@@ -1295,7 +1345,9 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 
 			tg->maps_fp = fp;
 			target__comm(tg->pid, tg->comm, sizeof(tg->comm));
+			t->cur_owner = (size_t)(tg - t->targets) + 1;
 			e = attach_mapped(t, tg, err, sizeof(err));
+			t->cur_owner = 0;
 			if (e < 0 && e != -ENOENT)
 				log_warn("PID %d (%s): %s", tg->pid, tg->comm, err);
 			else if (tg->copies_mapped && !before && tg->blind_said)
@@ -1310,6 +1362,144 @@ static int handle_ctl(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* ---- --cgroup ------------------------------------------------------------ */
+
+/* Start time of pid (/proc/PID/stat field 22, clock ticks since boot), or 0. */
+static uint64_t proc_start_time(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		   &st) != 1)
+		st = 0;
+	fclose(f);
+	return st;
+}
+
+/* Makes pid, a process of --cgroup cg (index c), a target unless it is one
+ * already (alive, or tried before: same start time). A process with no
+ * SQLite is watched for one it loads later, quietly (a service has many
+ * such processes); one that cannot be traced at all is named. */
+static void cgroup_add(struct tracer *t, size_t c, int pid, bool announce)
+{
+	struct target *tg;
+	uint64_t start;
+	char err[2048];
+	size_t before;
+	int e;
+
+	if (pid == getpid() || t->detached)
+		return;
+	tg = target_of(t, pid);
+	start = proc_start_time(pid);
+	if (!start || (tg && (tg->alive || tg->start_time == start)))
+		return;  /* gone already, or known */
+	before = t->ntargets;
+	t->adding_from_cgroup = true;
+	t->cur_owner = before + 1;
+	e = add_target(t, pid, false, err, sizeof(err));
+	t->cur_owner = 0;
+	t->adding_from_cgroup = false;
+	if (t->ntargets > before) {
+		tg = &t->targets[t->ntargets - 1];
+		tg->start_time = start;
+		tg->blind_said = true;  /* no "no SQLite so far" for each of them */
+		if (e)
+			tg->alive = false;
+	}
+	if (e == -ENOENT)  /* no SQLite, none to load later: common in a service */
+		log_verbose("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pid, err);
+	else if (e && e != -ESRCH)
+		log_warn("--cgroup %s: PID %d not traced: %s", t->opts.cgroups[c], pid, err);
+	else if (!e && announce)
+		log_info("--cgroup %s: PID %d (%s) joined: tracing it", t->opts.cgroups[c], pid,
+			 t->targets[t->ntargets - 1].comm);
+}
+
+/* Keeps the cgroup_ids map on the cgroups' current ids: a cgroup made again
+ * (a service restarted) has a new one; a cgroup gone has none. */
+static void cgroup_update_ids(struct tracer *t)
+{
+	size_t c;
+
+	for (c = 0; c < t->opts.ncgroups; c++) {
+		struct stat st;
+		uint64_t id = stat(t->cgroup_dirs[c], &st) == 0 ? (uint64_t)st.st_ino : 0;
+		uint8_t one = 1;
+
+		if (id == t->cgroup_ids[c])
+			continue;
+		if (t->cgroup_ids[c])
+			bpf_map__delete_elem(t->skel->maps.cgroup_ids, &t->cgroup_ids[c], sizeof(uint64_t), 0);
+		t->cgroup_ids[c] = 0;
+		if (id && bpf_map__update_elem(t->skel->maps.cgroup_ids, &id, sizeof(id), &one, 1, BPF_ANY) == 0)
+			t->cgroup_ids[c] = id;
+	}
+}
+
+/* Makes every process now in the --cgroup cgroups a target, once: a process
+ * that joined since the last scan (moved in, forked by one there) is probed
+ * like a -p target, its later loads and execs followed. (One that execs in
+ * the cgroup is made a target at once, stopped by the BPF side: see
+ * handle_ctl.) Never fails: a cgroup that is gone (the service stopped) has
+ * no processes until it comes back. */
+static void scan_cgroups(struct tracer *t, bool at_open)
+{
+	size_t c;
+
+	cgroup_update_ids(t);
+	for (c = 0; c < t->opts.ncgroups; c++) {
+		int *pids = NULL;
+		size_t n = 0, i;
+
+		if (cgroup__pids(t->cgroup_dirs[c], &pids, &n) == -ENOMEM)
+			log_warn("--cgroup %s: out of memory reading its processes", t->opts.cgroups[c]);
+		for (i = 0; i < n; i++)
+			cgroup_add(t, c, pids[i], !at_open);
+		free(pids);
+	}
+}
+
+/* Which --cgroup pid is in (the first whose tree lists it), or 0. */
+static size_t cgroup_of(struct tracer *t, int pid)
+{
+	char path[64], line[4096];
+	size_t c, best = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *rel;
+
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		rel = line + 3;
+		rel[strcspn(rel, "\n")] = '\0';
+		for (c = 0; c < t->opts.ncgroups; c++) {
+			const char *d = t->cgroup_dirs[c];
+			size_t dl = strlen(d), rl = strlen(rel);
+
+			/* cgroup_dirs[c] is MOUNT + rel, or below: compare the tails */
+			if (dl >= rl && strcmp(d + dl - rl, rel) == 0) {
+				best = c;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return best;
+}
+
 int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err, size_t errlen)
 {
 	struct tracer *t;
@@ -1320,8 +1510,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 	e = check_system(err, errlen);
 	if (e)
 		return e;
-	if (opts->npids == 0 && opts->nbinaries == 0 && !opts->command_pid) {
-		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH or -- COMMAND");
+	if (opts->npids == 0 && opts->nbinaries == 0 && opts->ncgroups == 0 && !opts->command_pid) {
+		snprintf(err, errlen, "no target: give -p PID, -n NAME, -b PATH, --cgroup PATH or -- COMMAND");
 		return -EINVAL;
 	}
 	for (i = 0; i < opts->npids; i++) {
@@ -1366,6 +1556,7 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		strncpy((char *)t->skel->rodata->filter_comm, opts->name_filter, ST_COMM_LEN - 1);
 	if (opts->max_targets)
 		bpf_map__set_max_entries(t->skel->maps.procs, opts->max_targets);
+	t->skel->rodata->by_cgroup = opts->ncgroups > 0;
 	/* Programs are attached by hand, per target and per file. */
 	e = sqltrace_bpf__load(t->skel);
 	if (e) {
@@ -1492,6 +1683,48 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		if (e)
 			goto fail;
 	}
+	if (opts->ncgroups) {
+		char **procs;
+
+		t->cgroup_dirs = calloc(opts->ncgroups, sizeof(*t->cgroup_dirs));
+		t->cgroup_ids = calloc(opts->ncgroups, sizeof(*t->cgroup_ids));
+		if (!t->cgroup_dirs || !t->cgroup_ids) {
+			e = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < opts->ncgroups; i++) {
+			char dir[PATH_MAX];
+
+			e = cgroup__resolve(opts->cgroups[i], dir, sizeof(dir), err, errlen);
+			if (e)
+				goto fail;
+			t->cgroup_dirs[i] = strdup(dir);
+			if (!t->cgroup_dirs[i]) {
+				e = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+		}
+		/* A process that execs in a cgroup is stopped until probed:
+		 * the watchdog continues it should we die meanwhile. */
+		procs = calloc(opts->ncgroups, sizeof(*procs));
+		for (i = 0; procs && i < opts->ncgroups; i++)
+			if (asprintf(&procs[i], "%s/cgroup.procs", t->cgroup_dirs[i]) < 0)
+				procs[i] = NULL;
+		if (!t->wd && !t->opts.probe_only && procs)
+			t->wd = watchdog__start_cgroups(procs, opts->ncgroups);
+		for (i = 0; procs && i < opts->ncgroups; i++)
+			free(procs[i]);
+		free(procs);
+		if (!t->wd && !t->opts.probe_only) {
+			e = -errno;
+			snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(errno));
+			goto fail;
+		}
+		scan_cgroups(t, true);
+		t->next_cgroup_us = now_us(CLOCK_MONOTONIC) + CGROUP_SCAN_US;
+	}
 	t->next_rescan_us = now_us(CLOCK_MONOTONIC) + RESCAN_US;
 	*out = t;
 	return 0;
@@ -1500,14 +1733,41 @@ fail:
 	return e < 0 ? e : -EINVAL;
 }
 
+/* --cgroup: a target that exited gives back what it held (its probes'
+ * links, its pidfd, its file lists), so tracing a service for weeks, whose
+ * processes come and go, does not pile them up. Its entry count stays. */
+static void release_target(struct tracer *t, struct target *tg)
+{
+	size_t owner = (size_t)(tg - t->targets) + 1, i;
+
+	for (i = 0; i < t->nlinks; i++) {
+		if (t->links[i] && t->link_owner[i] == owner) {
+			bpf_link__destroy(t->links[i]);
+			t->links[i] = NULL;
+		}
+	}
+	if (tg->pidfd >= 0)
+		close(tg->pidfd);
+	tg->pidfd = -1;
+	free(tg->files);
+	tg->files = NULL;
+	tg->nfiles = 0;
+	free(tg->looked);
+	tg->looked = NULL;
+	tg->nlooked = tg->caplooked = 0;
+}
+
 static void detach_all(struct tracer *t)
 {
 	size_t i;
 
+	t->detached = true;
 	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+		bpf_link__destroy(t->links[i]);  /* NULL (released) is fine */
 	free(t->links);
 	t->links = NULL;
+	free(t->link_owner);
+	t->link_owner = NULL;
 	t->nlinks = 0;
 }
 
@@ -1526,10 +1786,15 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 	/* Without -b the trace ends when the last target exits; with -b it
 	 * runs until stopped, or until the command it started exits. */
 	while (!*stop && (t->alive > 0 || (t->opts.nbinaries && !t->opts.command_pid &&
-					     (!t->nfilter || t->filter_alive > 0)))) {
+					     (!t->nfilter || t->filter_alive > 0)) ||
+			  (t->opts.ncgroups && !t->opts.command_pid))) {
 		int64_t now = now_us(CLOCK_MONOTONIC);
 		int timeout = t->opts.drain_ms;
 
+		if (t->opts.ncgroups && now >= t->next_cgroup_us) {
+			scan_cgroups(t, false);
+			t->next_cgroup_us = now + CGROUP_SCAN_US;
+		}
 		if (now >= t->next_rescan_us) {
 			rescan_targets(t);
 			t->next_rescan_us = now + RESCAN_US;
@@ -1582,6 +1847,8 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			t->alive--;
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, tg->pidfd, NULL);
 			drain(t);
+			if (tg->start_time)
+				release_target(t, tg);  /* a --cgroup process */
 			/* Its pid may be reused: never stop another process. */
 			if (tg->watched) {
 				uint32_t key = (uint32_t)tg->pid;
@@ -1679,13 +1946,27 @@ void tracer__print_targets(struct tracer *t, FILE *f)
 {
 	size_t i;
 
-	for (i = 0; i < t->ntargets; i++)
-		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", i ? ", " : "", t->targets[i].pid, t->targets[i].comm,
-			t->targets[i].entries,
-			t->targets[i].copies_mapped || t->targets[i].entries ? ""
-			: t->targets[i].unlocatable ? " (its SQLite could not be located)" : " (no SQLite seen)");
+	size_t shown = 0, from_cgroups = 0, exited = 0;
+
+	for (i = 0; i < t->ntargets; i++) {
+		const struct target *tg = &t->targets[i];
+
+		if (tg->start_time) {
+			/* --cgroup: only those with entries are named (a service
+			 * may have run thousands of processes) */
+			from_cgroups++;
+			exited += !tg->alive;
+			if (!tg->entries)
+				continue;
+		}
+		fprintf(f, "%sPID %d (%s): %" PRIu64 "%s", shown++ ? ", " : "", tg->pid, tg->comm, tg->entries,
+			tg->copies_mapped || tg->entries ? ""
+			: tg->unlocatable ? " (its SQLite could not be located)" : " (no SQLite seen)");
+	}
+	if (t->opts.ncgroups)
+		fprintf(f, "%s%zu processes through --cgroup (%zu exited)", shown ? ", " : "", from_cgroups, exited);
 	if (t->opts.nbinaries)
-		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", t->ntargets ? ", " : "",
+		fprintf(f, "%s%zu processes through -b (%" PRIu64 " exited)", shown ? ", " : "",
 			t->nseen + (size_t)t->procs_exited, t->procs_exited);
 }
 
@@ -1717,6 +1998,11 @@ void tracer__free(struct tracer *t)
 		free(t->targets[i].looked);
 	}
 	free(t->targets);
+	if (t->cgroup_dirs)
+		for (i = 0; i < t->opts.ncgroups; i++)
+			free(t->cgroup_dirs[i]);
+	free(t->cgroup_dirs);
+	free(t->cgroup_ids);
 	dbnames__free(t->dbn);
 	for (i = 0; i < t->nlibs; i++)
 		free(t->libs[i].path);

@@ -31,6 +31,9 @@ struct tracer_opts {
 	const char *const *binaries;  /* -b: files probed for every process */
 	size_t nbinaries;
 	const char *name_filter;   /* with binaries: only processes of this name */
+	const char *const *cgroups;   /* --cgroup: every process in these cgroups
+	                               * (and below), now and later */
+	size_t ncgroups;
 	unsigned max_targets;      /* processes tracked at once; 0 = 1024 */
 	int command_pid;           /* a child about to exec the command, or 0 */
 	const char *command_exe;   /* the command's executable (resolved) */

@@ -57,6 +57,38 @@ static int is_stopped(int32_t pid)
 /* The child: keeps the set of stopped pids (+pid stopped, -pid continued)
  * and of watched ones; at EOF continues them (see watchdog.h). Only
  * async-signal-safe calls after fork. */
+/* --cgroup: cgroup.procs files whose stopped processes are continued
+ * after a tracer's death (set before the fork, read by the child). */
+static char *const *wd_procs;
+static size_t wd_nprocs;
+
+/* Continues every stopped process listed in the file at path (a
+ * cgroup.procs). Allocation-free. */
+static void continue_stopped_in(const char *path)
+{
+	static char buf[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int32_t v = 0;
+	int digits = 0;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] >= '0' && buf[i] <= '9' && digits < 9) {
+			v = v * 10 + (buf[i] - '0');
+			digits++;
+		} else {
+			if (digits && is_stopped(v))
+				kill(v, SIGCONT);
+			v = 0;
+			digits = 0;
+		}
+	}
+}
+
 static void run_child(int fd, pid_t tracer)
 {
 	static int32_t set[MAX_STOPPED], watched[MAX_WATCHED];
@@ -102,6 +134,8 @@ static void run_child(int fd, pid_t tracer)
 		for (i = 0; i < nw; i++)
 			if (is_stopped(watched[i]))
 				kill(watched[i], SIGCONT);
+		for (size_t k = 0; k < wd_nprocs; k++)
+			continue_stopped_in(wd_procs[k]);
 		if (gone && round > 2)
 			break;
 		nanosleep(&nap, NULL);
@@ -148,6 +182,19 @@ struct watchdog *watchdog__start(void)
 	}
 	close(p[0]);
 	w->fd = p[1];
+	return w;
+}
+
+struct watchdog *watchdog__start_cgroups(char *const *procs_files, size_t n)
+{
+	struct watchdog *w;
+
+	/* The child reads them from its copy of our memory. */
+	wd_procs = procs_files;
+	wd_nprocs = n;
+	w = watchdog__start();
+	wd_procs = NULL;
+	wd_nprocs = 0;
 	return w;
 }
 

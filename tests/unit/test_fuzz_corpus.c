@@ -10,6 +10,7 @@
  *   fingerprint tests/fuzz/fuzz_fingerprint.c  SQL text (report, top)
  *   otlp_response  tests/fuzz/fuzz_otlp_response.c  an OTLP collector's answers
  *   sqltext   tests/fuzz/fuzz_sqltext_otlp.c   SQL text: traceparent, span names
+ *   config    tests/fuzz/fuzz_config.c         config files (--config)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -28,6 +29,7 @@
 #include "fuzz/fuzz_fingerprint.c"
 #include "fuzz/fuzz_otlp_response.c"
 #include "fuzz/fuzz_sqltext_otlp.c"
+#include "fuzz/fuzz_config.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -80,6 +82,12 @@ static const char *const sqltext_pieces[] = {
 	"traceparent=", "-01", "-00", "FROM ", "INTO ", "JOIN ", "UNION ", ".", "\0", "\xc3\xa9",
 };
 
+/* config lines: names, separators, quotes, comments, line ends */
+static const char *const config_pieces[] = {
+	"=", " = ", "\"", "#", "\n", "\r\n", "\t", "-", "--", "output", "no-store", "config",
+	"help", "\0", "\xc3\xa9",
+};
+
 #define PIECES(a) a, sizeof(a) / sizeof(a[0])
 static struct corpus corpora[] = {
 	{ "ingest", fuzz_check_one, 15, PIECES(json_pieces) },
@@ -90,6 +98,7 @@ static struct corpus corpora[] = {
 	{ "fingerprint", fuzz_fingerprint_check, 10, PIECES(sql_pieces) },
 	{ "otlp_response", fuzz_otlp_response_check, 12, PIECES(otlp_pieces) },
 	{ "sqltext", fuzz_sqltext_check, 12, PIECES(sqltext_pieces) },
+	{ "config", fuzz_config_check, 10, PIECES(config_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -314,6 +323,31 @@ static bool test_sqltext_corpus(void)
 	return check_corpus(&corpora[7]);
 }
 
+/* Config files: both sides (accepted and refused) are seeded. */
+static bool test_config_corpus(void)
+{
+	struct corpus *c = &corpora[8];
+	int accepted = 0, refused = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct config cf = {0};
+		char err[512];
+		FILE *f = c->len[i] ? fmemopen(c->data[i], c->len[i], "r") : NULL;
+
+		if (!f)
+			continue;
+		if (config__parse(f, c->file[i], &cf, err, sizeof(err)) == 0)
+			accepted++;
+		else
+			refused++;
+		fclose(f);
+		config__free(&cf);
+	}
+	ASSERT_TRUE(accepted >= 5);
+	ASSERT_TRUE(refused >= 5);
+	return check_corpus(c);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -330,6 +364,7 @@ int main(void)
 		RUN(test_fingerprint_corpus);
 		RUN(test_otlp_response_corpus);
 		RUN(test_sqltext_corpus);
+		RUN(test_config_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");
