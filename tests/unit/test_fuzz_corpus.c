@@ -10,6 +10,7 @@
  *   fingerprint tests/fuzz/fuzz_fingerprint.c  SQL text (report, top)
  *   otlp_response  tests/fuzz/fuzz_otlp_response.c  an OTLP collector's answers
  *   sqltext   tests/fuzz/fuzz_sqltext_otlp.c   SQL text: traceparent, span names
+ *   gosym     tests/fuzz/fuzz_gosym.c          Go executables (function table)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -28,6 +29,7 @@
 #include "fuzz/fuzz_fingerprint.c"
 #include "fuzz/fuzz_otlp_response.c"
 #include "fuzz/fuzz_sqltext_otlp.c"
+#include "fuzz/fuzz_gosym.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -90,6 +92,7 @@ static struct corpus corpora[] = {
 	{ "fingerprint", fuzz_fingerprint_check, 10, PIECES(sql_pieces) },
 	{ "otlp_response", fuzz_otlp_response_check, 12, PIECES(otlp_pieces) },
 	{ "sqltext", fuzz_sqltext_check, 12, PIECES(sqltext_pieces) },
+	{ "gosym", fuzz_gosym_check, 5, PIECES(elf_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -314,6 +317,11 @@ static bool test_sqltext_corpus(void)
 	return check_corpus(&corpora[7]);
 }
 
+static bool test_gosym_corpus(void)
+{
+	return check_corpus(&corpora[8]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -330,6 +338,7 @@ int main(void)
 		RUN(test_fingerprint_corpus);
 		RUN(test_otlp_response_corpus);
 		RUN(test_sqltext_corpus);
+		RUN(test_gosym_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");

@@ -51,6 +51,7 @@ struct gosym {
 	uint64_t md;               /* moduledata vaddr, 0 not found */
 	char version[64];
 	bool layout_known;
+	bool mismatch;             /* module data contradicts the release's layout */
 	struct gosym_layout layout;
 	uint64_t types;            /* moduledata.types */
 	uint64_t itabs, nitabs;    /* moduledata.itablinks */
@@ -452,9 +453,8 @@ static void read_moduledata(struct gosym *g)
 	return;
 bad:
 	g->layout_known = false;
+	g->mismatch = true;
 	g->types = g->itabs = g->nitabs = 0;
-	snprintf(g->version + strlen(g->version), sizeof(g->version) - strlen(g->version), "%s",
-		 strlen(g->version) + 12 < sizeof(g->version) ? " (mismatch)" : "");
 }
 
 static int open_common(struct gosym *g, struct gosym **out, char *err, size_t errlen)
@@ -519,7 +519,7 @@ const struct gosym_layout *gosym__layout(const struct gosym *g, char *why, size_
 		return &g->layout;
 	if (!g->version[0])
 		say(why, whylen, "no Go build info: the Go version, and so the runtime's layout, is unknown");
-	else if (strstr(g->version, "(mismatch)"))
+	else if (g->mismatch)
 		say(why, whylen, "%s: its module data does not match that release's layout", g->version);
 	else if (!version_minor(g->version, &minor))
 		say(why, whylen, "Go version \"%s\" not understood: its runtime layout is unknown", g->version);
