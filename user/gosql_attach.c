@@ -35,6 +35,7 @@ struct go_copy {
 struct gosql {
 	struct gosql_opts opts;
 	struct gosql_bpf *skel;
+	bool loaded;               /* programs in the kernel (on first need) */
 	struct go_copy copies[GO_MAX_COPIES];
 	size_t ncopies;
 	struct bpf_link **links;
@@ -63,20 +64,31 @@ int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t
 	}
 	if (o->filter_comm)
 		strncpy((char *)g->skel->rodata->filter_comm, o->filter_comm, ST_COMM_LEN - 1);
+	*out = g;
+	return 0;
+}
+
+/* Loads the programs into the kernel, the first time a Go executable is
+ * to be probed (a tracer that meets none never loads them). */
+static int load(struct gosql *g, char *why, size_t whylen)
+{
+	int e;
+
+	if (g->loaded)
+		return 0;
 	e = gosql_bpf__load(g->skel);
 	if (e) {
-		snprintf(err, errlen, "cannot load the database/sql BPF programs: %s (run with -vv for the "
+		snprintf(why, whylen, "cannot load the database/sql BPF programs: %s (run with -vv for the "
 			 "verifier log)", strerror(-e));
-		gosql__free(g);
 		return e;
 	}
-	*out = g;
+	g->loaded = true;
 	return 0;
 }
 
 int gosql__rb_fd(const struct gosql *g)
 {
-	return bpf_map__fd(g->skel->maps.rb);
+	return g && g->loaded ? bpf_map__fd(g->skel->maps.rb) : -1;
 }
 
 const char *gosql__lib(const struct gosql *g, unsigned lib_id)
@@ -187,6 +199,12 @@ static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
 	idx = (uint32_t)g->ncopies;
+	e = load(g, why, whylen);
+	if (e) {
+		gosql__plan_free(&c->plan);
+		free(c->path);
+		return e;
+	}
 	if (bpf_map__update_elem(g->skel->maps.cfgs, &idx, sizeof(idx), &c->plan.cfg, sizeof(c->plan.cfg),
 				 BPF_ANY) != 0) {
 		e = -errno;
@@ -262,7 +280,7 @@ uint64_t gosql__counter(const struct gosql *g, unsigned idx)
 	int ncpu = libbpf_num_possible_cpus(), i;
 	uint64_t sum = 0, *vals;
 
-	if (!g || ncpu <= 0 || idx >= ST_CNT_MAX)
+	if (!g || !g->loaded || ncpu <= 0 || idx >= ST_CNT_MAX)
 		return 0;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)

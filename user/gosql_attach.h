@@ -17,12 +17,13 @@ struct gosql_opts {
 	void *ctx;
 };
 
-/* Loads the BPF programs. Returns 0 and *out, or a negative errno with err
- * set. */
+/* Opens the BPF programs; they are loaded into the kernel only when a Go
+ * executable is first probed. Returns 0 and *out, or a negative errno with
+ * err set. */
 int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t errlen);
 
-/* The ring buffer's fd, to be consumed with gosql__record as callback
- * (ring_buffer__add) and its ctx the gosql. */
+/* The ring buffer's fd once loaded (-1 before), to be consumed with
+ * gosql__record as callback (ring_buffer__add) and its ctx the gosql. */
 int gosql__rb_fd(const struct gosql *g);
 int gosql__record(void *ctx, void *data, size_t size);
 

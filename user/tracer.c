@@ -119,6 +119,7 @@ struct tracer {
 	bool command_exited;
 	struct sqltrace_bpf *skel;
 	struct gosql *go;             /* database/sql probes, made on first need */
+	bool go_rb;                   /* their ring buffer is read with ours */
 	struct ring_buffer *rb;
 	struct ring_buffer *ctl_rb;   /* control records: always read */
 	int *filter_fds;              /* -b with -p: a pidfd per pid (-1 gone) */
@@ -667,21 +668,25 @@ static int handle_record(void *ctx, void *data, size_t size);
  * negative errno with err set. */
 static int attach_go(struct tracer *t, int pid, const char *path, char *err, size_t errlen)
 {
+	int e;
+
 	if (!t->go) {
 		struct gosql_opts o = { .filter_comm = t->opts.name_filter, .forward = handle_record, .ctx = t };
-		int e = gosql__new(&o, &t->go, err, errlen);
 
-		if (!e && ring_buffer__add(t->rb, gosql__rb_fd(t->go), gosql__record, t->go) != 0) {
+		e = gosql__new(&o, &t->go, err, errlen);
+		if (e)
+			return e;
+	}
+	e = gosql__attach(t->go, pid, path, err, errlen);
+	if (e > 0 && !t->go_rb) {
+		if (ring_buffer__add(t->rb, gosql__rb_fd(t->go), gosql__record, t->go) != 0) {
 			e = -errno;
 			snprintf(err, errlen, "cannot read the database/sql probes' ring buffer: %s", strerror(-e));
-		}
-		if (e) {
-			gosql__free(t->go);
-			t->go = NULL;
 			return e;
 		}
+		t->go_rb = true;
 	}
-	return gosql__attach(t->go, pid, path, err, errlen);
+	return e;
 }
 
 /* Attaches, for process tg, every SQLite copy and shim it maps that is not
