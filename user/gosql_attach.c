@@ -236,9 +236,8 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		e = -errno;
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(-e));
-		return e;
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+		return 0;  /* gone, or not a file: whoever asked says why */
 	}
 	e = copy_for(g, fd, path, &c, why, whylen);
 	close(fd);

@@ -30,8 +30,8 @@ int gosql__record(void *ctx, void *data, size_t size);
 /* Probes the Go executable at path (as the tracer can open it: /proc/PID/exe
  * or the -b path) for process pid (-1: every process that runs it), when
  * no C SQLite was found in it. Returns 1 when probed, 0 when it is not a Go
- * program using database/sql (why says what it is, for the "no SQLite"
- * message), or a negative errno with why set (an unknown Go release's
+ * program using database/sql, is one with a cgo SQLite (whose C functions
+ * are to be probed instead), or cannot be opened (why says which), or a negative errno with why set (an unknown Go release's
  * layout: never guessed). */
 int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t whylen);
 

@@ -223,7 +223,8 @@ static bool test_pure_go_targets(void)
 	return true;
 }
 
-/* A Go program without database/sql, and a C program: not ours. */
+/* A Go program without database/sql, one with a cgo SQLite, and a C
+ * program: not ours. */
 static bool test_not_ours(void)
 {
 	struct gosql_plan p;
@@ -235,6 +236,20 @@ static bool test_not_ours(void)
 	fstat(fd, &st);
 	ASSERT_EQ_INT(gosql__plan(fd, (uint64_t)st.st_size, &p, why, sizeof(why)), -ENOEXEC);
 	close(fd);
+	{
+		/* mattn/go-sqlite3 inside: its C functions are the cgo finder's */
+		const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/targets/goapp-static", build);
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			fstat(fd, &st);
+			ASSERT_EQ_INT(gosql__plan(fd, (uint64_t)st.st_size, &p, why, sizeof(why)), -ENOENT);
+			ASSERT_TRUE(strstr(why, "with a cgo SQLite") != NULL);
+			close(fd);
+		}
+	}
 	fd = open("/usr/lib/go-1.19/bin/gofmt", O_RDONLY);
 	if (fd < 0)
 		return true;

@@ -176,6 +176,20 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 			goto out;
 		}
 	}
+	/* A cgo SQLite (mattn/go-sqlite3 or another binding): its C functions
+	 * are what to probe (the cgo finder's job), even where they could not
+	 * be found: never traced one level up instead, silently. */
+	for (i = 0; i < gosym__nfuncs(gs); i++) {
+		const char *n;
+		uint64_t a, b;
+
+		if (gosym__func(gs, i, &n, &a, &b) == 0 && strstr(n, "._Cfunc_sqlite3_")) {
+			snprintf(why, whylen, "a Go program (%s) with a cgo SQLite (%s): its C functions are "
+				 "the ones to probe", p->version[0] ? p->version : "version unknown", n);
+			e = -ENOENT;
+			goto out;
+		}
+	}
 	l = gosym__layout(gs, why, whylen);
 	if (!l) {
 		e = -ENOTSUP;

@@ -47,7 +47,9 @@ struct gosql_plan {
 };
 
 /* Makes the plan for the executable open on fd (size bytes). Returns 0;
- * -ENOEXEC: not a Go executable; -ENOENT: it does not use database/sql;
+ * -ENOEXEC: not a Go executable; -ENOENT: it does not use database/sql, or it
+ * carries a cgo SQLite (`._Cfunc_sqlite3_*`: its C functions are the ones
+ * to probe, by the cgo finder);
  * -ENOTSUP: its Go release's layout is unknown (never guessed); other
  * negative errno: malformed. why says which, in one line. */
 int gosql__plan(int fd, uint64_t size, struct gosql_plan *out, char *why, size_t whylen);
