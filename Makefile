@@ -115,7 +115,8 @@ $(BUILD)/bpf:
 FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk gosym
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/find/gosym.c user/find/gosql.c
+	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/find/gosym.c user/find/godwarf.c \
+	user/find/gosql.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 

@@ -222,8 +222,8 @@ static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **
 	}
 	g->ncopies++;
 	log_verbose("%s: a Go program (%s) with no C SQLite: traced at database/sql, %zu functions probed, "
-		    "%zu error types named%s%s", path, c->plan.version, c->plan.nprobes, c->plan.nerrs,
-		    c->plan.notes[0] ? "; " : "", c->plan.notes);
+		    "%zu error types named, runtime offsets from %s%s%s", path, c->plan.version, c->plan.nprobes,
+		    c->plan.nerrs, c->plan.layout_from, c->plan.notes[0] ? "; " : "", c->plan.notes);
 	*out = c;
 	return 0;
 }

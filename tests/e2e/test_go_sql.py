@@ -89,7 +89,7 @@ def run_traced(exe, tool_args):
         shutil.rmtree(d)
 
 
-def by_pid(exe):
+def by_pid(exe, layout_from):
     need_bpf()
     want_out = untraced_output(exe)
     entries, tr, out, ran, libs = run_traced(exe, ["-v"])
@@ -104,16 +104,17 @@ def by_pid(exe):
        "the driver's own messages")
     check(len({e["tid"] for e in entries}) > 1, "goroutines ran on several threads")
     check("RET instructions" in tr.stderr, "-v lists the RET probes")
+    check("runtime offsets from " + layout_from in tr.stderr, "-v says where the offsets came from")
 
 
 @test
 def test_pure_go_by_pid():
-    by_pid(PLAIN)
+    by_pid(PLAIN, "its DWARF")
 
 
 @test
 def test_pure_go_stripped_by_pid():
-    by_pid(STRIPPED)
+    by_pid(STRIPPED, "the release table")
 
 
 @test
@@ -160,19 +161,35 @@ def test_pure_go_as_the_command():
         compare(entries, measured(mfile))
 
 
+def future_release(src, d):
+    """A copy of src whose build info says go1.99.0 (a release the table
+    does not know)."""
+    data = bytearray(open(src, "rb").read())
+    i = data.find(b"\xff Go buildinf:")
+    check(i >= 0 and data[i + 32 + 1:i + 32 + 5] == b"go1.", "build info found")
+    n = data[i + 32]
+    data[i + 32 + 1:i + 32 + 1 + n] = b"go1.99.0".ljust(n, b".")[:n]
+    path = os.path.join(d, "future-go")
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o755)
+    return path
+
+
+@test
+def test_unknown_go_release_with_dwarf_is_traced():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        entries, tr, out, ran, libs = run_traced(future_release(PLAIN, d), ["-v"])
+        compare(entries, ran)
+        check("runtime offsets from its DWARF" in tr.stderr, "offsets from DWARF: %s" % tr.stderr)
+
+
 @test
 def test_unknown_go_release_is_refused_clearly():
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
-        data = bytearray(open(STRIPPED, "rb").read())
-        i = data.find(b"\xff Go buildinf:")
-        check(i >= 0 and data[i + 32 + 1:i + 32 + 5] == b"go1.", "build info found")
-        n = data[i + 32]
-        data[i + 32 + 1:i + 32 + 1 + n] = b"go1.99.0".ljust(n, b".")[:n]
-        path = os.path.join(d, "future-go")
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o755)
+        path = future_release(STRIPPED, d)
         rc, _, err = run_tool(["-b", path, "--no-store"], timeout=20)
         check(rc != 0, "refused (exit %d)" % rc)
         check("go1.99" in err and "not in this tool's table" in err, "the message says why: %r" % err)

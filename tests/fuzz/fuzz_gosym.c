@@ -12,7 +12,10 @@
  *     printable; a layout is given only with a version; itab and type names
  *     are printable and NUL-terminated;
  *   - code sites: RETs and the entry lie inside the code, the entry moved
- *     only to a jbe after the stack check (at most 13 bytes in).
+ *     only to a jbe after the stack check (at most 13 bytes in);
+ *   - DWARF (user/find/godwarf.c): the input's first byte n, then n bytes
+ *     of .debug_abbrev, then .debug_info: offsets found are >= 0 and the
+ *     count returned matches them.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "godwarf.h"
 #include "gosql_find.h"
 #include "gosym.h"
 
@@ -70,6 +74,17 @@ static const char *fuzz_gosym_check(const uint8_t *data, size_t size)
 		gosym__free(g);
 		if (bad)
 			return bad;
+	}
+	if (size > 0 && (size_t)data[0] + 1 <= size) {
+		struct godwarf_query q[] = { { "runtime.g", "goid", 0 }, { "runtime.g", "stack", 0 },
+					     { "database/sql.Stmt", "query", 0 } };
+		size_t na = data[0], k, got = 0;
+
+		r = godwarf__members(data + 1 + na, size - 1 - na, data + 1, na, q, 3);
+		for (k = 0; k < 3; k++)
+			got += q[k].off >= 0;
+		if ((r >= 0 && (size_t)r != got) || (r < 0 && got))
+			return "DWARF: count and offsets disagree";
 	}
 	r = gosql__code_sites(data, size < 4096 ? size : 4096, 0x1000, &entry, rets, 8);
 	if (r > 8 || (r < 0 && r != -EINVAL && r != -E2BIG))

@@ -78,6 +78,30 @@ def elf(version, magic, types_off, itabs_off, with_buildinfo=True):
     return bytes(ro + rw)
 
 
+def uleb(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7f
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def dwarf():
+    """fuzz_gosym's DWARF input: byte n, n bytes of .debug_abbrev, then
+    .debug_info: a unit with struct runtime.g {stack at 0, goid at 152}."""
+    abbrev = (b"\x01\x11\x01\x03\x08\x00\x00"              # 1: compile_unit, children, name string
+              b"\x02\x13\x01\x03\x08\x00\x00"              # 2: structure_type, children, name
+              b"\x03\x0d\x00\x03\x08\x38\x0f\x00\x00"      # 3: member, name, data_member_location udata
+              b"\x00")
+    dies = (b"\x01runtime\x00" + b"\x02runtime.g\x00" + b"\x03stack\x00" + uleb(0) +
+            b"\x03goid\x00" + uleb(152) + b"\x00\x00")
+    body = struct.pack("<HIB", 4, 0, 8) + dies
+    info = struct.pack("<I", len(body)) + body
+    return bytes([len(abbrev)]) + abbrev + info
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     seeds = {
@@ -89,6 +113,7 @@ def main():
         "old-magic.elf": elf("go1.16.1", 0xfffffffa, 280, 360),
     }
     seeds["truncated.elf"] = seeds["valid-go119.elf"][:0x300]
+    seeds["dwarf-runtime-g.bin"] = dwarf()
     for n, data in seeds.items():
         with open(os.path.join(OUT, n), "wb") as f:
             f.write(data)

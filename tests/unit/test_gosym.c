@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "godwarf.h"
 #include "gosql_find.h"
 #include "gosym.h"
 
@@ -223,6 +224,64 @@ static bool test_pure_go_targets(void)
 	return true;
 }
 
+/* Offsets from DWARF: the unstripped target's equal the release table's
+ * (used for the stripped one); a synthetic unit read exactly. */
+static bool test_dwarf_layout(void)
+{
+	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+	const struct gosym_layout *l1, *l2;
+	struct godwarf_query q[] = { { "runtime.g", "goid", 0 }, { "runtime.g", "stack", 0 },
+				     { "runtime.m", "g0", 0 } };
+	struct gosym *a, *b;
+	char path[256], err[256];
+	struct stat st;
+	size_t len;
+	char *buf = slurp("tests/fuzz/corpus/gosym/dwarf-runtime-g.bin", &len);
+	int fa, fb;
+
+	ASSERT_TRUE(buf && len > 1);
+	ASSERT_EQ_INT(godwarf__members((uint8_t *)buf + 1 + (uint8_t)buf[0], len - 1 - (uint8_t)buf[0],
+				       (uint8_t *)buf + 1, (uint8_t)buf[0], q, 3), 2);
+	ASSERT_EQ_INT(q[0].off, 152);
+	ASSERT_EQ_INT(q[1].off, 0);
+	ASSERT_EQ_INT(q[2].off, -1);
+	/* cut short: refused, never a wrong offset */
+	ASSERT_TRUE(godwarf__members((uint8_t *)buf + 1 + (uint8_t)buf[0], 20, (uint8_t *)buf + 1, (uint8_t)buf[0],
+				     q, 3) < 0);
+	ASSERT_EQ_INT(q[0].off, -1);
+	free(buf);
+	snprintf(path, sizeof(path), "%s/targets/go-puresql", build);
+	fa = open(path, O_RDONLY);
+	snprintf(path, sizeof(path), "%s/targets/go-puresql-stripped", build);
+	fb = open(path, O_RDONLY);
+	if (fa < 0 || fb < 0) {
+		if (fa >= 0)
+			close(fa);
+		if (fb >= 0)
+			close(fb);
+		SKIP("the pure-Go targets are not built (make tests-build)");
+	}
+	fstat(fa, &st);
+	ASSERT_EQ_INT(gosym__open_fd(fa, (uint64_t)st.st_size, &a, err, sizeof(err)), 0);
+	fstat(fb, &st);
+	ASSERT_EQ_INT(gosym__open_fd(fb, (uint64_t)st.st_size, &b, err, sizeof(err)), 0);
+	l1 = gosym__layout(a, err, sizeof(err));
+	l2 = gosym__layout(b, err, sizeof(err));
+	ASSERT_TRUE(l1 && l2);
+	ASSERT_EQ_INT(l1->from_dwarf, 1);
+	ASSERT_EQ_INT(l2->from_dwarf, 0);
+	ASSERT_EQ_INT(l1->md_types_off, l2->md_types_off);
+	ASSERT_EQ_INT(l1->md_itablinks_off, l2->md_itablinks_off);
+	ASSERT_EQ_INT(l1->g_goid_off, l2->g_goid_off);
+	ASSERT_EQ_INT(l1->stmt_query_off, l2->stmt_query_off);
+	ASSERT_EQ_INT(l1->row_err_off, l2->row_err_off);
+	gosym__free(a);
+	gosym__free(b);
+	close(fa);
+	close(fb);
+	return true;
+}
+
 /* A Go program without database/sql, one with a cgo SQLite, and a C
  * program: not ours. */
 static bool test_not_ours(void)
@@ -271,6 +330,7 @@ int main(void)
 	RUN(test_hostile_files_refused);
 	RUN(test_code_sites);
 	RUN(test_pure_go_targets);
+	RUN(test_dwarf_layout);
 	RUN(test_not_ours);
 	return harness_done();
 }

@@ -196,8 +196,9 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		goto out;
 	}
 	p->cfg.g_goid_off = l->g_goid_off;
-	p->cfg.stmt_query_off = 8;
-	p->cfg.row_err_off = 0;
+	p->cfg.stmt_query_off = l->stmt_query_off;
+	p->cfg.row_err_off = l->row_err_off;
+	snprintf(p->layout_from, sizeof(p->layout_from), "%s", l->from_dwarf ? "its DWARF" : "the release table");
 	if (l->g_goid_off < 0)
 		note(p, "%s%s", "goroutine ids: unknown for this release (calls matched by stack depth only)");
 	{

@@ -38,6 +38,7 @@ struct gosql_plan {
 	char version[64];          /* "go1.19.8" */
 	char lib[256];             /* "database/sql (driver modernc.org/sqlite.Driver, go1.21.5)" */
 	struct go_cfg cfg;
+	char layout_from[32];      /* "its DWARF" or "the release table" */
 	struct gosql_probe *probes;
 	size_t nprobes;
 	struct gosql_errtype *errs;

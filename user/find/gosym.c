@@ -26,12 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include "godwarf.h"
 
 #define MAX_SEGS 16
 #define MAX_PCLN (512u << 20)    /* pclntab bytes read at most */
 #define MAX_FUNCS (4u << 20)
 #define MAX_ITABS (1u << 20)
 #define SCAN_CHUNK (1u << 20)
+#define MAX_DWARF (256u << 20)   /* decompressed DWARF section bytes */
 
 struct seg {
 	uint64_t vaddr, memsz, off, filesz;
@@ -180,7 +184,8 @@ static int read_elf(struct gosym *g, char *err, size_t errlen)
 }
 
 /* Finds section name: its address, file offset and size. 0 or -ENOENT. */
-static int find_section(const struct gosym *g, const char *name, uint64_t *addr, uint64_t *off, uint64_t *size)
+static int find_section_flags(const struct gosym *g, const char *name, uint64_t *addr, uint64_t *off,
+			      uint64_t *size, uint64_t *flags)
 {
 	Elf64_Ehdr eh;
 	Elf64_Shdr strs;
@@ -203,9 +208,87 @@ static int find_section(const struct gosym *g, const char *name, uint64_t *addr,
 		*addr = sh.sh_addr;
 		*off = sh.sh_offset;
 		*size = sh.sh_size;
+		*flags = sh.sh_flags;
 		return 0;
 	}
 	return -ENOENT;
+}
+
+static int find_section(const struct gosym *g, const char *name, uint64_t *addr, uint64_t *off, uint64_t *size)
+{
+	uint64_t flags;
+
+	return find_section_flags(g, name, addr, off, size, &flags);
+}
+
+/* A DWARF section read whole, decompressed (SHF_COMPRESSED with zlib, or
+ * the older .zdebug_ form: "ZLIB" and a big-endian size). Returns 0 with a
+ * malloc'd *buf, or -errno. */
+static int read_debug(const struct gosym *g, const char *name, uint8_t **buf, size_t *len)
+{
+	uint64_t addr, off, size, flags, want;
+	char zname[32];
+	uint8_t *raw, *out;
+	size_t hdr;
+	uLongf outlen;
+	bool z = false;
+
+	if (find_section_flags(g, name, &addr, &off, &size, &flags) != 0) {
+		snprintf(zname, sizeof(zname), ".z%s", name + 1);
+		if (find_section_flags(g, zname, &addr, &off, &size, &flags) != 0)
+			return -ENOENT;
+		z = true;
+	}
+	if (size < 12 || size > MAX_DWARF)
+		return -EINVAL;
+	raw = malloc(size);
+	if (!raw)
+		return -ENOMEM;
+	if (rd(g, off, raw, size)) {
+		free(raw);
+		return -EIO;
+	}
+	if (z) {
+		if (memcmp(raw, "ZLIB", 4) != 0) {
+			free(raw);
+			return -EINVAL;
+		}
+		want = 0;
+		for (hdr = 4; hdr < 12; hdr++)
+			want = want << 8 | raw[hdr];
+	} else if (flags & SHF_COMPRESSED) {
+		Elf64_Chdr ch;
+
+		if (size < sizeof(ch)) {
+			free(raw);
+			return -EINVAL;
+		}
+		memcpy(&ch, raw, sizeof(ch));
+		if (ch.ch_type != ELFCOMPRESS_ZLIB) {
+			free(raw);
+			return -ENOTSUP;
+		}
+		want = ch.ch_size;
+		hdr = sizeof(ch);
+	} else {
+		*buf = raw;
+		*len = (size_t)size;
+		return 0;
+	}
+	if (want == 0 || want > MAX_DWARF || !(out = malloc(want))) {
+		free(raw);
+		return want > MAX_DWARF ? -EFBIG : -ENOMEM;
+	}
+	outlen = (uLongf)want;
+	if (uncompress(out, &outlen, raw + hdr, (uLong)(size - hdr)) != Z_OK || outlen != want) {
+		free(raw);
+		free(out);
+		return -EINVAL;
+	}
+	free(raw);
+	*buf = out;
+	*len = (size_t)want;
+	return 0;
 }
 
 /* Scans the file-backed part of the segments (writable or not, as asked)
@@ -392,11 +475,11 @@ static const struct {
 	int minor_lo, minor_hi;
 	struct gosym_layout l;
 } layouts[] = {
-	{ 18, 19, { 280, 360, 152 } },
-	{ 20, 22, { 296, 376, 152 } },
-	{ 23, 24, { 296, 376, 160 } },
-	{ 25, 25, { 296, 376, -1 } },
-	{ 26, 26, { 296, 384, 152 } },
+	{ 18, 19, { 280, 360, 152, 8, 0, 0 } },
+	{ 20, 22, { 296, 376, 152, 8, 0, 0 } },
+	{ 23, 24, { 296, 376, 160, 8, 0, 0 } },
+	{ 25, 25, { 296, 376, -1, 8, 0, 0 } },
+	{ 26, 26, { 296, 384, 152, 8, 0, 0 } },
 };
 
 static bool version_minor(const char *v, int *minor)
@@ -406,6 +489,37 @@ static bool version_minor(const char *v, int *minor)
 	if (sscanf(v, "go%d.%d%n", &major, minor, &n) != 2 || n == 0 || major != 1)
 		return false;
 	return true;
+}
+
+/* The layout from the executable's own DWARF, when it has it: every
+ * offset found there, or -ENOENT (the release table is used instead). */
+static int read_dwarf_layout(struct gosym *g)
+{
+	struct godwarf_query q[] = {
+		{ "runtime.moduledata", "types", -1 },
+		{ "runtime.moduledata", "itablinks", -1 },
+		{ "runtime.g", "goid", -1 },
+		{ "database/sql.Stmt", "query", -1 },
+		{ "database/sql.Row", "err", -1 },
+	};
+	uint8_t *info = NULL, *abbrev = NULL;
+	size_t ninfo, nabbrev;
+	int n = -ENOENT;
+
+	if (read_debug(g, ".debug_info", &info, &ninfo) == 0 && read_debug(g, ".debug_abbrev", &abbrev, &nabbrev) == 0)
+		n = godwarf__members(info, ninfo, abbrev, nabbrev, q, sizeof(q) / sizeof(q[0]));
+	free(info);
+	free(abbrev);
+	if (n < 0 || q[0].off < 0 || q[1].off < 0 || q[2].off < 0 || q[0].off > 4096 || q[1].off > 4096 ||
+	    q[2].off > 4096)
+		return -ENOENT;
+	g->layout.md_types_off = (int)q[0].off;
+	g->layout.md_itablinks_off = (int)q[1].off;
+	g->layout.g_goid_off = (int)q[2].off;
+	g->layout.stmt_query_off = q[3].off >= 0 && q[3].off < 4096 ? (int)q[3].off : 8;
+	g->layout.row_err_off = q[4].off >= 0 && q[4].off < 4096 ? (int)q[4].off : 0;
+	g->layout.from_dwarf = 1;
+	return 0;
 }
 
 static bool match_md(const struct gosym *g, uint64_t off, const uint8_t *p, size_t n, void *ctx)
@@ -425,15 +539,19 @@ static void read_moduledata(struct gosym *g)
 
 	if (!off || off_to_vaddr(g, off, &g->md))
 		return;
-	if (!version_minor(g->version, &minor))
-		return;
-	for (i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
-		if (minor >= layouts[i].minor_lo && minor <= layouts[i].minor_hi) {
-			g->layout = layouts[i].l;
-			g->layout_known = true;
-		}
-	if (!g->layout_known)
-		return;
+	if (read_dwarf_layout(g) == 0) {
+		g->layout_known = true;
+	} else {
+		if (!version_minor(g->version, &minor))
+			return;
+		for (i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+			if (minor >= layouts[i].minor_lo && minor <= layouts[i].minor_hi) {
+				g->layout = layouts[i].l;
+				g->layout_known = true;
+			}
+		if (!g->layout_known)
+			return;
+	}
 	if (rd(g, off + (uint64_t)g->layout.md_types_off, w, 16))
 		goto bad;
 	g->types = le64(w);

@@ -16,12 +16,16 @@
 
 struct gosym;
 
-/* Layout facts of one Go release (the table in gosym.c, keyed by the
- * version in the executable's build info). -1: unknown for that release. */
+/* Layout facts of the executable's Go release: from its DWARF when it has
+ * any, else from the table in gosym.c keyed by the version in its build
+ * info. -1: unknown. */
 struct gosym_layout {
 	int md_types_off;      /* offsetof(runtime.moduledata, types) */
 	int md_itablinks_off;  /* offsetof(runtime.moduledata, itablinks) */
 	int g_goid_off;        /* offsetof(runtime.g, goid) */
+	int stmt_query_off;    /* offsetof(database/sql.Stmt, query) */
+	int row_err_off;       /* offsetof(database/sql.Row, err) */
+	int from_dwarf;        /* 1: read from the executable's DWARF */
 };
 
 /* Reads the file open on fd (kept open by the caller while the gosym
