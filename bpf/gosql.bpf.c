@@ -2,7 +2,7 @@
 /* gosql.bpf.c — statement-level probes on Go's database/sql (a pure-Go
  * driver such as modernc.org/sqlite, or any driver), for Go executables in
  * which no C SQLite is found. One record (struct st_event) per call of
- * DB/Tx/Conn/Stmt Exec*, Query*, QueryRow*.
+ * DB/Tx/Conn/Stmt Exec*, Query*, QueryRow*, and per failed Prepare*.
  *
  * DESIGN
  * - No uretprobes: Go moves and grows goroutine stacks, which a replaced
@@ -222,6 +222,8 @@ int go_ret(struct pt_regs *ctx)
 	if (!c || !c->active || c->fn != GO_COOKIE_FN(cookie) || c->depth != depth || c->goid != goid)
 		return 0;  /* a nested call's return, or a call not entered while probed */
 	c->active = 0;
+	if (GO_COOKIE_RES(cookie) == GO_RES_PREPARE && !ctx->bx)
+		return 0;  /* a prepare that succeeded: its executions are the entries */
 	ev = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ev)
 		return 0;
@@ -242,7 +244,8 @@ int go_ret(struct pt_regs *ctx)
 	ev->sql_enc = ST_ENC_UTF8;
 	ev->end = ST_END_STEP;
 	ev->rows_unknown = 1;
-	ev->op = GO_COOKIE_QUERY(cookie) ? ST_OP_QUERY : ST_OP_EXEC;
+	ev->op = GO_COOKIE_RES(cookie) == GO_RES_PREPARE ? ST_OP_AUTO
+		 : GO_COOKIE_QUERY(cookie) ? ST_OP_QUERY : ST_OP_EXEC;
 	ev->trace_id[0] = 0;
 	ev->err[0] = 0;
 	task = bpf_get_current_task_btf();
@@ -254,6 +257,7 @@ int go_ret(struct pt_regs *ctx)
 		data = ctx->di;
 		break;
 	case GO_RES_QUERY:
+	case GO_RES_PREPARE:
 		itab = ctx->bx;
 		data = ctx->cx;
 		break;

@@ -24,6 +24,9 @@ enum go_res {
 	GO_RES_EXEC = 0,       /* (Result, error): error in RCX, RDI */
 	GO_RES_QUERY = 1,      /* (*Rows, error): error in RBX, RCX */
 	GO_RES_ROW = 2,        /* *Row in RAX: error read from the Row */
+	GO_RES_PREPARE = 3,    /* (*Stmt, error): error in RBX, RCX; a record
+	                        * only when it failed (a failed prepare is an
+	                        * entry, a prepare alone is not) */
 };
 
 /* A probe's cookie: copy (bits 0..7), function index in the plan (bits

@@ -3,7 +3,7 @@
 database/sql layer (bpf/gosql.bpf.c): our pure-Go driver's program
 (tests/targets/go/puresql), built with symbols and stripped, attached with
 -p, -b (started later), -n and as the command. Every call the program
-made is compared with what it measured itself (argv[1], JSON lines): count,
+made is compared with what it measured itself (argv[1], JSON lines; failed Prepare calls included): count,
 text, Op, error, and duration (never longer than the program's own
 measurement around the call); the program's own output must be unchanged.
 """
@@ -100,8 +100,11 @@ def by_pid(exe, layout_from):
     check(lib.startswith("database/sql (driver ") and "memsqlite.drv" in lib and "go1.19" in lib,
           "lib names the layer, the driver and the Go release: %r" % lib)
     errs = sorted({e["error"] for e in entries if e.get("error")})
-    eq(errs, ['UNIQUE constraint failed: users.id', 'near "SELEC": syntax error', 'no such table: nowhere'],
-       "the driver's own messages")
+    eq(errs, ['UNIQUE constraint failed: users.id', 'near "SELEC": syntax error', 'near "WHERE": syntax error',
+              'no such table: nowhere'], "the driver's own messages")
+    failed_prepare = [e for e in entries if e["query"] == "SELECT * FROM users WHERE"]
+    eq([(e["op"], e["error"]) for e in failed_prepare], [("Query", 'near "WHERE": syntax error')],
+       "a failed Prepare is an entry (a Prepare that succeeded is not)")
     check(len({e["tid"] for e in entries}) > 1, "goroutines ran on several threads")
     check("RET instructions" in tr.stderr, "-v lists the RET probes")
     check("runtime offsets from " + layout_from in tr.stderr, "-v says where the offsets came from")

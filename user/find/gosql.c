@@ -3,7 +3,8 @@
  * 1.26 alike): DB, Tx and Conn Exec*, Query*, QueryRow* take the query
  * string, Stmt's read it from the Stmt (its second field, after db *DB,
  * since Go 1.0); Exec* return (Result, error), Query* (*Rows, error),
- * QueryRow* a *Row whose first field is err. The wrappers without Context
+ * QueryRow* a *Row whose first field is err, Prepare* (*Stmt, error) (an
+ * entry only when it failed). The wrappers without Context
  * are often inlined; whichever of a pair exists is probed, and only the
  * outermost call of a goroutine becomes an entry (bpf/gosql.bpf.c). */
 #include "gosql_find.h"
@@ -37,6 +38,11 @@ static const struct {
 	{ "database/sql.(*Conn).ExecContext", GO_ARG_CTX_QUERY, GO_RES_EXEC, false },
 	{ "database/sql.(*Conn).QueryContext", GO_ARG_CTX_QUERY, GO_RES_QUERY, true },
 	{ "database/sql.(*Conn).QueryRowContext", GO_ARG_CTX_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*DB).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*DB).Prepare", GO_ARG_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Tx).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Tx).Prepare", GO_ARG_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Conn).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
 	{ "database/sql.(*Stmt).ExecContext", GO_ARG_STMT, GO_RES_EXEC, false },
 	{ "database/sql.(*Stmt).Exec", GO_ARG_STMT, GO_RES_EXEC, false },
 	{ "database/sql.(*Stmt).QueryContext", GO_ARG_STMT, GO_RES_QUERY, true },

@@ -152,6 +152,11 @@ func main() {
 	note("Exec", "INSERT INTO users(id, name) VALUES (?, ?)", t0, err)
 	fmt.Println("stmt dup:", err)
 
+	t0 = time.Now()
+	_, err = db.Prepare("SELECT * FROM users WHERE")
+	note("Query", "SELECT * FROM users WHERE", t0, err)
+	fmt.Println("prepare:", err)
+
 	n, err = query(db, "SELECT sleep(150)")
 	must(err)
 	fmt.Println("slow rows", n)
