@@ -14,10 +14,12 @@
  *   and by the depth of the stack pointer below the goroutine's stack top
  *   (g.stack.hi - rsp): Go copies a grown stack so that this distance is
  *   kept. Only the outermost database/sql call of a goroutine is an entry
- *   (DB.Exec calls DB.ExecContext: one entry). A call whose return was
- *   never seen (a panic through it) is replaced by the next call at the
- *   same depth or shallower, or, when the layout gives goid, by any call
- *   of another goroutine that reuses the g.
+ *   (DB.Exec calls DB.ExecContext: one entry): a call is inside another
+ *   when it is deeper and the other's return address is still in its
+ *   slot. A call whose return was never seen (a panic through it) is
+ *   replaced by the next call at the same depth or shallower, or deeper
+ *   once its slot was overwritten, or, when the layout gives goid, by any
+ *   call of another goroutine that reuses the g.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -43,6 +45,7 @@ struct call {
 	__u64 goid;
 	__u64 sql;          /* the query string */
 	__u64 sql_len;
+	__u64 ret;          /* its return address ([rsp] at entry) */
 	__u32 fn;           /* cookie's function index */
 	__u32 active;
 };
@@ -118,7 +121,7 @@ static __always_inline int comm_ok(void)
  * (0 when the layout has none). Returns 0, or -1 when not on a goroutine
  * stack we can read. */
 static __always_inline int goroutine(struct pt_regs *ctx, const struct go_cfg *cfg, __u64 *g, __u64 *depth,
-				     __u64 *goid)
+				     __u64 *goid, __u64 *hi_out)
 {
 	__u64 hi = 0;
 
@@ -128,6 +131,7 @@ static __always_inline int goroutine(struct pt_regs *ctx, const struct go_cfg *c
 		return -1;
 	}
 	*depth = hi - ctx->sp;
+	*hi_out = hi;
 	*goid = 0;
 	if (cfg->g_goid_off >= 0 && cfg->g_goid_off < 4096)
 		bpf_probe_read_user(goid, sizeof(*goid), (void *)(*g + cfg->g_goid_off));
@@ -137,21 +141,26 @@ static __always_inline int goroutine(struct pt_regs *ctx, const struct go_cfg *c
 SEC("uprobe")
 int go_enter(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx), g, depth, goid;
+	__u64 cookie = bpf_get_attach_cookie(ctx), g, depth, goid, hi, slot = 0;
 	__u32 copy = GO_COOKIE_COPY(cookie);
 	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
 	struct call_key key = {};
 	struct call *c, nc = {};
 
-	if (!cfg || !comm_ok() || goroutine(ctx, cfg, &g, &depth, &goid))
+	if (!cfg || !comm_ok() || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
 		return 0;
 	key.g = g;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
 	c = bpf_map_lookup_elem(&calls, &key);
-	/* A call of this goroutine in progress further up its stack: this one
-	 * runs inside it (DB.Exec → DB.ExecContext), not an entry of its own. */
-	if (c && c->active && c->goid == goid && depth > c->depth)
+	/* A call of this goroutine in progress further up its stack (its
+	 * return address still in its slot): this one runs inside it (DB.Exec
+	 * → DB.ExecContext), not an entry of its own. A slot overwritten means
+	 * that call is gone without its return seen (a panic through it). */
+	if (c && c->active && c->goid == goid && depth > c->depth &&
+	    bpf_probe_read_user(&slot, sizeof(slot), (void *)(hi - c->depth)) == 0 && slot == c->ret)
 		return 0;
+	if (bpf_probe_read_user(&nc.ret, sizeof(nc.ret), (void *)ctx->sp) != 0)
+		count(ST_CNT_READ_FAULTS);
 	nc.t0 = bpf_ktime_get_ns();
 	nc.depth = depth;
 	nc.goid = goid;
@@ -206,7 +215,7 @@ static __always_inline void read_error(struct st_event *ev, __u32 copy, __u64 it
 SEC("uprobe")
 int go_ret(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx), g, depth, goid, itab = 0, data = 0, size, flags;
+	__u64 cookie = bpf_get_attach_cookie(ctx), g, depth, goid, hi, itab = 0, data = 0, size, flags;
 	__u32 copy = GO_COOKIE_COPY(cookie), zero = 0, n;
 	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
 	struct call_key key = {};
@@ -214,7 +223,7 @@ int go_ret(struct pt_regs *ctx)
 	struct task_struct *task;
 	struct call *c;
 
-	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid))
+	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
 		return 0;
 	key.g = g;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;

@@ -9,7 +9,8 @@
 // The script: Exec, Query with several rows, a prepared Stmt reused,
 // QueryRow (DB and Stmt), a transaction, failing statements (constraint,
 // syntax, on Exec, Query and Prepare), a slow one, one whose stack grows
-// mid-call, 10 goroutines at once, and queries between deep recursions.
+// mid-call, 10 goroutines at once (blocking inside calls), a driver panic
+// through a call (recovered), and queries between deep recursions.
 package main
 
 import (
@@ -81,6 +82,15 @@ func deep(db *sql.DB, n int) int {
 		return c
 	}
 	return deep(db, n-1) + int(pad[0]&0)
+}
+
+// panicking runs a statement whose driver panics, and recovers: that call
+// never returns (not noted: no entry is expected for it); the calls after
+// it, deeper in the stack, must still be entries.
+func panicking(db *sql.DB) (r interface{}) {
+	defer func() { r = recover() }()
+	db.Query("SELECT panic()")
+	return nil
 }
 
 func must(err error) {
@@ -172,8 +182,11 @@ func main() {
 			for i := 0; i < 20; i++ {
 				must(exec(db, "INSERT INTO users(id, name) VALUES (?, ?)", 1000+g*100+i, "g"))
 				if i%5 == 0 {
+					// blocks inside the call: the goroutine resumes on
+					// whichever thread is free
+					_, err := query(db, "SELECT sleep(2)")
+					must(err)
 					runtime.Gosched()
-					time.Sleep(time.Millisecond)
 				}
 				_, err := query(db, "SELECT * FROM users WHERE id = ?", 1000+g*100+i)
 				must(err)
@@ -182,6 +195,7 @@ func main() {
 	}
 	wg.Wait()
 	fmt.Println("goroutines done")
+	fmt.Println("panic:", panicking(db))
 	for i := 0; i < 3; i++ {
 		fmt.Println("deep", deep(db, 3000))
 	}

@@ -8,6 +8,7 @@
 //   SELECT * FROM t [WHERE c = ?]                         rows in insert order
 //   SELECT sleep(MS)                                      one row, after MS ms
 //   SELECT deep(N)                                        recurses N frames (the stack moves)
+//   SELECT panic()                                        panics inside the call
 // Anything else: `near "WORD": syntax error` (code 1).
 package sqlite
 
@@ -179,6 +180,9 @@ func parse(q string) (*stmt, error) {
 			}
 			return &stmt{kind: "deep", ms: n}, nil
 		}
+		if len(w) >= 2 && strings.ToLower(w[1]) == "panic(" {
+			return &stmt{kind: "panic"}, nil
+		}
 		if len(w) >= 2 && strings.HasPrefix(strings.ToLower(w[1]), "sleep") {
 			ms, err := strconv.Atoi(strings.TrimPrefix(strings.ToLower(w[1]), "sleep("))
 			if err != nil {
@@ -266,6 +270,9 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 	case "sleep":
 		time.Sleep(time.Duration(s.ms) * time.Millisecond)
 		return &rows{cols: []string{"sleep"}, data: [][]driver.Value{{int64(s.ms)}}}, nil
+	case "panic":
+		// A panic through database/sql's call: its return never runs.
+		panic("memsqlite: panic() called")
 	case "deep":
 		// Recurses inside the call: the goroutine's stack grows (is
 		// copied elsewhere) between the call's entry and its return.
