@@ -211,6 +211,15 @@ func (s *stmt) NumInput() int { return s.nargs }
 func key(v driver.Value) string { return fmt.Sprint(v) }
 
 func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	if s.kind != "create" && s.kind != "insert" {
+		// a query run with Exec: its rows are dropped
+		rows, err := s.Query(args)
+		if err != nil {
+			return nil, err
+		}
+		rows.Close()
+		return driver.RowsAffected(0), nil
+	}
 	st := s.c.s
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -257,11 +266,6 @@ func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
 		t.rows = append(t.rows, row)
 		return driver.RowsAffected(1), nil
 	}
-	rows, err := s.Query(args)
-	if err != nil {
-		return nil, err
-	}
-	rows.Close()
 	return driver.RowsAffected(0), nil
 }
 
