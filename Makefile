@@ -113,15 +113,16 @@ $(BUILD)/bpf:
 # tests/fuzz/corpus/NAME/ are only read, and replayed on every `make unit`
 # by tests/unit/test_fuzz_corpus.c. A crash lands in $(BUILD)/fuzz/crash-*:
 # once fixed, copy it into the seeds.
-FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk config
+FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk config gosym
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/config.c common/safefile.c
+	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/find/gosym.c user/find/godwarf.c \
+	user/find/gosql.c user/config.c common/safefile.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)
 
 $(FILE_FUZZ_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FILE_FUZZ_SRCS) \
-		$(FILE_FUZZ_SRCS:.c=.h)
+		$(wildcard $(FILE_FUZZ_SRCS:.c=.h)) user/find/gosql_find.h
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FILE_FUZZ_CFLAGS) $(WARN) $< $(FILE_FUZZ_SRCS) \

@@ -67,6 +67,10 @@ enum st_end {
 	ST_END_FINALIZE = 2,   /* sqlite3_finalize ended it early */
 };
 
+/* Op of an ST_EV_STMT record: from rows and text (AUTO), or as the probed
+ * call says (Go's database/sql: Exec* or Query*). */
+enum st_op { ST_OP_AUTO = 0, ST_OP_EXEC = 1, ST_OP_QUERY = 2 };
+
 /* Text encoding of sql[]. */
 enum st_enc { ST_ENC_UTF8 = 0, ST_ENC_UTF16LE = 1 };
 
@@ -157,8 +161,9 @@ struct st_event {
 	unsigned short err_len;         /* bytes in err[] before the NUL */
 	unsigned char sql_enc;          /* enum st_enc */
 	unsigned char end;              /* enum st_end */
-	unsigned char rows_unknown;     /* rows are not counted (unused today) */
-	unsigned char pad[7];
+	unsigned char rows_unknown;     /* rows are not counted (Go's database/sql) */
+	unsigned char op;               /* enum st_op: Op given by the probe */
+	unsigned char pad[6];
 	char comm[ST_COMM_LEN];         /* process (group leader) name */
 	char trace_id[ST_TRACE_ID_MAX]; /* the thread's shim trace id, "" none */
 	char err[ST_ERR_MAX];

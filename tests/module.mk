@@ -79,3 +79,18 @@ $(DLLOOP_TARGET): tests/targets/dl/dlloop.c
 	$(Q)$(CC) -O2 -g $(WARN) $< -ldl -o $@
 
 MODULE_TEST_DEPS += $(DLLOOP_TARGET)
+
+# A Go program using database/sql with a pure-Go driver of our own
+# (tests/targets/go/puresql: no C SQLite at all, as with modernc.org/sqlite),
+# static (CGO_ENABLED=0), built with symbols and stripped (-s -w).
+PUREGO_SRCS := $(wildcard tests/targets/go/puresql/*.go tests/targets/go/puresql/memsqlite/*.go)
+PUREGO_TARGETS := $(BUILD)/targets/go-puresql $(BUILD)/targets/go-puresql-stripped
+
+$(BUILD)/targets/go-puresql $(BUILD)/targets/go-puresql-stripped: $(PUREGO_SRCS)
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd tests/targets/go/puresql && GOPATH=/usr/share/gocode GO111MODULE=off \
+		GOCACHE=$(abspath $(BUILD))/gocache CGO_ENABLED=0 \
+		go build $(if $(findstring stripped,$@),-ldflags "-s -w") -o $(abspath $@) main.go
+
+MODULE_TEST_DEPS += $(PUREGO_TARGETS)

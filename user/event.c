@@ -96,7 +96,8 @@ struct st_entry *event__to_entry(const struct st_event *ev, size_t size, int64_t
 	free(e->query);
 	e->query = text;
 
-	if (entry__set_str(&e->op, ev->kind == ST_EV_EXEC ? "Exec"
+	if (entry__set_str(&e->op, ev->kind == ST_EV_EXEC || ev->op == ST_OP_EXEC ? "Exec"
+				   : ev->op == ST_OP_QUERY ? "Query"
 				   : sqltext__op(e->query, strlen(e->query),
 						 ev->rows_unknown ? 0 : (int64_t)ev->rows)))
 		goto oom;

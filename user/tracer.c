@@ -37,6 +37,7 @@
 #include "dbnames.h"
 #include "elfsym.h"
 #include "event.h"
+#include "gosql_attach.h"
 #include "layout.h"
 #include "log.h"
 #include "probepos.h"
@@ -83,6 +84,7 @@ struct target {
 	bool blind_said;           /* "no SQLite in it" said once */
 	bool unlocatable;          /* it carries a SQLite whose functions
 	                            * cannot be located (said once) */
+	bool go_probed;            /* its Go database/sql layer is probed */
 	int64_t since_us;          /* when it became a target */
 	uint64_t start_time;       /* --cgroup: its start time (pid reuse) */
 };
@@ -125,6 +127,8 @@ struct tracer {
 	struct st_entry *held;        /* made, waiting for the consumers' room */
 	bool command_exited;
 	struct sqltrace_bpf *skel;
+	struct gosql *go;             /* database/sql probes, made on first need */
+	bool go_rb;                   /* their ring buffer is read with ours */
 	struct ring_buffer *rb;
 	struct ring_buffer *ctl_rb;   /* control records: always read */
 	int *filter_fds;              /* -b with -p: a pidfd per pid (-1 gone) */
@@ -686,6 +690,36 @@ static void say_unlocatable(struct target *tg, const char *why)
 	log_warn("PID %d (%s): cannot be traced: %s", tg->pid, tg->comm, start);
 }
 
+static int handle_record(void *ctx, void *data, size_t size);
+
+/* A Go executable in which no C SQLite was found: its database/sql layer
+ * (user/gosql_attach.c; its own BPF programs, loaded on first need, whose
+ * records this tracer's consumer takes as any other). Returns 1 when
+ * probed, 0 when path is not a Go program using database/sql, or a
+ * negative errno with err set. */
+static int attach_go(struct tracer *t, int pid, const char *path, char *err, size_t errlen)
+{
+	int e;
+
+	if (!t->go) {
+		struct gosql_opts o = { .filter_comm = t->opts.name_filter, .forward = handle_record, .ctx = t };
+
+		e = gosql__new(&o, &t->go, err, errlen);
+		if (e)
+			return e;
+	}
+	e = gosql__attach(t->go, pid, path, err, errlen);
+	if (e > 0 && !t->go_rb) {
+		if (ring_buffer__add(t->rb, gosql__rb_fd(t->go), gosql__record, t->go) != 0) {
+			e = -errno;
+			snprintf(err, errlen, "cannot read the database/sql probes' ring buffer: %s", strerror(-e));
+			return e;
+		}
+		t->go_rb = true;
+	}
+	return e;
+}
+
 /* Attaches, for process tg, every SQLite copy and shim it maps that is not
  * probed for it yet (files inspected by an earlier scan are not read
  * again: a rescan after each load costs only the new files). Returns the number of copies newly probed, or a
@@ -736,8 +770,22 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		if (e)
 			goto out;
 	}
+	if (ncopies == 0) {
+		char exe[64];
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", tg->pid);
+		e = attach_go(t, tg->pid, exe, err, errlen);
+		if (e < 0)
+			goto out;
+		if (e > 0 && !tg->go_probed) {
+			tg->go_probed = true;
+			tg->sqlite_files++;
+			added++;
+			log_verbose("PID %d (%s): probing its database/sql layer (no C SQLite in it)", tg->pid, tg->comm);
+		}
+	}
 	tg->copies_mapped = tg->sqlite_files;
-	if (ncopies == 0 && tg->nfiles == 0) {
+	if (ncopies == 0 && tg->nfiles == 0 && !tg->go_probed) {
 		snprintf(err, errlen, "cannot attach to PID %d: %s", tg->pid, why);
 		e = -ENOENT;
 		goto out;
@@ -762,7 +810,12 @@ static int attach_file_for(struct tracer *t, struct target *tg, const char *path
 
 	if (target__inspect_file(path, path, &c, &shim, why, sizeof(why)) != 0) {
 		say_unlocatable(tg, why);
-		return 0;
+		e = attach_go(t, tg->pid, path, err, errlen);
+		if (e > 0 && !tg->go_probed) {
+			tg->go_probed = true;
+			tg->sqlite_files++;
+		}
+		return e < 0 ? e : 0;
 	}
 	e = 0;
 	if (c.fn_off[ST_FN_PREPARE_V2] && !target_has_file(tg, c.dev, c.ino)) {
@@ -976,6 +1029,20 @@ static int add_binary(struct tracer *t, const char *path, char *err, size_t errl
 
 	e = target__inspect_file(path, path, &c, &shim, why, sizeof(why));
 	if (e) {
+		/* No C SQLite: a Go program's database/sql layer, for every
+		 * process, or only for those of -p. */
+		size_t i;
+		int g = 0;
+
+		for (i = 0; g >= 0 && i < (t->opts.npids ? t->opts.npids : 1); i++)
+			g = attach_go(t, t->opts.npids ? t->opts.pids[i] : -1, path, err, errlen);
+		if (g > 0) {
+			log_verbose("probing %s's database/sql layer for %s", path,
+				    t->opts.npids ? "the processes given" : "every process that runs it");
+			return 0;
+		}
+		if (g < 0)
+			return g;
 		snprintf(err, errlen, "cannot trace -b %s", why);
 		return e;
 	}
@@ -1200,7 +1267,7 @@ static int handle_record(void *ctx, void *data, size_t size)
 {
 	struct tracer *t = ctx;
 	const struct st_event *ev = data;
-	const char *fallback = NULL, *lib = NULL;
+	const char *fallback = NULL, *lib = gosql__lib(t->go, ev->lib_id);
 	struct st_entry *e;
 	struct target *tg;
 
@@ -1769,6 +1836,7 @@ static void detach_all(struct tracer *t)
 	free(t->link_owner);
 	t->link_owner = NULL;
 	t->nlinks = 0;
+	gosql__detach(t->go);
 }
 
 /* Consumes the ring buffer unless an entry waits for room. */
@@ -1940,6 +2008,11 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		out->slots_full = sums[ST_CNT_SLOTS_FULL];
 		out->ctl_full = sums[ST_CNT_CTL_FULL];
 	}
+	if (t->go) {
+		out->rb_drops += gosql__counter(t->go, ST_CNT_RB_DROPS);
+		out->stmt_full += gosql__counter(t->go, ST_CNT_STMT_FULL);
+		out->read_faults += gosql__counter(t->go, ST_CNT_READ_FAULTS);
+	}
 }
 
 void tracer__print_targets(struct tracer *t, FILE *f)
@@ -1990,6 +2063,7 @@ void tracer__free(struct tracer *t)
 	if (t->held)
 		entry__free(t->held);
 	ring_buffer__free(t->rb);
+	gosql__free(t->go);
 	sqltrace_bpf__destroy(t->skel);
 	for (i = 0; i < t->ntargets; i++) {
 		if (t->targets[i].pidfd >= 0)

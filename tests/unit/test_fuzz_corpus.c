@@ -11,6 +11,7 @@
  *   otlp_response  tests/fuzz/fuzz_otlp_response.c  an OTLP collector's answers
  *   sqltext   tests/fuzz/fuzz_sqltext_otlp.c   SQL text: traceparent, span names
  *   config    tests/fuzz/fuzz_config.c         config files (--config)
+ *   gosym     tests/fuzz/fuzz_gosym.c          Go executables (function table)
  * The corpora live in tests/fuzz/corpus/NAME/, found from the repository
  * root (where tests/run.sh runs) or under $SQLTRACE_FUZZ_CORPUS (the
  * folder that holds the NAME/ folders). */
@@ -30,6 +31,7 @@
 #include "fuzz/fuzz_otlp_response.c"
 #include "fuzz/fuzz_sqltext_otlp.c"
 #include "fuzz/fuzz_config.c"
+#include "fuzz/fuzz_gosym.c"
 
 #define MUTATIONS 400  /* per corpus file */
 #define MAX_FILES 256
@@ -99,6 +101,7 @@ static struct corpus corpora[] = {
 	{ "otlp_response", fuzz_otlp_response_check, 12, PIECES(otlp_pieces) },
 	{ "sqltext", fuzz_sqltext_check, 12, PIECES(sqltext_pieces) },
 	{ "config", fuzz_config_check, 10, PIECES(config_pieces) },
+	{ "gosym", fuzz_gosym_check, 5, PIECES(elf_pieces) },
 };
 #define NCORPORA (sizeof(corpora) / sizeof(corpora[0]))
 
@@ -348,6 +351,11 @@ static bool test_config_corpus(void)
 	return check_corpus(c);
 }
 
+static bool test_gosym_corpus(void)
+{
+	return check_corpus(&corpora[9]);
+}
+
 int main(void)
 {
 	bool loaded = true;
@@ -365,6 +373,7 @@ int main(void)
 		RUN(test_otlp_response_corpus);
 		RUN(test_sqltext_corpus);
 		RUN(test_config_corpus);
+		RUN(test_gosym_corpus);
 	} else {
 		harness_failed++;
 		printf("FAIL load_corpus\n");

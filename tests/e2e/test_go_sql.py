@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""test_go_sql.py — Go executables with no C SQLite, traced at Go's
+database/sql layer (bpf/gosql.bpf.c): our pure-Go driver's program
+(tests/targets/go/puresql), built with symbols and stripped, attached with
+-p, -b (started later), -n and as the command. Every call the program
+made is compared with what it measured itself (argv[1], JSON lines; failed Prepare calls included): count,
+text, Op, error, and duration (never longer than the program's own
+measurement around the call); the program's own output must be unchanged.
+"""
+import collections
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main,  # noqa: E402
+                     need_bpf, run_tool, test)
+
+PLAIN = os.path.join(TARGETS, "go-puresql")
+STRIPPED = os.path.join(TARGETS, "go-puresql-stripped")
+SLOW_US = 150000  # SELECT sleep(150)
+
+
+def untraced_output(exe):
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([exe, os.path.join(d, "m.json")])
+        try:
+            t.go()
+            return strip_pid(t.finish())
+        finally:
+            t.kill()
+
+
+def strip_pid(out):
+    return "\n".join(l for l in out.splitlines() if not l.startswith("ready"))
+
+
+def measured(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def compare(entries, ran):
+    """Entries against the calls the program measured: the same multiset of
+    (op, query, error), and per such group the durations, sorted, each no
+    longer than the program's measurement (+1 µs of rounding)."""
+    eq(len(entries), len(ran), "entries (one per database/sql call)")
+    got = collections.defaultdict(list)
+    want = collections.defaultdict(list)
+    for e in entries:
+        got[(e["op"], e["query"], e.get("error", ""))].append(e["duration"] // 1000)
+    for m in ran:
+        want[(m["op"], m["query"], m["error"])].append(m["us"])
+    eq(sorted((k, len(v)) for k, v in got.items()), sorted((k, len(v)) for k, v in want.items()),
+       "(op, query, error) of every call")
+    for k in want:
+        for g, w in zip(sorted(got[k]), sorted(want[k])):
+            check(g <= w + 1, "%s took %d µs traced, longer than the %d µs the program measured" % (k, g, w))
+    slow = got[("Query", "SELECT sleep(150)", "")]
+    check(slow and slow[0] >= SLOW_US, "the slow query's duration: %s" % slow)
+
+
+def run_traced(exe, tool_args):
+    """Starts exe, attaches with tool_args + -p, runs the script; returns
+    (entries, tracer, output, measured calls, lib column values)."""
+    d = tempfile.mkdtemp()
+    try:
+        mfile = os.path.join(d, "m.json")
+        db = os.path.join(d, "t.db")
+        t = Target([exe, mfile])
+        try:
+            tr = Tracer(["-p", str(t.pid), "--log-format", "json", "-o", db] + tool_args)
+            t.go()
+            out = strip_pid(t.finish())
+            eq(tr.wait(), 0, "tracer exit code (stderr: %s)" % tr.stderr)
+        finally:
+            t.kill()
+        con = sqlite3.connect(db)
+        libs = {r[0] for r in con.execute("SELECT DISTINCT lib FROM sql_traces")}
+        con.close()
+        return tr.entries(), tr, out, measured(mfile), libs
+    finally:
+        shutil.rmtree(d)
+
+
+def by_pid(exe, layout_from):
+    need_bpf()
+    want_out = untraced_output(exe)
+    entries, tr, out, ran, libs = run_traced(exe, ["-v"])
+    eq(out, want_out, "the program's own output, traced")
+    compare(entries, ran)
+    eq(len(libs), 1, "one lib")
+    lib = libs.pop()
+    check(lib.startswith("database/sql (driver ") and "memsqlite.drv" in lib and "go1.19" in lib,
+          "lib names the layer, the driver and the Go release: %r" % lib)
+    errs = sorted({e["error"] for e in entries if e.get("error")})
+    eq(errs, ['UNIQUE constraint failed: users.id', 'near "SELEC": syntax error', 'near "WHERE": syntax error',
+              'no such table: nowhere'], "the driver's own messages")
+    failed_prepare = [e for e in entries if e["query"] == "SELECT * FROM users WHERE"]
+    eq([(e["op"], e["error"]) for e in failed_prepare], [("Query", 'near "WHERE": syntax error')],
+       "a failed Prepare is an entry (a Prepare that succeeded is not)")
+    check(len({e["tid"] for e in entries}) > 1, "goroutines ran on several threads")
+    check("RET instructions" in tr.stderr, "-v lists the RET probes")
+    check("runtime offsets from " + layout_from in tr.stderr, "-v says where the offsets came from")
+
+
+@test
+def test_pure_go_by_pid():
+    by_pid(PLAIN, "its DWARF")
+
+
+@test
+def test_pure_go_stripped_by_pid():
+    by_pid(STRIPPED, "the release table")
+
+
+@test
+def test_pure_go_stripped_by_binary_started_later():
+    need_bpf()
+    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([STRIPPED, os.path.join(d, "m.json")])
+        try:
+            t.go()
+            t.finish()
+        finally:
+            t.kill()
+        ran = measured(os.path.join(d, "m.json"))
+    time.sleep(0.3)
+    eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+    compare([e for e in tr.entries() if e["pid"] == t.pid], ran)
+
+
+@test
+def test_pure_go_by_name():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([STRIPPED, os.path.join(d, "m.json")])
+        try:
+            tr = Tracer(["-n", "go-puresql-stri", "--log-format", "json", "--no-store"])
+            t.go()
+            t.finish()
+            eq(tr.wait(), 0, "tracer exit code (stderr: %s)" % tr.stderr)
+        finally:
+            t.kill()
+        compare(tr.entries(), measured(os.path.join(d, "m.json")))
+
+
+@test
+def test_pure_go_as_the_command():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        mfile = os.path.join(d, "m.json")
+        p = subprocess.run(["sh", "-c", "(echo go; echo bye) | %s --log-format json --no-store -- %s %s" %
+                            (TOOL, PLAIN, mfile)], capture_output=True, timeout=60)
+        eq(p.returncode, 0, "tracer exit code (stderr: %s)" % p.stderr.decode())
+        entries = [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
+        compare(entries, measured(mfile))
+
+
+def future_release(src, d):
+    """A copy of src whose build info says go1.99.0 (a release the table
+    does not know)."""
+    data = bytearray(open(src, "rb").read())
+    i = data.find(b"\xff Go buildinf:")
+    check(i >= 0 and data[i + 32 + 1:i + 32 + 5] == b"go1.", "build info found")
+    n = data[i + 32]
+    data[i + 32 + 1:i + 32 + 1 + n] = b"go1.99.0".ljust(n, b".")[:n]
+    path = os.path.join(d, "future-go")
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o755)
+    return path
+
+
+@test
+def test_unknown_go_release_with_dwarf_is_traced():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        entries, tr, out, ran, libs = run_traced(future_release(PLAIN, d), ["-v"])
+        compare(entries, ran)
+        check("runtime offsets from its DWARF" in tr.stderr, "offsets from DWARF: %s" % tr.stderr)
+
+
+@test
+def test_unknown_go_release_is_refused_clearly():
+    need_bpf()
+    with tempfile.TemporaryDirectory() as d:
+        path = future_release(STRIPPED, d)
+        rc, _, err = run_tool(["-b", path, "--no-store"], timeout=20)
+        check(rc != 0, "refused (exit %d)" % rc)
+        check("go1.99" in err and "not in this tool's table" in err, "the message says why: %r" % err)
+
+
+if __name__ == "__main__":
+    main()

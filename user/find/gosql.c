@@ -1,0 +1,328 @@
+/* gosql.c — the database/sql finder (see gosql_find.h). Which functions are
+ * probed and what they take, from database/sql's exported API (Go 1.18 to
+ * 1.26 alike): DB, Tx and Conn Exec*, Query*, QueryRow* take the query
+ * string, Stmt's read it from the Stmt (its second field, after db *DB,
+ * since Go 1.0); Exec* return (Result, error), Query* (*Rows, error),
+ * QueryRow* a *Row whose first field is err, Prepare* (*Stmt, error) (an
+ * entry only when it failed). The wrappers without Context
+ * are often inlined; whichever of a pair exists is probed, and only the
+ * outermost call of a goroutine becomes an entry (bpf/gosql.bpf.c). */
+#include "gosql_find.h"
+
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gosym.h"
+
+static const struct {
+	const char *name;
+	unsigned args, res;
+	bool query;
+} fns[] = {
+	{ "database/sql.(*DB).ExecContext", GO_ARG_CTX_QUERY, GO_RES_EXEC, false },
+	{ "database/sql.(*DB).Exec", GO_ARG_QUERY, GO_RES_EXEC, false },
+	{ "database/sql.(*DB).QueryContext", GO_ARG_CTX_QUERY, GO_RES_QUERY, true },
+	{ "database/sql.(*DB).Query", GO_ARG_QUERY, GO_RES_QUERY, true },
+	{ "database/sql.(*DB).QueryRowContext", GO_ARG_CTX_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*DB).QueryRow", GO_ARG_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*Tx).ExecContext", GO_ARG_CTX_QUERY, GO_RES_EXEC, false },
+	{ "database/sql.(*Tx).Exec", GO_ARG_QUERY, GO_RES_EXEC, false },
+	{ "database/sql.(*Tx).QueryContext", GO_ARG_CTX_QUERY, GO_RES_QUERY, true },
+	{ "database/sql.(*Tx).Query", GO_ARG_QUERY, GO_RES_QUERY, true },
+	{ "database/sql.(*Tx).QueryRowContext", GO_ARG_CTX_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*Tx).QueryRow", GO_ARG_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*Conn).ExecContext", GO_ARG_CTX_QUERY, GO_RES_EXEC, false },
+	{ "database/sql.(*Conn).QueryContext", GO_ARG_CTX_QUERY, GO_RES_QUERY, true },
+	{ "database/sql.(*Conn).QueryRowContext", GO_ARG_CTX_QUERY, GO_RES_ROW, true },
+	{ "database/sql.(*DB).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*DB).Prepare", GO_ARG_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Tx).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Tx).Prepare", GO_ARG_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Conn).PrepareContext", GO_ARG_CTX_QUERY, GO_RES_PREPARE, false },
+	{ "database/sql.(*Stmt).ExecContext", GO_ARG_STMT, GO_RES_EXEC, false },
+	{ "database/sql.(*Stmt).Exec", GO_ARG_STMT, GO_RES_EXEC, false },
+	{ "database/sql.(*Stmt).QueryContext", GO_ARG_STMT, GO_RES_QUERY, true },
+	{ "database/sql.(*Stmt).Query", GO_ARG_STMT, GO_RES_QUERY, true },
+	{ "database/sql.(*Stmt).QueryRowContext", GO_ARG_STMT, GO_RES_ROW, true },
+	{ "database/sql.(*Stmt).QueryRow", GO_ARG_STMT, GO_RES_ROW, true },
+};
+#define NFNS (sizeof(fns) / sizeof(fns[0]))
+
+/* Error types whose message is a string at a known offset (from each
+ * package's source), checked against the type's size in the executable. */
+static const struct {
+	const char *name;
+	uint64_t size;
+	int msg_off;
+} msg_types[] = {
+	{ "*errors.errorString", 16, 0 },   /* struct { s string } */
+	{ "*fmt.wrapError", 32, 0 },        /* struct { msg string; err error } */
+	{ "*fmt.wrapErrors", 40, 0 },       /* struct { msg string; errs []error } (1.20+) */
+	{ "*sqlite.Error", 24, 0 },         /* modernc.org/sqlite: struct { msg string; code int } */
+	{ "sqlite3.Error", 40, 24 },        /* mattn: { Code, ExtendedCode, SystemErrno; err string } */
+};
+
+int gosql__code_sites(const uint8_t *code, size_t len, uint64_t base, uint64_t *entry, uint64_t *rets, size_t max)
+{
+	csh h;
+	cs_insn *insn = NULL;
+	size_t n, i, covered = 0, nrets = 0;
+	int e = 0;
+
+	*entry = base;
+	if (len == 0 || cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -EINVAL;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	n = cs_disasm(h, code, len, base, 0, &insn);
+	for (i = 0; i < n; i++) {
+		covered += insn[i].size;
+		if (insn[i].id == X86_INS_RET) {
+			if (nrets == max) {
+				e = -E2BIG;
+				break;
+			}
+			rets[nrets++] = insn[i].address;
+		}
+	}
+	if (!e && (covered != len || nrets == 0))
+		e = -EINVAL;
+	/* The stack-bound check: [lea r12, [rsp - N];] cmp rsp|r12, [r14 + 0x10]; jbe. */
+	if (!e) {
+		size_t k = 0;
+		x86_reg cmp_reg = X86_REG_RSP;
+
+		if (n > 0 && insn[0].id == X86_INS_LEA && insn[0].detail->x86.op_count == 2 &&
+		    insn[0].detail->x86.operands[0].type == X86_OP_REG &&
+		    insn[0].detail->x86.operands[0].reg == X86_REG_R12 &&
+		    insn[0].detail->x86.operands[1].type == X86_OP_MEM &&
+		    insn[0].detail->x86.operands[1].mem.base == X86_REG_RSP) {
+			cmp_reg = X86_REG_R12;
+			k = 1;
+		}
+		if (k + 1 < n && insn[k].id == X86_INS_CMP && insn[k].detail->x86.op_count == 2 &&
+		    insn[k].detail->x86.operands[0].type == X86_OP_REG &&
+		    insn[k].detail->x86.operands[0].reg == cmp_reg &&
+		    insn[k].detail->x86.operands[1].type == X86_OP_MEM &&
+		    insn[k].detail->x86.operands[1].mem.base == X86_REG_R14 &&
+		    insn[k].detail->x86.operands[1].mem.index == X86_REG_INVALID &&
+		    insn[k].detail->x86.operands[1].mem.disp == 0x10 && insn[k + 1].id == X86_INS_JBE)
+			*entry = insn[k + 1].address;
+	}
+	cs_free(insn, n);
+	cs_close(&h);
+	return e ? e : (int)nrets;
+}
+
+static void note(struct gosql_plan *p, const char *fmt, const char *a)
+{
+	size_t l = strlen(p->notes);
+
+	snprintf(p->notes + l, sizeof(p->notes) - l, fmt, l ? "; " : "", a);
+}
+
+/* The driver the program registers: the dynamic type of its
+ * driver.Driver itab, named with its package path when its Open method is
+ * in the function table. */
+static void driver_name(const struct gosym *gs, const char *type, char *out, size_t len)
+{
+	const char *base = strrchr(type, '.'), *star = type[0] == '*' ? "*" : "";
+	char want1[128], want2[128];
+	size_t i;
+
+	snprintf(out, len, "%s", type);
+	if (!base)
+		return;
+	base++;
+	snprintf(want1, sizeof(want1), ".(%s%s).Open", star, base);
+	snprintf(want2, sizeof(want2), ".%s.Open", base);
+	for (i = 0; i < gosym__nfuncs(gs); i++) {
+		const char *n;
+		uint64_t a, b;
+		size_t nl;
+		const char *hit;
+
+		if (gosym__func(gs, i, &n, &a, &b))
+			continue;
+		nl = strlen(n);
+		if (((hit = strstr(n, want1)) && hit + strlen(want1) == n + nl) ||
+		    (!star[0] && (hit = strstr(n, want2)) && hit + strlen(want2) == n + nl)) {
+			snprintf(out, len, "%s%.*s.%s", star, (int)(hit - n), n, base);
+			return;
+		}
+	}
+}
+
+int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t whylen)
+{
+	const struct gosym_layout *l;
+	struct gosym *gs = NULL;
+	char driver[128] = "";
+	size_t i, nit = 0;
+	uint8_t *code = NULL;
+	int e;
+
+	memset(p, 0, sizeof(*p));
+	e = gosym__open_fd(fd, size, &gs, why, whylen);
+	if (e)
+		return e;
+	snprintf(p->version, sizeof(p->version), "%s", gosym__version(gs));
+	{
+		uint64_t a, b;
+
+		if (gosym__find(gs, "database/sql.(*DB).conn", &a, &b) != 0 &&
+		    gosym__find(gs, "database/sql.(*DB).ExecContext", &a, &b) != 0 &&
+		    gosym__find(gs, "database/sql.(*DB).QueryContext", &a, &b) != 0) {
+			snprintf(why, whylen, "a Go program (%s) that does not use database/sql",
+				 p->version[0] ? p->version : "version unknown");
+			e = -ENOENT;
+			goto out;
+		}
+	}
+	/* A cgo SQLite (mattn/go-sqlite3 or another binding): its C functions
+	 * are what to probe (the cgo finder's job), even where they could not
+	 * be found: never traced one level up instead, silently. */
+	for (i = 0; i < gosym__nfuncs(gs); i++) {
+		const char *n;
+		uint64_t a, b;
+
+		if (gosym__func(gs, i, &n, &a, &b) == 0 && strstr(n, "._Cfunc_sqlite3_")) {
+			snprintf(why, whylen, "a Go program (%s) with a cgo SQLite (%s): its C functions are "
+				 "the ones to probe", p->version[0] ? p->version : "version unknown", n);
+			e = -ENOENT;
+			goto out;
+		}
+	}
+	l = gosym__layout(gs, why, whylen);
+	if (!l) {
+		e = -ENOTSUP;
+		goto out;
+	}
+	p->cfg.g_goid_off = l->g_goid_off;
+	p->cfg.stmt_query_off = l->stmt_query_off;
+	p->cfg.row_err_off = l->row_err_off;
+	snprintf(p->layout_from, sizeof(p->layout_from), "%s", l->from_dwarf ? "its DWARF" : "the release table");
+	if (l->g_goid_off < 0)
+		note(p, "%s%s", "goroutine ids: unknown for this release (calls matched by stack depth only)");
+	{
+		uint8_t eh[18];
+
+		/* ET_DYN: a PIE, its itabs relocated by the load address. */
+		if (pread(fd, eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) && eh[16] == 3 && eh[17] == 0)
+			p->pie = true;
+	}
+	p->probes = calloc(NFNS, sizeof(*p->probes));
+	if (!p->probes) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < NFNS; i++) {
+		struct gosql_probe *pr = &p->probes[p->nprobes];
+		uint64_t a, b, entry, rets[GOSQL_MAX_RETS], off;
+		int n, k;
+
+		if (gosym__find(gs, fns[i].name, &a, &b) != 0)
+			continue;
+		if (b <= a || b - a > (1u << 20)) {
+			note(p, "%s%s: no code range", fns[i].name);
+			continue;
+		}
+		free(code);
+		code = malloc(b - a);
+		if (!code) {
+			e = -ENOMEM;
+			goto out;
+		}
+		if (gosym__read(gs, a, code, b - a) != 0) {
+			note(p, "%s%s: code not in the file", fns[i].name);
+			continue;
+		}
+		n = gosql__code_sites(code, b - a, a, &entry, rets, GOSQL_MAX_RETS);
+		if (n <= 0) {
+			note(p, "%s%s: its code does not decode cleanly: not probed", fns[i].name);
+			continue;
+		}
+		pr->name = fns[i].name;
+		pr->args = fns[i].args;
+		pr->res = fns[i].res;
+		pr->query = fns[i].query;
+		pr->moved = (unsigned)(entry - a);
+		if (gosym__vaddr_to_off(gs, entry, 1, &pr->entry_off))
+			continue;
+		for (k = 0; k < n; k++) {
+			if (gosym__vaddr_to_off(gs, rets[k], 1, &off))
+				break;
+			pr->rets[pr->nrets++] = off;
+		}
+		if (pr->nrets != (size_t)n)
+			continue;
+		p->nprobes++;
+	}
+	if (!p->nprobes) {
+		snprintf(why, whylen, "%s: no database/sql statement function could be probed (%s)", p->version,
+			 p->notes[0] ? p->notes : "none in the function table");
+		e = -ENOENT;
+		goto out;
+	}
+	if (gosym__nitabs(gs, &nit) == 0 && nit) {
+		p->errs = calloc(nit, sizeof(*p->errs));
+		if (!p->errs) {
+			e = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < nit; i++) {
+		char iface[64], type[96];
+		uint64_t itab, tsize;
+		size_t k;
+
+		if (gosym__itab(gs, i, &itab, iface, sizeof(iface), type, sizeof(type), &tsize))
+			continue;
+		if (strcmp(iface, "driver.Driver") == 0 && !driver[0]) {
+			driver_name(gs, type, driver, sizeof(driver));
+			continue;
+		}
+		if (strcmp(iface, "error") != 0)
+			continue;
+		p->errs[p->nerrs].itab = itab;
+		p->errs[p->nerrs].msg_off = -1;
+		snprintf(p->errs[p->nerrs].name, sizeof(p->errs[p->nerrs].name), "%s", type);
+		for (k = 0; k < sizeof(msg_types) / sizeof(msg_types[0]); k++)
+			if (strcmp(type, msg_types[k].name) == 0 && tsize == msg_types[k].size)
+				p->errs[p->nerrs].msg_off = msg_types[k].msg_off;
+		p->nerrs++;
+	}
+	if (p->pie)
+		note(p, "%s%s", "position-independent executable: error messages not read (type names only)");
+	snprintf(p->lib, sizeof(p->lib), "database/sql (driver %s, %s)", driver[0] ? driver : "unknown",
+		 p->version);
+	e = 0;
+out:
+	free(code);
+	gosym__free(gs);
+	if (e)
+		gosql__plan_free(p);
+	return e;
+}
+
+void gosql__plan_free(struct gosql_plan *p)
+{
+	free(p->probes);
+	free(p->errs);
+	p->probes = NULL;
+	p->errs = NULL;
+	p->nprobes = p->nerrs = 0;
+}
+
+const char *gosql__err_name(const struct gosql_plan *p, uint64_t itab)
+{
+	size_t i;
+
+	for (i = 0; i < p->nerrs; i++)
+		if (p->errs[i].itab == itab)
+			return p->errs[i].name;
+	return NULL;
+}

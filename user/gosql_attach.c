@@ -1,0 +1,328 @@
+/* gosql_attach.c — the database/sql probe set (see gosql_attach.h): one
+ * plan per Go executable (user/find/gosql.c), probes per process or for
+ * every process, and the record rewrite that names an error's Go type. */
+#include "gosql_attach.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "gosql.h"
+#include "gosql.skel.h"
+#include "gosql_find.h"
+#include "log.h"
+#include "sqltrace.h"
+
+struct go_copy {
+	dev_t dev;
+	ino_t ino;
+	struct gosql_plan plan;
+	char *path;
+	bool global;               /* probed for every process */
+	int *pids;                 /* processes probed (pid-specific) */
+	size_t npids;
+};
+
+struct gosql {
+	struct gosql_opts opts;
+	struct gosql_bpf *skel;
+	bool loaded;               /* programs in the kernel (on first need) */
+	struct go_copy copies[GO_MAX_COPIES];
+	size_t ncopies;
+	struct bpf_link **links;
+	size_t nlinks;
+	struct st_event *scratch;  /* a record being rewritten */
+	struct { dev_t dev; ino_t ino; } *nots;  /* files known not to be ours */
+	size_t nnots;
+};
+
+int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t errlen)
+{
+	struct gosql *g = calloc(1, sizeof(*g));
+	int e;
+
+	*out = NULL;
+	if (!g)
+		return -ENOMEM;
+	g->opts = *o;
+	g->scratch = malloc(sizeof(*g->scratch));
+	g->skel = gosql_bpf__open();
+	if (!g->skel || !g->scratch) {
+		e = g->skel ? -ENOMEM : -errno;
+		snprintf(err, errlen, "cannot open the database/sql BPF programs: %s", strerror(-e));
+		gosql__free(g);
+		return e;
+	}
+	if (o->filter_comm)
+		strncpy((char *)g->skel->rodata->filter_comm, o->filter_comm, ST_COMM_LEN - 1);
+	*out = g;
+	return 0;
+}
+
+/* Loads the programs into the kernel, the first time a Go executable is
+ * to be probed (a tracer that meets none never loads them). */
+static int load(struct gosql *g, char *why, size_t whylen)
+{
+	int e;
+
+	if (g->loaded)
+		return 0;
+	e = gosql_bpf__load(g->skel);
+	if (e) {
+		snprintf(why, whylen, "cannot load the database/sql BPF programs: %s (run with -vv for the "
+			 "verifier log)", strerror(-e));
+		return e;
+	}
+	g->loaded = true;
+	return 0;
+}
+
+int gosql__rb_fd(const struct gosql *g)
+{
+	return g && g->loaded ? bpf_map__fd(g->skel->maps.rb) : -1;
+}
+
+const char *gosql__lib(const struct gosql *g, unsigned lib_id)
+{
+	if (!g || lib_id < GOSQL_LIB_BASE || lib_id - GOSQL_LIB_BASE >= g->ncopies)
+		return NULL;
+	return g->copies[lib_id - GOSQL_LIB_BASE].plan.lib;
+}
+
+int gosql__record(void *ctx, void *data, size_t size)
+{
+	struct gosql *g = ctx;
+	struct st_event *ev = data;
+
+	/* The ring buffer's pages are read-only: a record is rewritten in a
+	 * copy. Only failures need it (stmt carries the error's itab). */
+	if (size >= offsetof(struct st_event, sql) && size <= sizeof(*ev) && ev->rc != 0) {
+		memcpy(g->scratch, ev, size);
+		ev = g->scratch;
+		if (ev->err_len == 0) {
+			unsigned copy = ev->lib_id - GOSQL_LIB_BASE;
+			const char *name = copy < g->ncopies ? gosql__err_name(&g->copies[copy].plan, ev->stmt) : NULL;
+			int n;
+
+			/* Never an empty error on failure: at least the Go type. */
+			n = snprintf(ev->err, sizeof(ev->err), "Go error %s (message not read)",
+				     name ? name : "of an unknown type");
+			ev->err_len = (unsigned short)(n < (int)sizeof(ev->err) ? n : (int)sizeof(ev->err) - 1);
+		}
+		ev->stmt = 0;
+	}
+	return g->opts.forward(g->opts.ctx, ev, size);
+}
+
+static int add_link(struct gosql *g, struct bpf_link *l)
+{
+	struct bpf_link **grown = realloc(g->links, (g->nlinks + 1) * sizeof(*grown));
+
+	if (!grown) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	g->links = grown;
+	g->links[g->nlinks++] = l;
+	return 0;
+}
+
+static int attach_at(struct gosql *g, struct bpf_program *prog, int pid, const char *path, uint64_t off,
+		     uint64_t cookie, const char *fn, char *why, size_t whylen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = cookie);
+	struct bpf_link *l = bpf_program__attach_uprobe_opts(prog, pid, path, off, &uo);
+	int e;
+
+	if (!l) {
+		e = -errno;
+		snprintf(why, whylen, "cannot attach a uprobe to %s at %s+0x%" PRIx64 " in PID %d: %s", fn, path, off,
+			 pid, strerror(-e));
+		return e;
+	}
+	return add_link(g, l);
+}
+
+/* The copy for the file open on fd: found by identity, or planned. */
+static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **out, char *why, size_t whylen)
+{
+	struct stat st;
+	struct go_copy *c;
+	uint32_t idx;
+	size_t i;
+	int e;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	for (i = 0; i < g->ncopies; i++)
+		if (g->copies[i].dev == st.st_dev && g->copies[i].ino == st.st_ino) {
+			*out = &g->copies[i];
+			return 0;
+		}
+	for (i = 0; i < g->nnots; i++)
+		if (g->nots[i].dev == st.st_dev && g->nots[i].ino == st.st_ino) {
+			snprintf(why, whylen, "not a Go program using database/sql");
+			return -ENOENT;
+		}
+	if (g->ncopies == GO_MAX_COPIES) {
+		snprintf(why, whylen, "too many Go executables probed (%d)", GO_MAX_COPIES);
+		return -ENOSPC;
+	}
+	c = &g->copies[g->ncopies];
+	memset(c, 0, sizeof(*c));
+	e = gosql__plan(fd, (uint64_t)st.st_size, &c->plan, why, whylen);
+	if (e == -ENOEXEC || e == -ENOENT) {
+		void *grown = realloc(g->nots, (g->nnots + 1) * sizeof(*g->nots));
+
+		if (grown) {  /* not read again at each rescan */
+			g->nots = grown;
+			g->nots[g->nnots].dev = st.st_dev;
+			g->nots[g->nnots++].ino = st.st_ino;
+		}
+	}
+	if (e)
+		return e;
+	c->path = strdup(path);
+	if (!c->path) {
+		gosql__plan_free(&c->plan);
+		return -ENOMEM;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	idx = (uint32_t)g->ncopies;
+	e = load(g, why, whylen);
+	if (e) {
+		gosql__plan_free(&c->plan);
+		free(c->path);
+		return e;
+	}
+	if (bpf_map__update_elem(g->skel->maps.cfgs, &idx, sizeof(idx), &c->plan.cfg, sizeof(c->plan.cfg),
+				 BPF_ANY) != 0) {
+		e = -errno;
+		snprintf(why, whylen, "cannot configure the database/sql probes: %s", strerror(-e));
+		gosql__plan_free(&c->plan);
+		free(c->path);
+		return e;
+	}
+	for (i = 0; i < c->plan.nerrs && !c->plan.pie; i++) {
+		struct go_err_key k = { .itab = c->plan.errs[i].itab, .copy = idx };
+		struct go_err_rule r = { .msg_off = c->plan.errs[i].msg_off };
+
+		if (r.msg_off >= 0)
+			bpf_map__update_elem(g->skel->maps.errtypes, &k, sizeof(k), &r, sizeof(r), BPF_ANY);
+	}
+	g->ncopies++;
+	log_verbose("%s: a Go program (%s) with no C SQLite: traced at database/sql, %zu functions probed, "
+		    "%zu error types named, runtime offsets from %s%s%s", path, c->plan.version, c->plan.nprobes,
+		    c->plan.nerrs, c->plan.layout_from, c->plan.notes[0] ? "; " : "", c->plan.notes);
+	*out = c;
+	return 0;
+}
+
+int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t whylen)
+{
+	struct go_copy *c = NULL;
+	size_t i, k;
+	int fd, e, *grown;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+		return 0;  /* gone, or not a file: whoever asked says why */
+	}
+	e = copy_for(g, fd, path, &c, why, whylen);
+	close(fd);
+	if (e == -ENOEXEC || e == -ENOENT)
+		return 0;
+	if (e)
+		return e;
+	if (c->global)
+		return 1;  /* already probed for every process */
+	for (i = 0; i < c->npids; i++)
+		if (c->pids[i] == pid)
+			return 1;
+	for (i = 0; i < c->plan.nprobes; i++) {
+		const struct gosql_probe *p = &c->plan.probes[i];
+		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query);
+
+		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off, cookie, p->name, why, whylen);
+		for (k = 0; !e && k < p->nrets; k++)
+			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k], cookie, p->name, why, whylen);
+		if (e)
+			return e;
+		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions", p->name,
+			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets);
+	}
+	if (pid < 0) {
+		c->global = true;
+		return 1;
+	}
+	grown = realloc(c->pids, (c->npids + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->pids = grown;
+	c->pids[c->npids++] = pid;
+	return 1;
+}
+
+uint64_t gosql__counter(const struct gosql *g, unsigned idx)
+{
+	int ncpu = libbpf_num_possible_cpus(), i;
+	uint64_t sum = 0, *vals;
+
+	if (!g || !g->loaded || ncpu <= 0 || idx >= ST_CNT_MAX)
+		return 0;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return 0;
+	if (bpf_map__lookup_elem(g->skel->maps.counters, &idx, sizeof(idx), vals, (size_t)ncpu * sizeof(*vals), 0) ==
+	    0)
+		for (i = 0; i < ncpu; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+void gosql__detach(struct gosql *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	for (i = 0; i < g->nlinks; i++)
+		bpf_link__destroy(g->links[i]);
+	free(g->links);
+	g->links = NULL;
+	g->nlinks = 0;
+	for (i = 0; i < g->ncopies; i++) {
+		g->copies[i].global = false;
+		g->copies[i].npids = 0;
+	}
+}
+
+void gosql__free(struct gosql *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	gosql__detach(g);
+	for (i = 0; i < g->ncopies; i++) {
+		gosql__plan_free(&g->copies[i].plan);
+		free(g->copies[i].path);
+		free(g->copies[i].pids);
+	}
+	gosql_bpf__destroy(g->skel);
+	free(g->nots);
+	free(g->scratch);
+	free(g);
+}

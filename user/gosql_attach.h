@@ -1,0 +1,52 @@
+/* gosql_attach.h — attaching the database/sql probes (bpf/gosql.bpf.c, its
+ * own skeleton) to Go executables in which no C SQLite was found, and
+ * turning their records into ordinary ones for the tracer's consumer. */
+#ifndef SQLTRACE_GOSQL_ATTACH_H
+#define SQLTRACE_GOSQL_ATTACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gosql;
+
+struct gosql_opts {
+	const char *filter_comm;   /* -n with -b: only processes of this name, or NULL */
+	/* Receives every record (struct st_event), the error's type named when
+	 * its message could not be read: the tracer's ring buffer callback. */
+	int (*forward)(void *ctx, void *data, size_t size);
+	void *ctx;
+};
+
+/* Opens the BPF programs; they are loaded into the kernel only when a Go
+ * executable is first probed. Returns 0 and *out, or a negative errno with
+ * err set. */
+int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t errlen);
+
+/* The ring buffer's fd once loaded (-1 before), to be consumed with
+ * gosql__record as callback (ring_buffer__add) and its ctx the gosql. */
+int gosql__rb_fd(const struct gosql *g);
+int gosql__record(void *ctx, void *data, size_t size);
+
+/* Probes the Go executable at path (as the tracer can open it: /proc/PID/exe
+ * or the -b path) for process pid (-1: every process that runs it), when
+ * no C SQLite was found in it. Returns 1 when probed, 0 when it is not a Go
+ * program using database/sql, is one with a cgo SQLite (whose C functions
+ * are to be probed instead), or cannot be opened (why says which), or a negative errno with why set (an unknown Go release's
+ * layout: never guessed). */
+int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t whylen);
+
+/* What an entry's `lib` is for a record's lib_id (GOSQL_LIB_BASE + copy),
+ * or NULL when it is not one of ours. */
+const char *gosql__lib(const struct gosql *g, unsigned lib_id);
+
+/* Counters of the BPF side (enum st_counter), summed over CPUs. */
+uint64_t gosql__counter(const struct gosql *g, unsigned idx);
+
+/* Removes every probe (the end of a run; records already sent stay in
+ * the ring buffer to be drained). g may be NULL. */
+void gosql__detach(struct gosql *g);
+
+/* g may be NULL. */
+void gosql__free(struct gosql *g);
+
+#endif
