@@ -18,6 +18,8 @@ void options__usage(FILE *f)
 "       sqltrace-bpf [OPTIONS] --cgroup PATH [--cgroup PATH ...]\n"
 "       sqltrace-bpf [OPTIONS] -- COMMAND [ARGS ...]\n"
 "       sqltrace-bpf ingest [OPTIONS]        (receive entries over HTTP; ingest --help)\n"
+"       sqltrace-bpf report [OPTIONS] [FILE] (summarise a trace file; report --help)\n"
+"       sqltrace-bpf top [OPTIONS] TARGETS   (a live view, like top; top --help)\n"
 "\n"
 "Shows every SQLite statement a running program executes: its SQL, how long it\n"
 "took, whether it failed, with no change to the program. Needs root.\n"
