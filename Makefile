@@ -32,7 +32,7 @@ BPFTOOL  ?= bpftool
 ARCH     := x86
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
-CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Iuser/find -Istore -Ishim -Icommon
+CPPFLAGS += -D_GNU_SOURCE -I$(BUILD)/bpf -Ibpf -Iuser -Iuser/find -Iuser/attach -Iuser/consume -Istore -Ishim -Icommon
 LDLIBS   := -lbpf -ldw -lelf -lz -lsqlite3 -lcurl -lcjson -lmicrohttpd -lcapstone -lpthread -lm
 
 ifeq ($(V),1)
@@ -60,7 +60,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # ---- user space ------------------------------------------------------------
 # Every .c in user/ and store/ except user/main.c goes into one static
 # library, so unit tests link exactly the code the tool runs.
-CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c user/find/*.c store/*.c common/*.c))
+CORE_SRCS := $(filter-out user/main.c,$(wildcard user/*.c user/find/*.c user/attach/*.c user/consume/*.c store/*.c common/*.c))
 CORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
 CORE_LIB  := $(BUILD)/libsqltrace-core.a
 TOOL      := $(BUILD)/sqltrace-bpf

@@ -102,7 +102,7 @@ static struct st_entry *make_template(void)
 }
 
 /* A sustained producer waits for room the way the tool's ring buffer
- * consumer does (user/tracer.c): in recorder__wait_room, so that it takes
+ * consumer does (user/consume/records.c): in recorder__wait_room, so that it takes
  * no CPU from the writer threads while the queue is full. */
 #define ROOM_WAIT_MS 100
 

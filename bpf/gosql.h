@@ -1,5 +1,5 @@
 /* gosql.h — constants and fixed-size types shared by bpf/gosql.bpf.c and
- * user space (user/gosql_attach.c, user/find/gosql.c): probes on Go's
+ * user space (user/attach/gosql_attach.c, user/find/gosql.c): probes on Go's
  * database/sql layer. Records are struct st_event (sqltrace.h), so the
  * consumer makes them ordinary entries. */
 #ifndef SQLTRACE_GOSQL_H

@@ -1,5 +1,5 @@
 /* sqltrace.h — types and constants shared by the BPF programs
- * (sqltrace.bpf.c) and user space (user/tracer.c, user/event.c).
+ * (sqltrace.bpf.c) and user space (user/attach/probes.c, user/consume/records.c and event.c).
  * Fixed-size types only: this header is compiled by both clang -target bpf
  * and the host compiler.
  */

@@ -20,7 +20,7 @@
  *     a slot, or pass a slot to entry__set_str(n); to change one, modify a
  *     separate entry (entry__new) instead.
  * Every user today complies: only the producers of separate entries
- * (user/event.c, user/tracer.c, tests) change strings, before recording.
+ * (user/consume/event.c and records.c, tests) change strings, before recording.
  */
 #ifndef SQLTRACE_ENTRY_H
 #define SQLTRACE_ENTRY_H

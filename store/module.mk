@@ -76,10 +76,10 @@ $(BUILD)/obj/store/otlp_encode.o $(BUILD)/obj/store/otlp_sink.o: $(OTLP_GEN)/tra
 #   make fuzz-run-otlp [FUZZ_TIME=60]
 OTLP_FUZZ_BINS := $(FUZZ_DIR)/fuzz_otlp_response $(FUZZ_DIR)/fuzz_sqltext_otlp
 OTLP_FUZZ_SRCS := store/otlp_encode.c $(OTLP_GEN)/trace.pb-c.c store/json_arena.c \
-	store/json_encode.c store/entry.c user/traceparent.c
+	store/json_encode.c store/entry.c user/consume/traceparent.c
 
 $(OTLP_FUZZ_BINS): $(FUZZ_DIR)/%: tests/fuzz/%.c $(OTLP_FUZZ_SRCS) store/otlp_encode.h \
-		user/traceparent.h
+		user/consume/traceparent.h
 	@mkdir -p $(dir $@)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) $(WARN) $< $(OTLP_FUZZ_SRCS) -lcjson -lprotobuf-c -o $@

@@ -1,5 +1,5 @@
 /* fuzz_sqltext_otlp.c — libFuzzer target for the readers of a statement's
- * SQL text, which the traced program chooses: user/traceparent.c
+ * SQL text, which the traced program chooses: user/consume/traceparent.c
  * (traceparent__extract_flags, the sqlcommenter traceparent comment) and
  * otlp__sql_summary (store/otlp_encode.c: the span name's operation and
  * table). The input is the SQL text. Build and run: `make fuzz-run-otlp`;

@@ -1,7 +1,7 @@
 /* test_config.c — unit tests of the config files (user/config.c: parsing,
  * the safe load, placing the settings before the command line, naming the
  * file and line of a bad setting) and of reading a cgroup's processes
- * (user/cgroup.c) on fixture text and directories. No root needed. */
+ * (user/attach/cgroup.c) on fixture text and directories. No root needed. */
 #include "harness.h"
 #include "cgroup.h"
 #include "config.h"

@@ -1,4 +1,4 @@
-/* test_event.c — unit tests of user/event.c on hand-built ring buffer
+/* test_event.c — unit tests of user/consume/event.c on hand-built ring buffer
  * records (struct st_event, bpf/sqltrace.h): Op, rows, error text, cut text
  * and its marker, trimming, UTF-16 text, times, comm, malformed records and
  * the fallback text. Every record is copied into a heap block of exactly

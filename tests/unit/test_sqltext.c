@@ -1,4 +1,4 @@
-/* test_sqltext.c — unit tests of user/sqltext.c: which Op a statement is
+/* test_sqltext.c — unit tests of user/consume/sqltext.c: which Op a statement is
  * (the first keyword after blanks and comments, or rows > 0), UTF-16LE to
  * UTF-8 conversion (surrogates, U+0000, odd bytes, small buffers), cutting
  * on a UTF-8 character boundary, and trimming blanks. */

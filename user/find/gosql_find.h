@@ -4,7 +4,7 @@
  * instruction: Go functions are never given uretprobes), the runtime
  * layout of the executable's Go release, the error types whose message can
  * be read, and which driver the program registers. The plan is what
- * user/gosql_attach.c attaches. */
+ * user/attach/gosql_attach.c attaches. */
 #ifndef SQLTRACE_GOSQL_FIND_H
 #define SQLTRACE_GOSQL_FIND_H
 
