@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""go_bench.py — what tracing costs a Go service (issue 12): the database/sql
-loop of bench/go/gobench.go (`SELECT ? + 0` through QueryRow, prepared and
-unprepared, one connection) on mattn/go-sqlite3 linked statically, stripped
-(SQLite found through its extension API table) and not, timed by the
-program's own clock untraced and traced in the same run, alternating, ROUNDS
-times each; the medians are compared. Traced runs store into a local trace
+"""go_bench.py — what tracing costs a Go service (issue 12): a database/sql
+loop (QueryRow + Scan, prepared and unprepared, one connection) on
+mattn/go-sqlite3 linked statically (bench/go/gobench.go: SQLite's C
+functions probed), stripped (SQLite found through its extension API table)
+and not, and on a pure-Go driver (bench/go/gobench_pure.go: probed at
+database/sql), stripped and not; timed by the program's own clock untraced
+and traced in the same run, alternating, ROUNDS times each; the medians are
+compared. Traced runs store into a local trace
 file, as a user would; entries captured and ring-buffer drops are read from
 it and from the summary.
 
@@ -26,7 +28,14 @@ import tempfile
 import time
 
 BEGIN, END = "<!-- go-bench -->", "<!-- /go-bench -->"
-QUERY = "SELECT ? + 0"
+# (binary, driver, DSN or None for a file, query the loop runs, label)
+VARIANTS = [
+    ("gobench-static", "sqlite3", None, "SELECT ? + 0", "mattn, static"),
+    ("gobench-static-stripped", "sqlite3", None, "SELECT ? + 0", "mattn, static, stripped"),
+    ("gobench-pure", "memsqlite", "bench", "SELECT * FROM t WHERE k = ?", "pure Go (database/sql)"),
+    ("gobench-pure-stripped", "memsqlite", "bench", "SELECT * FROM t WHERE k = ?",
+     "pure Go (database/sql), stripped"),
+]
 
 
 def readline(f, timeout=60):
@@ -42,14 +51,14 @@ def readline(f, timeout=60):
     return buf.decode()
 
 
-def one_run(exe, mode, calls, tool, traced, tmp):
+def one_run(exe, driver, dsn, query, mode, calls, tool, traced, tmp):
     """Returns (ns per call, entries captured, drops) of one run."""
-    db = os.path.join(tmp, "bench.db")
+    db = dsn or os.path.join(tmp, "bench.db")
     store = os.path.join(tmp, "traces.db")
     for p in (store, store + "-wal", store + "-shm"):
         if os.path.exists(p):
             os.unlink(p)
-    t = subprocess.Popen([exe, "sqlite3", db, mode, str(calls)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    t = subprocess.Popen([exe, driver, db, mode, str(calls)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     line = readline(t.stdout)
     if not line.startswith("ready"):
         t.kill()
@@ -81,7 +90,7 @@ def one_run(exe, mode, calls, tool, traced, tmp):
         m = re.search(r"(\d+) entries, .*?(\d+) ring-buffer drops", err)
         drops = int(m.group(2)) if m else -1
         with sqlite3.connect("file:%s?mode=ro" % store, uri=True) as c:
-            entries = c.execute("SELECT count(*) FROM sql_traces WHERE query = ?", (QUERY,)).fetchone()[0]
+            entries = c.execute("SELECT count(*) FROM sql_traces WHERE query = ?", (query,)).fetchone()[0]
     return ns, entries, drops
 
 
@@ -95,28 +104,29 @@ def main():
     tool = os.path.join(a.build, "sqltrace-bpf")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in ("static", "static-stripped"):
-            exe = os.path.join(a.build, "bench", "gobench-" + variant)
+        for binary, driver, dsn, query, variant in VARIANTS:
+            exe = os.path.join(a.build, "bench", binary)
             for mode in ("unprepared", "prepared"):
                 base, traced, ents, drops = [], [], [], []
                 for _ in range(a.rounds):
-                    base.append(one_run(exe, mode, a.calls, tool, False, tmp)[0])
-                    ns, e, d = one_run(exe, mode, a.calls, tool, True, tmp)
+                    base.append(one_run(exe, driver, dsn, query, mode, a.calls, tool, False, tmp)[0])
+                    ns, e, d = one_run(exe, driver, dsn, query, mode, a.calls, tool, True, tmp)
                     traced.append(ns)
                     ents.append(e)
                     drops.append(d)
                 b, t = statistics.median(base), statistics.median(traced)
                 rows.append((variant, mode, b, t, t - b, t / b, min(ents), max(drops)))
-                print("%-16s %-10s untraced %6.0f ns  traced %6.0f ns  +%5.0f ns (x%.2f)  entries %d/%d  drops %d"
+                print("%-34s %-10s untraced %6.0f ns  traced %6.0f ns  +%5.0f ns (x%.2f)  entries %d/%d  drops %d"
                       % (variant, mode, b, t, t - b, t / b, min(ents), a.calls, max(drops)), flush=True)
-    table = ["| mattn/go-sqlite3, static | database/sql call | untraced ns/call | traced ns/call | added | "
+    table = ["| program | database/sql call | untraced ns/call | traced ns/call | added | "
              "ratio | entries (of %d) | drops |" % a.calls, "|---|---|---|---|---|---|---|---|"]
     for v, m, b, t, d, r, e, dr in rows:
         table.append("| %s | %s | %.0f | %.0f | %+.0f | %.2f | %d | %d |" % (v, m, b, t, d, r, e, dr))
-    text = ("Go service workload (`%s`, `SELECT ? + 0` through `QueryRow`, one connection; "
-            "median of %d alternated runs of %d calls each, by the program's clock; traced = default "
-            "mode storing to a local file). Reproduce: `sudo make bench-go`.\n\n%s\n"
-            % ("bench/go/gobench.go", a.rounds, a.calls, "\n".join(table)))
+    text = ("Go service workload (`bench/go/gobench.go` on mattn/go-sqlite3: `SELECT ? + 0`; "
+            "`bench/go/gobench_pure.go` on the tests' pure-Go driver: `SELECT * FROM t WHERE k = ?`; "
+            "`QueryRow` + `Scan`, one connection; median of %d alternated runs of %d calls each, by the "
+            "program's clock; traced = default mode storing to a local file). "
+            "Reproduce: `sudo make bench-go`.\n\n%s\n" % (a.rounds, a.calls, "\n".join(table)))
     print(text)
     if a.update_doc:
         doc = open(a.update_doc).read()

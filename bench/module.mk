@@ -25,7 +25,7 @@ BENCH_WORKLOAD := $(BENCH_DIR)/workload
 BENCH_INPROC   := $(BENCH_DIR)/libinproc.so
 BENCH_PIPELINE := $(BENCH_DIR)/pipeline_bench
 BENCH_BINS     := $(BENCH_WORKLOAD) $(BENCH_INPROC) $(BENCH_PIPELINE)
-GOBENCH        := $(addprefix $(BENCH_DIR)/gobench-,static static-stripped)
+GOBENCH        := $(addprefix $(BENCH_DIR)/gobench-,static static-stripped pure pure-stripped)
 BENCH_PIC_OBJS := $(patsubst %.c,$(BENCH_DIR)/pic/%.o,$(CORE_SRCS))
 BENCH_PIC_LIB  := $(BENCH_DIR)/libsqltrace-core-pic.a
 BENCH_PY       ?= python3
@@ -72,6 +72,15 @@ $(GOBENCH): bench/go/gobench.go
 		go build -ldflags '$(if $(findstring stripped,$@),-s -w )-linkmode external -extldflags "-static"' \
 		-o $(abspath $@) gobench.go 2>&1 | $(GO_FILTER)
 	@test -x $@
+
+# gobench-pure: the pure-Go driver of the tests (no C SQLite: database/sql
+# probed), CGO_ENABLED=0, stripped or not.
+$(BENCH_DIR)/gobench-pure $(BENCH_DIR)/gobench-pure-stripped: bench/go/gobench_pure.go \
+		$(wildcard tests/targets/go/puresql/memsqlite/*.go)
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd bench/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache CGO_ENABLED=0 \
+		go build $(if $(findstring stripped,$@),-ldflags "-s -w") -o $(abspath $@) gobench_pure.go
 
 .PHONY: bench-go
 bench-go: $(TOOL) $(GOBENCH)
