@@ -65,7 +65,7 @@ bench: $(TOOL) $(BENCH_BINS) $(TARGET_BINS) $(GOBENCH)
 # A Go service's database/sql loop, untraced and traced (bench/go_bench.py;
 # root). gobench-static: mattn/go-sqlite3 with libsqlite3.a inside;
 # gobench-static-stripped: the same built as releases are (-s -w).
-$(GOBENCH): bench/go/gobench.go
+$(BENCH_DIR)/gobench-static $(BENCH_DIR)/gobench-static-stripped: bench/go/gobench.go
 	@mkdir -p $(dir $@) $(BUILD)/gocache
 	$(call msg,GO,$@)
 	$(Q)cd bench/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache CGO_LDFLAGS="-lm -ldl -lpthread" \

@@ -72,6 +72,8 @@ def test_stripped_c_program_by_pid_equals_its_unstripped_twin():
         check(stripped_layout.endswith("not decoded: nothing"), "layout of the stripped copy: %s" % stripped_layout)
         check(any(exe in l and "step outcomes read from the statement at sqlite3_step's exit sites" in l
                   for l in tr.stderr.splitlines()), "steps not at their exit site: %s" % tr.stderr[-1500:])
+        check(any(exe in l and "prepares probed at entry only (failures at sqlite3ErrorWithMsg)" in l
+                  for l in tr.stderr.splitlines()), "prepares not entry-only: %s" % tr.stderr[-1500:])
         _, tr2, _ = trace_target([STATIC], ["-v"])
         eq(stripped_layout, layout_line(tr2.stderr, STATIC), "layout: stripped vs unstripped")
 

@@ -16,6 +16,7 @@
 #include "ehframe.h"
 #include "elfsym.h"
 #include "harness.h"
+#include "layout_decode.h"
 
 static const char *target(const char *name)
 {
@@ -212,6 +213,32 @@ static bool test_fde_sizes(void)
 	return true;
 }
 
+/* sqlite3ErrorWithMsg is told from the functions sqlite3_prepare_v2 leads
+ * to by its shape alone (what a stripped copy needs): the one found is the
+ * symbol of that name, in both builds. */
+static bool error_with_msg_found(const char *name)
+{
+	struct elf_file *ef = elf_file__open(target(name));
+	struct layout_decoded d;
+	uint64_t va = 0, want, sz;
+
+	ASSERT_TRUE(ef != NULL);
+	layout_decode__elf(ef, ef, &d);
+	ASSERT_TRUE(d.cfg.db_perr_off > 0);
+	ASSERT_EQ_INT(elf_file__find_func(ef, "sqlite3ErrorWithMsg", &want, &sz), 0);
+	ASSERT_EQ_INT(layout_decode__error_with_msg_elf(ef, ef, d.cfg.db_perr_off, &va), 0);
+	ASSERT_EQ_INT(va, want);
+	/* with a wrong pErr offset nothing fits */
+	ASSERT_EQ_INT(layout_decode__error_with_msg_elf(ef, ef, d.cfg.db_perr_off + 8, &va), -ENOENT);
+	elf_file__close(ef);
+	return true;
+}
+
+static bool test_error_with_msg_by_its_shape(void)
+{
+	return error_with_msg_found("static_errors") && error_with_msg_found("goapp-static");
+}
+
 int main(void)
 {
 	RUN(test_names_follow_sqlite3ext_h);
@@ -219,5 +246,6 @@ int main(void)
 	RUN(test_table_of_a_static_go_program);
 	RUN(test_no_table);
 	RUN(test_fde_sizes);
+	RUN(test_error_with_msg_by_its_shape);
 	return harness_done();
 }

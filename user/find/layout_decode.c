@@ -695,6 +695,50 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	return o->nfound;
 }
 
+/* The sqlite3ErrorWithMsg pattern (layout_decode.h) in one walk. */
+static bool error_with_msg_shape(const struct codewalk *w, int perr_off)
+{
+	int16_t db = arg_node(w, 0), fmt = arg_node(w, 2);
+	bool stores_code = false, tests_fmt = false, stores_perr = false;
+	int i;
+
+	if (db <= 0 || fmt <= 0)
+		return false;
+	for (i = 0; i < w->nev; i++) {
+		const struct cw_event *e = &w->ev[i];
+
+		/* (the value stored is err_code, but kept in a callee-saved
+		 * register across the call before it: not followed) */
+		if (e->kind == CW_STORE && e->a == db && e->size == 4 && plausible_off(e->x))
+			stores_code = true;
+		if (e->kind == CW_CMP && e->a == fmt && e->x == 0)
+			tests_fmt = true;
+		if (e->kind == CW_STORE && e->a == db && e->size == 8 && e->x == perr_off)
+			stores_perr = true;
+	}
+	return stores_code && tests_fmt && stores_perr;
+}
+
+static int error_with_msg(struct ctx *c, int perr_off, uint64_t *vaddr)
+{
+	uint64_t v[4 * REACH_MAX];
+	int n, i, fits = 0;
+
+	if (perr_off < 0)
+		return -ENOENT;
+	n = reached(c, "sqlite3_prepare_v2", 3, v, 4 * REACH_MAX);
+	for (i = 0; i < n; i++) {
+		struct codewalk *w = walk_at(c, v[i]);
+
+		if (w && error_with_msg_shape(w, perr_off)) {
+			fits++;
+			*vaddr = v[i];
+		}
+		free(w);
+	}
+	return fits == 1 ? 0 : -ENOENT;
+}
+
 /* ---- from an ELF file ------------------------------------------------- */
 
 struct elf_src {
@@ -754,4 +798,14 @@ int layout_decode__elf(struct elf_file *sym, struct elf_file *ef, struct layout_
 
 	free(s.fdes);
 	return n;
+}
+
+int layout_decode__error_with_msg_elf(struct elf_file *sym, struct elf_file *ef, int perr_off, uint64_t *vaddr)
+{
+	struct elf_src s = { .sym = sym, .ef = ef };
+	struct ctx c = { .fetch = elf_fetch, .fctx = &s };
+	int err = error_with_msg(&c, perr_off, vaddr);
+
+	free(s.fdes);
+	return err;
 }

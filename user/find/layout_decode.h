@@ -50,4 +50,14 @@ int layout_decode__run(layout_fetch_fn fetch, void *ctx, struct layout_decoded *
  * or its debug file), their bytes read from ef. */
 int layout_decode__elf(struct elf_file *sym, struct elf_file *ef, struct layout_decoded *out);
 
+/* In a copy that does not name sqlite3ErrorWithMsg (a stripped file whose
+ * API came from its extension API table): the one function reached from
+ * sqlite3_prepare_v2 (a few calls deep) that does what it does — stores 4
+ * bytes into its first argument (db->errCode = err_code), tests its third
+ * against 0 (zFormat) and stores into db->pErr (perr_off, decoded before).
+ * Returns 0 with its address in *vaddr, -ENOENT when no candidate or more
+ * than one fits. (The BPF side checks each hit again: the db of the
+ * prepare in progress, a "%s" format, Parse.zErrMsg as its argument.) */
+int layout_decode__error_with_msg_elf(struct elf_file *sym, struct elf_file *ef, int perr_off, uint64_t *vaddr);
+
 #endif

@@ -306,6 +306,22 @@ static int resolve_functions_from(struct elf_file *sym, struct elf_file *ef, str
 		if (elf_file__find_func(sym, st_fn_names[ST_FN_LOCK_AND_PREPARE], &lap, &size) == 0)
 			wrapper_frames(sym, ef, c, lap);
 	}
+	/* A copy that does not name sqlite3ErrorWithMsg (stripped): the
+	 * function sqlite3_prepare_v2 leads to that does what it does, so that
+	 * prepares keep one emulated entry probe (user/find/layout_decode.h). */
+	if (!c->fn_off[ST_FN_ERROR_WITH_MSG] && c->fn_off[ST_FN_LOCK_AND_PREPARE] &&
+	    c->layout.cfg.db_perr_off >= 0) {
+		uint64_t va, off;
+		uint8_t code[16];
+
+		if (layout_decode__error_with_msg_elf(sym, ef, c->layout.cfg.db_perr_off, &va) == 0 &&
+		    elf_file__vaddr_to_offset(ef, va, &off) == 0 &&
+		    elf_file__read_vaddr(ef, va, code, sizeof(code)) == (ssize_t)sizeof(code) &&
+		    probepos__probeable(code, sizeof(code))) {
+			c->fn_off[ST_FN_ERROR_WITH_MSG] = off;
+			c->fn_sstep[ST_FN_ERROR_WITH_MSG] = probepos__classify(code, sizeof(code)) == PROBE_INSN_SSTEP;
+		}
+	}
 	move_entry_probe(sym, ef, c, ST_FN_RESET);
 	move_entry_probe(sym, ef, c, ST_FN_FINALIZE);
 	find_rets(sym, ef, c, ST_FN_EXEC);
