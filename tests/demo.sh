@@ -27,8 +27,8 @@ exec 3>&-
 wait "$app" || true
 wait "$tracer"
 echo
-echo "demo: what landed in ./traces.db (sqlite3 traces.db ...):"
-sqlite3 -header -column traces.db \
-	"SELECT op, count(*) AS n, max(duration_us) AS max_us, sum(error != '') AS errors,
-	        substr(query, 1, 60) AS query
-	   FROM sql_traces GROUP BY query ORDER BY n DESC LIMIT 10"
+echo "demo: what landed in ./traces.db, grouped by statement fingerprint:"
+echo "\$ $TOOL report --limit 5"
+"$TOOL" report --limit 5 traces.db
+echo
+echo "(also: $TOOL report --format html -o report.html; sudo $TOOL top -p PID)"
