@@ -285,8 +285,6 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 			goto fail;
 	}
 	if (opts->ncgroups) {
-		char **procs;
-
 		t->cgroup_dirs = calloc(opts->ncgroups, sizeof(*t->cgroup_dirs));
 		t->cgroup_ids = calloc(opts->ncgroups, sizeof(*t->cgroup_ids));
 		if (!t->cgroup_dirs || !t->cgroup_ids) {
@@ -309,15 +307,8 @@ int tracer__open(const struct tracer_opts *opts, struct tracer **out, char *err,
 		}
 		/* A process that execs in a cgroup is stopped until probed:
 		 * the watchdog continues it should we die meanwhile. */
-		procs = calloc(opts->ncgroups, sizeof(*procs));
-		for (i = 0; procs && i < opts->ncgroups; i++)
-			if (asprintf(&procs[i], "%s/cgroup.procs", t->cgroup_dirs[i]) < 0)
-				procs[i] = NULL;
-		if (!t->wd && !t->opts.probe_only && procs)
-			t->wd = watchdog__start_cgroups(procs, opts->ncgroups);
-		for (i = 0; procs && i < opts->ncgroups; i++)
-			free(procs[i]);
-		free(procs);
+		if (!t->wd && !t->opts.probe_only)
+			t->wd = watchdog__start_cgroups(t->cgroup_dirs, opts->ncgroups);
 		if (!t->wd && !t->opts.probe_only) {
 			e = -errno;
 			snprintf(err, errlen, "cannot start the watchdog process: %s", strerror(errno));

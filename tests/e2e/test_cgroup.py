@@ -296,15 +296,16 @@ def test_cgroup_processes_that_ended_hold_nothing():
 STATIC_SRC = "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n"
 
 
-@test
-def test_cgroup_killed_tracer_leaves_nothing_stopped():
-    """The tracer stops a process that execs in the cgroup until it is
-    probed; killed (SIGKILL) meanwhile, its watchdog continues the stopped
-    processes of the cgroup. Here a static program with no SQLite (never a
-    target, so not continued for being one) is stopped by hand, as the BPF
-    side would stop it."""
+def killed_tracer_leaves_nothing_stopped(sub):
+    """The tracer stops a process that execs in the cgroup (or one below
+    it: sub) until it is probed; killed (SIGKILL) meanwhile, its watchdog
+    continues the stopped processes of the cgroup and of those below it.
+    Here a static program with no SQLite (never a target, so not continued
+    for being one) is stopped by hand, as the BPF side would stop it."""
     need_bpf()
-    cg = Cgroup("watchdog")
+    cg = Cgroup("watchdog" + ("-" + sub if sub else ""))
+    if sub:
+        os.makedirs(os.path.join(cg.path, sub, "deeper"))
     tr = None
     with tempfile.TemporaryDirectory() as d:
         exe = os.path.join(d, "pause_static")
@@ -316,7 +317,7 @@ def test_cgroup_killed_tracer_leaves_nothing_stopped():
         p = subprocess.Popen([exe])
         try:
             tr = Tracer(["--cgroup", cg.path, "--log-format", "json", "--no-store", "-v"])
-            cg.add(p.pid)
+            cg.add(p.pid, os.path.join(sub, "deeper") if sub else None)
             wait_stderr(tr, "PID %d not traced" % p.pid)
             os.kill(p.pid, signal.SIGSTOP)
             for _ in range(50):
@@ -337,6 +338,16 @@ def test_cgroup_killed_tracer_leaves_nothing_stopped():
             if tr and tr.p.poll() is None:
                 tr.p.kill()
             cg.remove()
+
+
+@test
+def test_cgroup_killed_tracer_leaves_nothing_stopped():
+    killed_tracer_leaves_nothing_stopped(None)
+
+
+@test
+def test_cgroup_killed_tracer_leaves_nothing_stopped_below():
+    killed_tracer_leaves_nothing_stopped("inner")
 
 
 @test

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,18 +59,21 @@ static int is_stopped(int32_t pid)
 /* The child: keeps the set of stopped pids (+pid stopped, -pid continued)
  * and of watched ones; at EOF continues them (see watchdog.h). Only
  * async-signal-safe calls after fork. */
-/* --cgroup: cgroup.procs files whose stopped processes are continued
- * after a tracer's death (set before the fork, read by the child). */
-static char *const *wd_procs;
-static size_t wd_nprocs;
+/* --cgroup: cgroup directories whose stopped processes (theirs and those
+ * of the cgroups below them) are continued after a tracer's death (set
+ * before the fork, read by the child). */
+static char *const *wd_dirs;
+static size_t wd_ndirs;
 
-/* Continues every stopped process listed in the file at path (a
- * cgroup.procs). Allocation-free. */
-static void continue_stopped_in(const char *path)
+#define CGROUP_DEPTH_MAX 16   /* cgroups below a traced one, followed */
+
+/* Continues every stopped process listed in cgroup.procs of the directory
+ * dirfd. Allocation-free. */
+static void continue_stopped_in(int dirfd)
 {
 	static char buf[65536];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	int32_t v = 0;
 	int digits = 0;
 
@@ -87,6 +92,41 @@ static void continue_stopped_in(const char *path)
 			digits = 0;
 		}
 	}
+}
+
+/* continue_stopped_in for dirfd and every cgroup below it (depth bounded;
+ * a directory is opened O_NOFOLLOW: cgroupfs has no links anyway). Only
+ * system calls: getdents64 straight, no opendir (its malloc is not safe in
+ * a child forked from a threaded tracer). Closes dirfd. */
+static void continue_stopped_under(int dirfd, int depth)
+{
+	char ents[4096];
+	long n;
+
+	continue_stopped_in(dirfd);
+	while (depth < CGROUP_DEPTH_MAX && (n = syscall(SYS_getdents64, dirfd, ents, sizeof(ents))) > 0) {
+		for (long off = 0; off < n;) {
+			const struct linux_dirent64 {
+				uint64_t d_ino;
+				int64_t d_off;
+				unsigned short d_reclen;
+				unsigned char d_type;
+				char d_name[];
+			} *d = (const void *)(ents + off);
+			int sub;
+
+			if (d->d_reclen == 0)
+				break;
+			off += d->d_reclen;
+			if (d->d_type != DT_DIR || (d->d_name[0] == '.' && (d->d_name[1] == '\0' ||
+			    (d->d_name[1] == '.' && d->d_name[2] == '\0'))))
+				continue;
+			sub = openat(dirfd, d->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				continue_stopped_under(sub, depth + 1);
+		}
+	}
+	close(dirfd);
 }
 
 static void run_child(int fd, pid_t tracer)
@@ -134,8 +174,12 @@ static void run_child(int fd, pid_t tracer)
 		for (i = 0; i < nw; i++)
 			if (is_stopped(watched[i]))
 				kill(watched[i], SIGCONT);
-		for (size_t k = 0; k < wd_nprocs; k++)
-			continue_stopped_in(wd_procs[k]);
+		for (size_t k = 0; k < wd_ndirs; k++) {
+			int d = wd_dirs[k] ? open(wd_dirs[k], O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+			if (d >= 0)
+				continue_stopped_under(d, 0);
+		}
 		if (gone && round > 2)
 			break;
 		nanosleep(&nap, NULL);
@@ -185,16 +229,16 @@ struct watchdog *watchdog__start(void)
 	return w;
 }
 
-struct watchdog *watchdog__start_cgroups(char *const *procs_files, size_t n)
+struct watchdog *watchdog__start_cgroups(char *const *dirs, size_t n)
 {
 	struct watchdog *w;
 
 	/* The child reads them from its copy of our memory. */
-	wd_procs = procs_files;
-	wd_nprocs = n;
+	wd_dirs = dirs;
+	wd_ndirs = n;
 	w = watchdog__start();
-	wd_procs = NULL;
-	wd_nprocs = 0;
+	wd_dirs = NULL;
+	wd_ndirs = 0;
 	return w;
 }
 

@@ -21,10 +21,11 @@ struct watchdog;
 struct watchdog *watchdog__start(void);
 
 /* The same, for --cgroup: after a tracer's death it also continues every
- * stopped process of these cgroup.procs files (the tracer stops a process
- * that execs in a traced cgroup until it is probed). The strings must
- * live until it returns (the child works on its own copy of them). */
-struct watchdog *watchdog__start_cgroups(char *const *procs_files, size_t n);
+ * stopped process of these cgroup directories and of the cgroups below
+ * them (the tracer stops a process that execs in a traced cgroup, or one
+ * below it, until it is probed). The strings must live until it returns
+ * (the child works on its own copy of them). */
+struct watchdog *watchdog__start_cgroups(char *const *dirs, size_t n);
 
 /* The tracer stopped pid / continued it / watches it (its probes may stop
  * it). These can't fail (a full pipe blocks briefly; a watchdog gone is
