@@ -111,7 +111,7 @@ static bool looked_before(void *ctx, uint32_t maj, uint32_t min, uint64_t ino)
  * silence for a quiet program. */
 static void say_unlocatable(struct target *tg, const char *why)
 {
-	const char *at = strstr(why, "carries SQLite"), *start;
+	const char *at = strstr(why, TARGET_UNLOCATABLE), *start;
 
 	if (!at || tg->unlocatable)
 		return;
@@ -175,7 +175,7 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 	/* (the caller gives the reason itself when nothing at all is found) */
 	if (ncopies || tg->nfiles)
 		say_unlocatable(tg, why);
-	else if (strstr(why, "carries SQLite"))
+	else if (strstr(why, TARGET_UNLOCATABLE))
 		tg->unlocatable = true;
 	for (i = 0; i < ncopies; i++) {
 		if (target_has_file(tg, copies[i].dev, copies[i].ino))

@@ -131,7 +131,6 @@ struct search {
 	uint64_t start[MAX_CANDIDATES];   /* candidate sqlite3_libversion_number */
 	uint32_t version[MAX_CANDIDATES];
 	size_t nstart;
-	bool too_many;
 	/* member 67 locations found, and the start each points to */
 	uint64_t at[MAX_CANDIDATES], at_value[MAX_CANDIDATES];
 	size_t nat;
@@ -157,10 +156,8 @@ static void add_start(struct search *s, uint64_t start, uint32_t version)
 	for (size_t i = 0; i < s->nstart; i++)
 		if (s->start[i] == start)
 			return;
-	if (s->nstart == MAX_CANDIDATES) {
-		s->too_many = true;
-		return;
-	}
+	if (s->nstart == MAX_CANDIDATES)
+		return;         /* more are not looked at */
 	s->start[s->nstart] = start;
 	s->version[s->nstart++] = version;
 }
@@ -237,10 +234,8 @@ static void add_at(struct search *s, uint64_t where, uint64_t value)
 	for (size_t i = 0; i < s->nat; i++)
 		if (s->at[i] == where)
 			return;
-	if (s->nat == MAX_CANDIDATES) {
-		s->too_many = true;
+	if (s->nat == MAX_CANDIDATES)
 		return;
-	}
 	s->at_value[s->nat] = value;
 	s->at[s->nat++] = where;
 }

@@ -3,6 +3,7 @@
 #include "target.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -402,12 +403,12 @@ static int resolve_from_apitable(struct elf_file *ef, struct sqlite_copy *c, cha
 		return -ENOMEM;
 	err = apitable__find(ef, t);
 	if (err == -ENOTSUP) {
-		snprintf(why, whylen, "is stripped and carries SQLite %u.%u.%u, older than the 3.20.0 its "
+		snprintf(why, whylen, "is stripped and " TARGET_UNLOCATABLE " %u.%u.%u, older than the 3.20.0 its "
 			 "extension API table is read from", t->version / 1000000, t->version / 1000 % 1000,
 			 t->version % 1000);
 	} else if (err == -ENOENT) {
 		if (apitable__source_id(ef, id, 31) == 0)
-			snprintf(why, whylen, "carries SQLite (source id %s...) but is stripped, has no debug file "
+			snprintf(why, whylen, TARGET_UNLOCATABLE " (source id %s...) but is stripped, has no debug file "
 				 "under /usr/lib/debug/.build-id and no SQLite extension API table (built without loadable-extension support): its "
 				 "functions cannot be located", id);
 		else
@@ -480,22 +481,16 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int roo
 	return resolve_from_apitable(ef, c, why, whylen);
 }
 
-static void append_why(char *why, size_t whylen, const char *fmt, const char *a)
+static void __attribute__((format(printf, 3, 4))) append_why(char *why, size_t whylen, const char *fmt, ...)
 {
 	size_t used = strlen(why);
+	va_list ap;
 
 	if (used + 1 >= whylen)
 		return;
-	snprintf(why + used, whylen - used, fmt, a);
-}
-
-static void append_why2(char *why, size_t whylen, const char *path, const char *reason)
-{
-	size_t used = strlen(why);
-
-	if (used + 1 >= whylen)
-		return;
-	snprintf(why + used, whylen - used, "; %s %s", path, reason);
+	va_start(ap, fmt);
+	vsnprintf(why + used, whylen - used, fmt, ap);
+	va_end(ap);
 }
 
 int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
@@ -737,8 +732,8 @@ int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite
 			base = strrchr(m->path, '/');
 			if (c.in_exe)
 				snprintf(exe_why, sizeof(exe_why), "%s", reason);
-			else if (strstr(base ? base : m->path, "sqlite") || strstr(reason, "carries SQLite"))
-				append_why2(why, whylen, m->path, reason);
+			else if (strstr(base ? base : m->path, "sqlite") || strstr(reason, TARGET_UNLOCATABLE))
+				append_why(why, whylen, "; %s %s", m->path, reason);
 			elf_file__close(ef);
 			continue;
 		}

@@ -12,6 +12,11 @@
 
 #include "layout_decode.h"
 
+/* The words a reason (why[] below) holds when a file evidently carries
+ * SQLite whose functions no finder can locate (stripped, no debug file, no
+ * extension API table): callers tell that case from "no SQLite" by them. */
+#define TARGET_UNLOCATABLE "carries SQLite"
+
 /* Probed functions, in attach order. */
 enum st_fn {
 	ST_FN_PREPARE_V2,
