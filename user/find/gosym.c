@@ -36,6 +36,7 @@
 #define MAX_ITABS (1u << 20)
 #define SCAN_CHUNK (1u << 20)
 #define MAX_DWARF (256u << 20)   /* decompressed DWARF section bytes */
+#define MD_TEXT_OFF 176          /* offsetof(runtime.moduledata, text), 1.18 to 1.27 */
 
 struct seg {
 	uint64_t vaddr, memsz, off, filesz;
@@ -539,6 +540,11 @@ static void read_moduledata(struct gosym *g)
 
 	if (!off || off_to_vaddr(g, off, &g->md))
 		return;
+	/* Go 1.26 stopped filling pcHeader.textStart (0 in the file): the
+	 * function entries are then relative to moduledata.text (at 176 in
+	 * every release 1.18 to 1.27), else to the .text section. */
+	if (!g->text_start && rd(g, off + MD_TEXT_OFF, w, 8) == 0)
+		g->text_start = le64(w);
 	if (read_dwarf_layout(g) == 0) {
 		g->layout_known = true;
 	} else {
@@ -587,6 +593,12 @@ static int open_common(struct gosym *g, struct gosym **out, char *err, size_t er
 	}
 	read_version(g);
 	read_moduledata(g);
+	if (!g->text_start) {  /* no module data either: the section's address */
+		uint64_t a, o, n;
+
+		if (find_section(g, ".text", &a, &o, &n) == 0)
+			g->text_start = a;
+	}
 	*out = g;
 	return 0;
 }
