@@ -468,10 +468,24 @@ static void read_version(struct gosym *g)
 			g->version[len] = '?';
 }
 
-/* Layouts per release, from Go's source: moduledata gained covctrs and
- * ecovctrs in 1.20 and epclntab in 1.26; runtime.g gained syscallbp in
- * 1.23 and gobuf lost ret in 1.25 (goid not verified for 1.25: left
- * unknown, which the database/sql probes can do without). */
+/* Layouts per release (amd64), from Go's source and checked against real
+ * release builds (tests/unit/test_go_releases.c; docs/go-releases.md):
+ *   moduledata: pcHeader 0, six slices 8..152, findfunctab 152, minpc,
+ *     maxpc, text 176, etext, noptrdata, enoptrdata, data, edata, bss,
+ *     ebss, noptrbss, enoptrbss (248); 1.20 added covctrs, ecovctrs (+16);
+ *     then end, gcdata, gcbss, types (280; 296 from 1.20), etypes, rodata,
+ *     gofunc; 1.26 added epclntab (+8); textsectmap, typelinks, itablinks
+ *     (360; 376 from 1.20; 384 from 1.26). Release builds: types is the
+ *     .rodata start, itablinks the .itablink section, in 1.18 to 1.26.
+ *     1.27 dropped itablinks (the itabs are found another way): not here.
+ *   g: stack 0, stackguard0 16, stackguard1 24, _panic 32, _defer 40,
+ *     m 48, sched (gobuf: sp pc g ctxt ret lr bp = 56; 1.25 dropped ret:
+ *     48), syscallsp, syscallpc, syscallbp (1.23+), stktopsp, param,
+ *     atomicstatus u32, stackLock u32, goid: 152 (1.18-1.22), 160
+ *     (1.23-1.24), 152 (1.25+). Each release build's runtime.newproc1
+ *     stores newg.goid at that offset.
+ *   database/sql: Stmt{db *DB; query string} (query 8), Row{err error;
+ *     rows *Rows} (err 0), unchanged 1.18 to 1.27. */
 static const struct {
 	int minor_lo, minor_hi;
 	struct gosym_layout l;
@@ -479,7 +493,7 @@ static const struct {
 	{ 18, 19, { 280, 360, 152, 8, 0, 0 } },
 	{ 20, 22, { 296, 376, 152, 8, 0, 0 } },
 	{ 23, 24, { 296, 376, 160, 8, 0, 0 } },
-	{ 25, 25, { 296, 376, -1, 8, 0, 0 } },
+	{ 25, 25, { 296, 376, 152, 8, 0, 0 } },
 	{ 26, 26, { 296, 384, 152, 8, 0, 0 } },
 };
 
