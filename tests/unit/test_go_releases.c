@@ -240,8 +240,9 @@ static bool test_go124(void) { return check_known("go1.24", "go1.24.4", 160); }
 static bool test_go125(void) { return check_known("go1.25", "go1.25.6", 152); }
 static bool test_go126(void) { return check_known("go1.26", "go1.26.6", 152); }
 
-/* Readable, but no layout, and the reason says why. */
-static bool check_refused(const char *name, const char *version, const char *want)
+/* Readable, but no layout, and the reason says why; goid: what its
+ * runtime.newproc1 shows. */
+static bool check_refused(const char *name, const char *version, const char *want, int goid)
 {
 	struct opened o;
 	char err[256], why[256] = "";
@@ -262,6 +263,7 @@ static bool check_refused(const char *name, const char *version, const char *wan
 		printf("    %s: \"%s\" lacks \"%s\"\n", name, why, want);
 	ASSERT_TRUE(strstr(why, want) != NULL);
 	ASSERT_EQ_INT(gosym__nitabs(o.g, &n), -ENOENT);
+	ASSERT_EQ_INT(goid_from_newproc1(o.g), goid);  /* what a table row would need */
 	close_rel(&o);
 	return true;
 }
@@ -269,13 +271,13 @@ static bool check_refused(const char *name, const char *version, const char *wan
 /* go1.27 moved the itabs out of moduledata.itablinks: not in the table. */
 static bool test_go127_refused(void)
 {
-	return check_refused("go1.27", "go1.27.0", "go1.27.0 is not in this tool's table");
+	return check_refused("go1.27", "go1.27.0", "go1.27.0 is not in this tool's table", 152);
 }
 
 /* esbuild 0.27 (go1.25.7) carries no build info: no version, no layout. */
 static bool test_no_buildinfo_refused(void)
 {
-	return check_refused("go1.25-nobuildinfo", "", "no Go build info");
+	return check_refused("go1.25-nobuildinfo", "", "no Go build info", 152);
 }
 
 int main(void)
