@@ -3,17 +3,21 @@
  * prebuilt Go CLI, fetched by tests/go_releases.sh into $BUILD/go-releases).
  * Per release: the build info's version; the function table (main.main,
  * runtime.goexit whose code starts NOP, CALL); the module data's types and
- * itablinks at the table's offsets (gosym cross-checks itablinks with the
- * .itablink section; here the itabs must name "error" / "*errors.errorString"
- * of size 16); and g.goid, found again in runtime.newproc1's code
- * ("newg.goid = pp.goidcache" right after the goidcache refill's LOCK XADD).
- * A release the table does not know (go1.27: its module data has no
- * itablinks any more) and a build without build info get a reason, never
- * offsets. Skipped only when the npm registry cannot be reached, and never
- * in CI (CI=true or SQLTRACE_REQUIRE_BPF=1: a failure there). */
+ * itabs at the table's offsets (up to go1.26 moduledata.itablinks, which
+ * gosym cross-checks with the .itablink section; from go1.27 the itabs laid
+ * out at types + itaboffset, whose offsets are found again in
+ * runtime.addModuleItabs's code; either way the itabs must name "error" /
+ * "*errors.errorString" of size 16); and g.goid, found again in
+ * runtime.newproc1's code ("newg.goid = pp.goidcache" right after the
+ * goidcache refill's LOCK XADD). A release the table does not know (the
+ * go1.27 build with its version rewritten to go1.28.0), a build without
+ * build info, and the go1.27 build with a wrong itabsize get a reason,
+ * never offsets. Skipped only when the npm registry cannot be reached,
+ * and never in CI (CI=true or SQLTRACE_REQUIRE_BPF=1: a failure there). */
 #include "harness.h"
 
 #include <capstone/capstone.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -167,6 +171,63 @@ static int goid_from_newproc1(const struct gosym *g)
 	return d;
 }
 
+/* How runtime.addModuleItabs (go1.27+) walks the itabs: it loads
+ * md.types, md.itaboffset and md.itabsize (the first three 8-byte loads,
+ * from one base register: their displacements in *types, *itaboff,
+ * *itabsize), tests fun[0] (a CMP of [itab + 24] with 0) and reads the
+ * interface's method count ([inter + 64]) for the itab's size. Returns
+ * true when all of that is there. */
+static bool itab_walk_from_code(const struct gosym *g, int *types, int *itaboff, int *itabsize)
+{
+	uint64_t a, b;
+	uint8_t *code;
+	csh cs;
+	cs_insn *in = NULL;
+	size_t n = 0, i;
+	int disp[3], nd = 0;
+	x86_reg base = X86_REG_INVALID;
+	bool fun0 = false, nmeth = false;
+
+	if (gosym__find(g, "runtime.addModuleItabs", &a, &b) || b <= a || b - a > 4096)
+		return false;
+	code = malloc(b - a);
+	if (!code || gosym__read(g, a, code, b - a) || cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		free(code);
+		return false;
+	}
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	n = cs_disasm(cs, code, b - a, a, 0, &in);
+	for (i = 0; i < n; i++) {
+		const cs_x86 *x = &in[i].detail->x86;
+		const cs_x86_op *m;
+
+		if (x->op_count != 2)
+			continue;
+		m = &x->operands[1];
+		if ((in[i].id == X86_INS_MOV || in[i].id == X86_INS_ADD) && x->operands[0].type == X86_OP_REG &&
+		    m->type == X86_OP_MEM && m->size == 8 && m->mem.index == X86_REG_INVALID) {
+			if (nd < 3 && (nd == 0 || m->mem.base == base)) {
+				base = m->mem.base;
+				disp[nd++] = (int)m->mem.disp;
+			} else if (nd == 3 && m->mem.disp == 64) {
+				nmeth = true;
+			}
+		}
+		if (in[i].id == X86_INS_CMP && x->operands[0].type == X86_OP_MEM && x->operands[0].mem.disp == 24 &&
+		    x->operands[1].type == X86_OP_IMM && x->operands[1].imm == 0)
+			fun0 = true;
+	}
+	cs_free(in, n);
+	cs_close(&cs);
+	free(code);
+	if (nd < 3 || !fun0 || !nmeth)
+		return false;
+	*types = disp[0];
+	*itaboff = disp[1];
+	*itabsize = disp[2];
+	return true;
+}
+
 /* The itab (error, *errors.errorString) is among the linker's itabs, with
  * errorString's size (one string: 16). */
 static bool has_error_string_itab(const struct gosym *g)
@@ -226,6 +287,15 @@ static bool check_known(const char *name, const char *version, int goid)
 	ASSERT_TRUE(has_error_string_itab(o.g));
 	ASSERT_EQ_INT(l->g_goid_off, goid);
 	ASSERT_EQ_INT(goid_from_newproc1(o.g), goid);
+	if (l->md_itaboffset_off >= 0) {  /* 1.27+: no itablinks; the runtime's own walk */
+		int t, io, is;
+
+		ASSERT_EQ_INT(l->md_itablinks_off, -1);
+		ASSERT_TRUE(itab_walk_from_code(o.g, &t, &io, &is));
+		ASSERT_EQ_INT(t, l->md_types_off);
+		ASSERT_EQ_INT(io, l->md_itaboffset_off);
+		ASSERT_EQ_INT(is, l->md_itaboffset_off + 8);
+	}
 	close_rel(&o);
 	return true;
 }
@@ -239,45 +309,146 @@ static bool test_go123(void) { return check_known("go1.23", "go1.23.1", 160); }
 static bool test_go124(void) { return check_known("go1.24", "go1.24.4", 160); }
 static bool test_go125(void) { return check_known("go1.25", "go1.25.6", 152); }
 static bool test_go126(void) { return check_known("go1.26", "go1.26.6", 152); }
+static bool test_go127(void) { return check_known("go1.27", "go1.27.0", 152); }
 
 /* Readable, but no layout, and the reason says why; goid: what its
  * runtime.newproc1 shows. */
-static bool check_refused(const char *name, const char *version, const char *want, int goid)
+static bool refused_ok(const struct gosym *g, const char *name, const char *version, const char *want, int goid)
 {
-	struct opened o;
-	char err[256], why[256] = "";
+	char why[256] = "";
 	size_t n;
-	int rc = fetch();
 
-	if (rc == 77 && !in_ci())
-		SKIP(fetch_why);
-	ASSERT_EQ_INT(rc, 0);
-	ASSERT_EQ_INT(open_rel(name, &o, err, sizeof(err)), 0);
-	ASSERT_EQ_STR(gosym__version(o.g), version);
-	if (!funcs_ok(o.g)) {
-		close_rel(&o);
+	ASSERT_EQ_STR(gosym__version(g), version);
+	if (!funcs_ok(g))
 		return false;
-	}
-	ASSERT_TRUE(gosym__layout(o.g, why, sizeof(why)) == NULL);
+	ASSERT_TRUE(gosym__layout(g, why, sizeof(why)) == NULL);
 	if (!strstr(why, want))
 		printf("    %s: \"%s\" lacks \"%s\"\n", name, why, want);
 	ASSERT_TRUE(strstr(why, want) != NULL);
-	ASSERT_EQ_INT(gosym__nitabs(o.g, &n), -ENOENT);
-	ASSERT_EQ_INT(goid_from_newproc1(o.g), goid);  /* what a table row would need */
-	close_rel(&o);
+	ASSERT_EQ_INT(gosym__nitabs(g, &n), -ENOENT);
+	ASSERT_EQ_INT(goid_from_newproc1(g), goid);  /* what a table row would need */
 	return true;
-}
-
-/* go1.27 moved the itabs out of moduledata.itablinks: not in the table. */
-static bool test_go127_refused(void)
-{
-	return check_refused("go1.27", "go1.27.0", "go1.27.0 is not in this tool's table", 152);
 }
 
 /* esbuild 0.27 (go1.25.7) carries no build info: no version, no layout. */
 static bool test_no_buildinfo_refused(void)
 {
-	return check_refused("go1.25-nobuildinfo", "", "no Go build info", 152);
+	struct opened o;
+	char err[256];
+	bool ok;
+	int rc = fetch();
+
+	if (rc == 77 && !in_ci())
+		SKIP(fetch_why);
+	ASSERT_EQ_INT(rc, 0);
+	ASSERT_EQ_INT(open_rel("go1.25-nobuildinfo", &o, err, sizeof(err)), 0);
+	ok = refused_ok(o.g, "go1.25-nobuildinfo", "", "no Go build info", 152);
+	close_rel(&o);
+	return ok;
+}
+
+/* Release NAME's executable read whole into memory (malloc'd; *len its
+ * size), or NULL. */
+static uint8_t *read_rel(const char *name, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < nrels && strcmp(rels[i].name, name) != 0; i++)
+		;
+	if (i == nrels || (fd = open(rels[i].path, O_RDONLY)) < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size)) &&
+	    pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* A release the table does not know: the go1.27 build read from memory
+ * with its build info's version rewritten to go1.28.0 (same length, the
+ * rest untouched) is refused by name, with the releases that are known. */
+static bool test_unknown_release_refused(void)
+{
+	static const char magic[] = "\xff Go buildinf:";
+	struct gosym *g = NULL;
+	char err[256];
+	uint8_t *buf, *bi = NULL;
+	size_t len = 0;
+	bool ok = false;
+	int rc = fetch();
+
+	if (rc == 77 && !in_ci())
+		SKIP(fetch_why);
+	ASSERT_EQ_INT(rc, 0);
+	buf = read_rel("go1.27", &len);
+	ASSERT_TRUE(buf);
+	if ((bi = memmem(buf, len, magic, sizeof(magic) - 1)) && (size_t)(bi - buf) + 41 <= len && (bi[15] & 2) &&
+	    bi[32] == 8 && memcmp(bi + 33, "go1.27.0", 8) == 0) {
+		memcpy(bi + 33, "go1.28.0", 8);  /* inline version: uvarint length 8, the bytes */
+		ok = gosym__open_buf(buf, len, &g, err, sizeof(err)) == 0;
+	}
+	if (!ok)
+		printf("    cannot rewrite and reopen the go1.27 build's version\n");
+	ok = ok && refused_ok(g, "go1.28", "go1.28.0",
+			      "go1.28.0 is not in this tool's table of Go runtime layouts (known: go1.18 to go1.27)", 152);
+	gosym__free(g);
+	free(buf);
+	return ok;
+}
+
+/* The go1.27 build with moduledata.itabsize 8 bytes too long (the module
+ * data is the .go.module section's start; itabsize at 328): the itab walk
+ * no longer ends where the region does, so the layout is refused as not
+ * matching, never used. */
+static bool test_go127_bad_itabsize_refused(void)
+{
+	struct gosym *g = NULL;
+	char err[256], why[256] = "";
+	uint8_t *buf;
+	uint64_t v;
+	size_t len = 0, n, i;
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh, strs;
+	bool ok = false;
+	int rc = fetch();
+
+	if (rc == 77 && !in_ci())
+		SKIP(fetch_why);
+	ASSERT_EQ_INT(rc, 0);
+	buf = read_rel("go1.27", &len);
+	ASSERT_TRUE(buf && len > sizeof(eh));
+	memcpy(&eh, buf, sizeof(eh));
+	for (i = 0; i < eh.e_shnum && eh.e_shoff + (i + 1) * sizeof(sh) <= len &&
+		    eh.e_shoff + (eh.e_shstrndx + 1) * sizeof(sh) <= len; i++) {
+		memcpy(&strs, buf + eh.e_shoff + eh.e_shstrndx * sizeof(sh), sizeof(sh));
+		memcpy(&sh, buf + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		if (strs.sh_offset + sh.sh_name + 11 <= len &&
+		    memcmp(buf + strs.sh_offset + sh.sh_name, ".go.module", 11) == 0 &&
+		    sh.sh_offset + 336 <= len) {
+			memcpy(&v, buf + sh.sh_offset + 328, 8);
+			v += 8;
+			memcpy(buf + sh.sh_offset + 328, &v, 8);
+			ok = gosym__open_buf(buf, len, &g, err, sizeof(err)) == 0;
+			break;
+		}
+	}
+	if (!ok)
+		printf("    no .go.module section to change in the go1.27 build\n");
+	if (ok) {
+		ok = gosym__layout(g, why, sizeof(why)) == NULL && gosym__nitabs(g, &n) == -ENOENT &&
+		     strstr(why, "go1.27.0: its module data does not match that release's layout") != NULL;
+		if (!ok)
+			printf("    go1.27 with a wrong itabsize: \"%s\"\n", why);
+	}
+	gosym__free(g);
+	free(buf);
+	return ok;
 }
 
 int main(void)
@@ -291,7 +462,9 @@ int main(void)
 	RUN(test_go124);
 	RUN(test_go125);
 	RUN(test_go126);
-	RUN(test_go127_refused);
+	RUN(test_go127);
+	RUN(test_go127_bad_itabsize_refused);
+	RUN(test_unknown_release_refused);
 	RUN(test_no_buildinfo_refused);
 	return harness_done();
 }

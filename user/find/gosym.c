@@ -6,13 +6,16 @@
  *     pctabOffset, pclnOffset (words); functab at pclnOffset: nfunc + 1
  *     pairs {entryoff u32, funcoff u32}, entries relative to textStart,
  *     the last one the end of text; _func: entryOff u32, nameOff i32.
- *   moduledata: pcHeader first, funcnametab second (a slice); types and
- *     itablinks at offsets that depend on the release (the table below).
+ *   moduledata: pcHeader first, funcnametab second (a slice); types,
+ *     etypes and the itabs (itablinks, or from 1.27 itaboffset/itabsize)
+ *     at offsets that depend on the release (the table below).
  *   _type (abi.Type): size at 0, tflag at 20, str (nameOff from
  *     moduledata.types) at 40; a name is a flags byte, a uvarint length,
  *     the bytes (1.17+); tflagExtraStar (2) means drop a leading '*'.
  *   itab: inter (an interfacetype, which starts with its _type) at 0,
- *     _type at 8.
+ *     _type at 8, hash u32 at 16, fun[n] at 24 (n: the interface's
+ *     method count, interfacetype.Methods' length at 64; fun[0] == 0:
+ *     the type does not implement it, one word).
  *   build info: "\xff Go buildinf:", ptr size, flags; flags & 2: the
  *     version inline at 32 as a uvarint-prefixed string (1.18+), else two
  *     pointers to Go string headers. */
@@ -34,6 +37,8 @@
 #define MAX_PCLN (512u << 20)    /* pclntab bytes read at most */
 #define MAX_FUNCS (4u << 20)
 #define MAX_ITABS (1u << 20)
+#define ITAB_FUN_OFF 24          /* offsetof(abi.ITab, Fun) */
+#define ITYPE_NMETHODS_OFF 64    /* offsetof(abi.InterfaceType, Methods) + 8: its length */
 #define SCAN_CHUNK (1u << 20)
 #define MAX_DWARF (256u << 20)   /* decompressed DWARF section bytes */
 #define MD_TEXT_OFF 176          /* offsetof(runtime.moduledata, text), 1.18 to 1.27 */
@@ -57,9 +62,11 @@ struct gosym {
 	char version[64];
 	bool layout_known;
 	bool mismatch;             /* module data contradicts the release's layout */
+	bool oom;                  /* out of memory listing the itabs */
 	struct gosym_layout layout;
 	uint64_t types;            /* moduledata.types */
-	uint64_t itabs, nitabs;    /* moduledata.itablinks */
+	uint64_t itabs, nitabs;    /* moduledata.itablinks (up to 1.26); count */
+	uint64_t *itab_at;         /* 1.27+: each inline itab's address, nitabs */
 };
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
@@ -477,7 +484,11 @@ static void read_version(struct gosym *g)
  *     gofunc; 1.26 added epclntab (+8); textsectmap, typelinks, itablinks
  *     (360; 376 from 1.20; 384 from 1.26). Release builds: types is the
  *     .rodata start, itablinks the .itablink section, in 1.18 to 1.26.
- *     1.27 dropped itablinks (the itabs are found another way): not here.
+ *     1.27 dropped typelinks and itablinks: types 296, typedesclen,
+ *     etypes 312, itaboffset 320, itabsize 328, rodata, gofunc, epclntab,
+ *     textsectmap (360); types..etypes is the .go.type section, the itabs
+ *     lie at types + itaboffset, itabsize bytes (runtime.addModuleItabs
+ *     of the go1.27.0 build reads md+0x128, md+0x140, md+0x148).
  *   g: stack 0, stackguard0 16, stackguard1 24, _panic 32, _defer 40,
  *     m 48, sched (gobuf: sp pc g ctxt ret lr bp = 56; 1.25 dropped ret:
  *     48), syscallsp, syscallpc, syscallbp (1.23+), stktopsp, param,
@@ -486,16 +497,21 @@ static void read_version(struct gosym *g)
  *     stores newg.goid at that offset.
  *   database/sql: Stmt{db *DB; query string} (query 8), Row{err error;
  *     rows *Rows} (err 0), unchanged 1.18 to 1.27. */
+#define LAYOUT(types, etypes, itablinks, itaboffset, goid) \
+	{ .md_types_off = (types), .md_etypes_off = (etypes), .md_itablinks_off = (itablinks), \
+	  .md_itaboffset_off = (itaboffset), .g_goid_off = (goid), .stmt_query_off = 8, .row_err_off = 0 }
 static const struct {
 	int minor_lo, minor_hi;
 	struct gosym_layout l;
 } layouts[] = {
-	{ 18, 19, { 280, 360, 152, 8, 0, 0 } },
-	{ 20, 22, { 296, 376, 152, 8, 0, 0 } },
-	{ 23, 24, { 296, 376, 160, 8, 0, 0 } },
-	{ 25, 25, { 296, 376, 152, 8, 0, 0 } },
-	{ 26, 26, { 296, 384, 152, 8, 0, 0 } },
+	{ 18, 19, LAYOUT(280, 288, 360, -1, 152) },
+	{ 20, 22, LAYOUT(296, 304, 376, -1, 152) },
+	{ 23, 24, LAYOUT(296, 304, 376, -1, 160) },
+	{ 25, 25, LAYOUT(296, 304, 376, -1, 152) },
+	{ 26, 26, LAYOUT(296, 304, 384, -1, 152) },
+	{ 27, 27, LAYOUT(296, 312, -1, 320, 152) },
 };
+#define KNOWN_RELEASES "go1.18 to go1.27"
 
 static bool version_minor(const char *v, int *minor)
 {
@@ -506,13 +522,22 @@ static bool version_minor(const char *v, int *minor)
 	return true;
 }
 
+/* A DWARF member offset usable as one: found and small. */
+static bool dwarf_off_ok(long off)
+{
+	return off >= 0 && off < 4096;
+}
+
 /* The layout from the executable's own DWARF, when it has it: every
- * offset found there, or -ENOENT (the release table is used instead). */
+ * offset found there (the itabs through itablinks, or from 1.27
+ * itaboffset), or -ENOENT (the release table is used instead). */
 static int read_dwarf_layout(struct gosym *g)
 {
 	struct godwarf_query q[] = {
 		{ "runtime.moduledata", "types", -1 },
+		{ "runtime.moduledata", "etypes", -1 },
 		{ "runtime.moduledata", "itablinks", -1 },
+		{ "runtime.moduledata", "itaboffset", -1 },
 		{ "runtime.g", "goid", -1 },
 		{ "database/sql.Stmt", "query", -1 },
 		{ "database/sql.Row", "err", -1 },
@@ -525,14 +550,16 @@ static int read_dwarf_layout(struct gosym *g)
 		n = godwarf__members(info, ninfo, abbrev, nabbrev, q, sizeof(q) / sizeof(q[0]));
 	free(info);
 	free(abbrev);
-	if (n < 0 || q[0].off < 0 || q[1].off < 0 || q[2].off < 0 || q[0].off > 4096 || q[1].off > 4096 ||
-	    q[2].off > 4096)
+	if (n < 0 || !dwarf_off_ok(q[0].off) || !dwarf_off_ok(q[1].off) || !dwarf_off_ok(q[4].off) ||
+	    dwarf_off_ok(q[2].off) == dwarf_off_ok(q[3].off))
 		return -ENOENT;
 	g->layout.md_types_off = (int)q[0].off;
-	g->layout.md_itablinks_off = (int)q[1].off;
-	g->layout.g_goid_off = (int)q[2].off;
-	g->layout.stmt_query_off = q[3].off >= 0 && q[3].off < 4096 ? (int)q[3].off : 8;
-	g->layout.row_err_off = q[4].off >= 0 && q[4].off < 4096 ? (int)q[4].off : 0;
+	g->layout.md_etypes_off = (int)q[1].off;
+	g->layout.md_itablinks_off = dwarf_off_ok(q[2].off) ? (int)q[2].off : -1;
+	g->layout.md_itaboffset_off = dwarf_off_ok(q[3].off) ? (int)q[3].off : -1;
+	g->layout.g_goid_off = (int)q[4].off;
+	g->layout.stmt_query_off = dwarf_off_ok(q[5].off) ? (int)q[5].off : 8;
+	g->layout.row_err_off = dwarf_off_ok(q[6].off) ? (int)q[6].off : 0;
 	g->layout.from_dwarf = 1;
 	return 0;
 }
@@ -543,13 +570,83 @@ static bool match_md(const struct gosym *g, uint64_t off, const uint8_t *p, size
 	return n >= 16 && le64(p) == g->pcln_vaddr && le64(p + 8) == g->pcln_vaddr + g->funcname_off;
 }
 
+/* moduledata.itablinks (1.18 to 1.26), the module data at file offset
+ * md_off: a slice of itab pointers, cross-checked with the .itablink
+ * section when there is one. 0 or -EINVAL. */
+static int read_itablinks(struct gosym *g, uint64_t md_off)
+{
+	uint64_t a, o, s;
+	uint8_t w[24];
+
+	if (rd(g, md_off + (uint64_t)g->layout.md_itablinks_off, w, 24))
+		return -EINVAL;
+	g->itabs = le64(w);
+	g->nitabs = le64(w + 8);
+	if (g->nitabs > le64(w + 16) || g->nitabs > MAX_ITABS ||
+	    (g->nitabs && gosym__vaddr_to_off(g, g->itabs, g->nitabs * 8, &o)))
+		return -EINVAL;
+	if (find_section(g, ".itablink", &a, &o, &s) == 0 && (a != g->itabs || s != g->nitabs * 8))
+		return -EINVAL;
+	return 0;
+}
+
+/* From 1.27: the itabs laid out one after another at moduledata.types +
+ * itaboffset, itabsize bytes, inside types..etypes; each as long as
+ * runtime.addModuleItabs steps over it (itab.Size()): fun[0] == 0, 32
+ * bytes, else 24 + 8 per method of its interface. Records each one's
+ * address. Returns 0, -EINVAL when the region does not walk exactly to its
+ * end (or holds more than MAX_ITABS), or -ENOMEM. */
+static int walk_itabs(struct gosym *g, uint64_t md_off, uint64_t etypes)
+{
+	uint64_t off, len, p, end, size, nmeth, cap = 0;
+	uint8_t w[16], it[32];
+
+	if (rd(g, md_off + (uint64_t)g->layout.md_itaboffset_off, w, 16))
+		return -EINVAL;
+	off = le64(w);
+	len = le64(w + 8);
+	if (off > etypes - g->types || len > etypes - g->types - off)
+		return -EINVAL;
+	p = g->types + off;
+	end = p + len;
+	while (p < end) {
+		if (end - p < sizeof(it) || gosym__read(g, p, it, sizeof(it)))
+			return -EINVAL;
+		if (le64(it + ITAB_FUN_OFF) == 0) {
+			size = sizeof(it);
+		} else {
+			if (gosym__read(g, le64(it) + ITYPE_NMETHODS_OFF, w, 8))
+				return -EINVAL;
+			nmeth = le64(w);
+			if (nmeth == 0 || nmeth > (end - p - ITAB_FUN_OFF) / 8)
+				return -EINVAL;
+			size = ITAB_FUN_OFF + nmeth * 8;
+		}
+		if (g->nitabs == cap) {
+			uint64_t *grown;
+
+			if (cap == MAX_ITABS)
+				return -EINVAL;
+			cap = cap ? cap * 2 : 256;
+			grown = realloc(g->itab_at, cap * sizeof(*grown));
+			if (!grown)
+				return -ENOMEM;
+			g->itab_at = grown;
+		}
+		g->itab_at[g->nitabs++] = p;
+		p += size;
+	}
+	return 0;
+}
+
 /* Finds the moduledata (the word pointing at the pclntab, followed by
- * funcnametab pointing into it) and, with the layout, types and itablinks. */
+ * funcnametab pointing into it) and, with the layout, types and the
+ * itabs. A layout the module data contradicts is dropped (mismatch). */
 static void read_moduledata(struct gosym *g)
 {
-	uint64_t off = scan(g, true, 8, match_md, NULL), v, a, o, s;
-	uint8_t w[24];
-	int minor;
+	uint64_t off = scan(g, true, 8, match_md, NULL), etypes, a, o, s;
+	uint8_t w[8];
+	int minor, e;
 	size_t i;
 
 	if (!off || off_to_vaddr(g, off, &g->md))
@@ -572,27 +669,33 @@ static void read_moduledata(struct gosym *g)
 		if (!g->layout_known)
 			return;
 	}
-	if (rd(g, off + (uint64_t)g->layout.md_types_off, w, 16))
+	if (rd(g, off + (uint64_t)g->layout.md_types_off, w, 8))
 		goto bad;
 	g->types = le64(w);
-	v = le64(w + 8);  /* etypes */
-	if (v <= g->types || gosym__vaddr_to_off(g, g->types, v - g->types, &o))
+	if (rd(g, off + (uint64_t)g->layout.md_etypes_off, w, 8))
 		goto bad;
-	if (rd(g, off + (uint64_t)g->layout.md_itablinks_off, w, 24))
+	etypes = le64(w);
+	if (etypes <= g->types || gosym__vaddr_to_off(g, g->types, etypes - g->types, &o))
 		goto bad;
-	g->itabs = le64(w);
-	g->nitabs = le64(w + 8);
-	if (g->nitabs > le64(w + 16) || g->nitabs > MAX_ITABS ||
-	    (g->nitabs && gosym__vaddr_to_off(g, g->itabs, g->nitabs * 8, &o)))
-		goto bad;
-	/* Cross-check with the section the linker names, when it is there. */
-	if (find_section(g, ".itablink", &a, &o, &s) == 0 && (a != g->itabs || s != g->nitabs * 8))
+	if (g->layout.md_itaboffset_off >= 0) {
+		/* 1.27: types..etypes lies in the .go.type section, when named. */
+		if (find_section(g, ".go.type", &a, &o, &s) == 0 && (g->types < a || etypes - a > s))
+			goto bad;
+		e = walk_itabs(g, off, etypes);
+	} else {
+		e = read_itablinks(g, off);
+	}
+	if (e == -ENOMEM)
+		g->oom = true;
+	if (e)
 		goto bad;
 	return;
 bad:
 	g->layout_known = false;
-	g->mismatch = true;
+	g->mismatch = !g->oom;
 	g->types = g->itabs = g->nitabs = 0;
+	free(g->itab_at);
+	g->itab_at = NULL;
 }
 
 static int open_common(struct gosym *g, struct gosym **out, char *err, size_t errlen)
@@ -647,6 +750,7 @@ void gosym__free(struct gosym *g)
 	if (!g)
 		return;
 	free(g->pcln);
+	free(g->itab_at);
 	free(g);
 }
 
@@ -665,12 +769,14 @@ const struct gosym_layout *gosym__layout(const struct gosym *g, char *why, size_
 		say(why, whylen, "no Go build info: the Go version, and so the runtime's layout, is unknown");
 	else if (g->mismatch)
 		say(why, whylen, "%s: its module data does not match that release's layout", g->version);
+	else if (g->oom)
+		say(why, whylen, "%s: out of memory listing its itabs", g->version);
 	else if (!version_minor(g->version, &minor))
 		say(why, whylen, "Go version \"%s\" not understood: its runtime layout is unknown", g->version);
 	else if (!g->md)
 		say(why, whylen, "%s: no module data found", g->version);
 	else
-		say(why, whylen, "%s is not in this tool's table of Go runtime layouts (known: go1.18 to go1.26)",
+		say(why, whylen, "%s is not in this tool's table of Go runtime layouts (known: " KNOWN_RELEASES ")",
 		    g->version);
 	return NULL;
 }
@@ -764,9 +870,13 @@ int gosym__itab(const struct gosym *g, size_t i, uint64_t *itab, char *iface, si
 
 	if (!g->layout_known || i >= g->nitabs)
 		return -ERANGE;
-	if (gosym__read(g, g->itabs + i * 8, p, 8))
-		return -EINVAL;
-	*itab = le64(p);
+	if (g->itab_at) {
+		*itab = g->itab_at[i];
+	} else {
+		if (gosym__read(g, g->itabs + i * 8, p, 8))
+			return -EINVAL;
+		*itab = le64(p);
+	}
 	if (gosym__read(g, *itab, it, 16))
 		return -EINVAL;
 	inter = le64(it);

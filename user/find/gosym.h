@@ -1,9 +1,11 @@
 /* gosym.h — a Go executable's own function table, read from the file:
  * pclntab (function names and code ranges; kept by stripped executables),
  * moduledata (type and itab tables) and build info (the Go version).
- * Go 1.18 and newer formats (pclntab magic 0xfffffff0 and 0xfffffff1),
- * amd64 ELF only. Reusable by every finder that needs Go's functions
- * (database/sql, the cgo wrappers of a C SQLite).
+ * Go 1.18 and newer formats (pclntab magic 0xfffffff0 and 0xfffffff1;
+ * module data layouts of 1.18 to 1.27: the itabs through
+ * moduledata.itablinks up to 1.26, laid out inline after the type
+ * descriptors from 1.27), amd64 ELF only. Reusable by every finder that
+ * needs Go's functions (database/sql, the cgo wrappers of a C SQLite).
  *
  * Everything is read from untrusted bytes with pread (or from a buffer):
  * every offset is bounds-checked; a malformed file is refused with a
@@ -21,7 +23,10 @@ struct gosym;
  * info. -1: unknown. */
 struct gosym_layout {
 	int md_types_off;      /* offsetof(runtime.moduledata, types) */
-	int md_itablinks_off;  /* offsetof(runtime.moduledata, itablinks) */
+	int md_etypes_off;     /* offsetof(runtime.moduledata, etypes) */
+	int md_itablinks_off;  /* offsetof(runtime.moduledata, itablinks); -1 from 1.27 */
+	int md_itaboffset_off; /* offsetof(runtime.moduledata, itaboffset), itabsize
+				* the word after (1.27+); -1 before */
 	int g_goid_off;        /* offsetof(runtime.g, goid) */
 	int stmt_query_off;    /* offsetof(database/sql.Stmt, query) */
 	int row_err_off;       /* offsetof(database/sql.Row, err) */
@@ -64,7 +69,8 @@ int gosym__vaddr_to_off(const struct gosym *g, uint64_t vaddr, uint64_t len, uin
 /* Reads len bytes at virtual address vaddr from the file. 0 or -errno. */
 int gosym__read(const struct gosym *g, uint64_t vaddr, void *buf, size_t len);
 
-/* The itabs the linker laid out (moduledata.itablinks): count, and itab i's
+/* The itabs the linker laid out (moduledata.itablinks; from 1.27 the itabs
+ * at moduledata.types + itaboffset, in the order laid out): count, and itab i's
  * address, its interface's and its dynamic type's names ("error",
  * "*sqlite.Error"), and the dynamic type's size (a pointer type's: the size
  * of what it points to). Needs the layout (the
