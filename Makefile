@@ -116,7 +116,7 @@ $(BUILD)/bpf:
 FILE_FUZZ_NAMES  := elfsym procmaps probepos codewalk config gosym
 FILE_FUZZ_BINS   := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FILE_FUZZ_NAMES))
 FILE_FUZZ_SRCS   := user/find/elfsym.c user/find/procmaps.c user/find/probepos.c user/find/codewalk.c \
-	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/find/gosym.c user/find/godwarf.c \
+	user/find/layout_decode.c user/find/ehframe.c user/find/apitable.c user/find/cgofind.c user/find/gosym.c user/find/godwarf.c \
 	user/find/gosql.c user/config.c common/safefile.c
 FILE_FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FILE_FUZZ_TIME   ?= $(or $(FUZZ_TIME),60)

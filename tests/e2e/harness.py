@@ -193,12 +193,25 @@ class Tracer:
         return res
 
 
-def strip_without_api_table(src, dst):
+def strip_to_debug_file_only(src, dst):
     """A stripped copy of src (a fixed-address executable with SQLite linked
-    in) whose SQLite cannot be found through its extension API table either:
-    the table's sqlite3_libversion member, which confirms it, is zeroed in
-    the file. What remains to find SQLite by is a debug file."""
+    in) whose SQLite cannot be found through its extension API table nor,
+    for a Go program, through its cgo wrappers: the table's
+    sqlite3_libversion member, which confirms it, is zeroed in the file, and
+    so is .eh_frame (the cgo finder needs the functions' extents to tell a
+    binding's helpers from SQLite's functions; nothing in these programs
+    unwinds C frames). What remains to find SQLite by is a debug file."""
     subprocess.run(["strip", "--strip-all", "-o", dst, src], check=True)
+    for line in subprocess.run(["readelf", "-SW", dst], capture_output=True, text=True).stdout.splitlines():
+        f = line.replace("[ ", "[").split()
+        if len(f) > 5 and f[1] == ".eh_frame":
+            off, size = int(f[4], 16), int(f[5], 16)
+            with open(dst, "r+b") as fh:
+                fh.seek(off)
+                fh.write(b"\0" * size)
+            break
+    else:
+        raise Fail("%s: no .eh_frame" % dst)
     addr = {}
     for line in subprocess.run(["nm", src], capture_output=True, text=True).stdout.splitlines():
         f = line.split()

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from harness import (ROOT, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf, test,
-                     strip_without_api_table, trace_target)
+                     strip_to_debug_file_only, trace_target)
 
 GO_TARGET = os.path.join(TARGETS, "goapp-static")
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
@@ -75,7 +75,7 @@ def stripped_go_root(d):
     root = os.path.join(d, "root")
     os.makedirs(os.path.join(root, "app"))
     os.makedirs(os.path.join(root, "tmp"))
-    strip_without_api_table(GO_TARGET, os.path.join(root, "app", "goapp"))
+    strip_to_debug_file_only(GO_TARGET, os.path.join(root, "app", "goapp"))
     bid = go_build_id()
     dbg = os.path.join(root, "usr/lib/debug/.build-id", bid[:2], bid[2:] + ".debug")
     os.makedirs(os.path.dirname(dbg))

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from harness import (PYTHON, TARGETS, Fail, Target, Tracer, check, eq, main, need_bpf, run_tool,
-                     strip_without_api_table, test, trace_target)
+                     strip_to_debug_file_only, test, trace_target)
 
 SCRIPT_TARGET = os.path.join(TARGETS, "script_target")
 GO_TARGET = os.path.join(TARGETS, "goapp-static")
@@ -146,7 +146,7 @@ def test_stripped_executable_with_debug_file():
         os.makedirs(os.path.join(root, "app"))
         os.makedirs(os.path.join(root, "tmp"))
         app = os.path.join(root, "app", "goapp")
-        strip_without_api_table(GO_TARGET, app)
+        strip_to_debug_file_only(GO_TARGET, app)
         argv = ["unshare", "--mount", "--root=" + root, "/app/goapp", "/tmp/g.db"]
         # Without a debug file: a clear error naming what was looked at.
         t = Target(argv)

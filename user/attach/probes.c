@@ -65,9 +65,9 @@ int probes__lib_id(struct tracer *t, const struct sqlite_copy *c)
 	l->ino = c->ino;
 	if (c->finder && strcmp(c->finder, "symbols") != 0)
 		log_verbose("%s: functions named by its %s%s%s%s%s%s", c->path, c->finder,
-			    c->api_table[0] ? " at " : "", c->api_table, c->version[0] ? " (SQLite " : "",
+			    c->api_table[0] ? " " : "", c->api_table, c->version[0] ? " (SQLite " : "",
 			    c->version, c->version[0] ? ")" : "");
-	if (c->finder && strcmp(c->finder, "extension API table") == 0)
+	if (c->finder && (strcmp(c->finder, "extension API table") == 0 || strcmp(c->finder, "Go cgo wrappers") == 0))
 		log_verbose("%s: only its public API is named: internal functions are reached through it "
 			    "or done without", c->path);
 	err = layout__self(&self_cfg, &self_id, &self_len, &self_dev, &self_ino);

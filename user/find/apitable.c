@@ -102,8 +102,8 @@ const char *const apitable_names[APITABLE_NAMES] = {
 };
 
 enum {
-	IDX_LIBVERSION = 66,
-	IDX_LIBVERSION_NUMBER = 67,
+	IDX_LIBVERSION = APITABLE_IDX_LIBVERSION,
+	IDX_LIBVERSION_NUMBER = APITABLE_IDX_LIBVERSION_NUMBER,
 	IDX_SOURCEID = 169,
 	MAX_CANDIDATES = 64,
 	CHUNK = 1 << 20,
@@ -279,7 +279,8 @@ static int reloc_in_table(void *ctx, uint64_t where, uint64_t value)
 }
 
 /* The string a "return <constant string>" function returns (after an
- * optional endbr64 and frame setup: lea disp(%rip),%rax), read into buf.
+ * optional endbr64 and frame setup: lea disp(%rip),%rax, or the constant
+ * address a fixed-address link turned it into), read into buf.
  * Returns 0 or -ENOENT. */
 static int returned_string(struct elf_file *ef, uint64_t fn, char *buf, size_t len)
 {
@@ -294,9 +295,14 @@ static int returned_string(struct elf_file *ef, uint64_t fn, char *buf, size_t l
 		i += 4;
 	if (memcmp(code + i, frame_setup, 4) == 0)
 		i += 4;
-	if (code[i] != 0x48 || code[i + 1] != 0x8d || code[i + 2] != 0x05)
+	if (code[i] == 0x48 && code[i + 1] == 0x8d && code[i + 2] == 0x05)
+		str = fn + i + 7 + (uint64_t)(int64_t)(int32_t)le32(code + i + 3);
+	else if (code[i] == 0x48 && code[i + 1] == 0xc7 && code[i + 2] == 0xc0)   /* mov $imm32,%rax */
+		str = (uint64_t)(int64_t)(int32_t)le32(code + i + 3);
+	else if (code[i] == 0xb8)   /* mov $imm32,%eax (a linker's relaxed lea) */
+		str = le32(code + i + 1);
+	else
 		return -ENOENT;
-	str = fn + i + 7 + (uint64_t)(int64_t)(int32_t)le32(code + i + 3);
 	got = elf_file__read_vaddr(ef, str, buf, len - 1);
 	if (got <= 0)
 		return -ENOENT;
@@ -451,4 +457,31 @@ int apitable__source_id(struct elf_file *ef, char *buf, size_t len)
 	if (err)
 		return err;
 	return ids.found ? 0 : -ENOENT;
+}
+
+int apitable__version_of(struct elf_file *ef, uint64_t number, uint64_t str, uint32_t *version, char *buf,
+			 size_t len)
+{
+	uint8_t code[16];
+	char s[32], want[32];
+	size_t i = 0;
+	uint32_t v;
+
+	if (!number || !str || elf_file__read_vaddr(ef, number, code, sizeof(code)) != (ssize_t)sizeof(code))
+		return -ENOENT;
+	if (memcmp(code, endbr64, 4) == 0)
+		i += 4;
+	if (memcmp(code + i, frame_setup, 4) == 0)
+		i += 4;
+	if (code[i] != 0xb8 || (code[i + 5] != 0xc3 && !(code[i + 5] == 0x5d && code[i + 6] == 0xc3)))
+		return -ENOENT;
+	v = le32(code + i + 1);
+	if (v < 3000000 || v > 3999999)
+		return -ENOENT;
+	snprintf(want, sizeof(want), "%u.%u.%u", v / 1000000, v / 1000 % 1000, v % 1000);
+	if (returned_string(ef, str, s, sizeof(s)) != 0 || strcmp(s, want) != 0)
+		return -ENOENT;
+	*version = v;
+	snprintf(buf, len, "%s", want);
+	return 0;
 }

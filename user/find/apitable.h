@@ -23,6 +23,11 @@
  * sqlite3ext.h); later versions append more, which stay unnamed. */
 #define APITABLE_NAMES 266
 
+/* Members the version is read from: sqlite3_libversion,
+ * sqlite3_libversion_number. */
+#define APITABLE_IDX_LIBVERSION 66
+#define APITABLE_IDX_LIBVERSION_NUMBER 67
+
 /* The API function each member points to, in table order ("sqlite3_step"). */
 extern const char *const apitable_names[APITABLE_NAMES];
 
@@ -46,5 +51,12 @@ int apitable__find(struct elf_file *ef, struct apitable *t);
  * carries SQLite even when its functions cannot be located. Returns 0 with
  * the id in buf (truncated to len), -ENOENT, or -errno. */
 int apitable__source_id(struct elf_file *ef, char *buf, size_t len);
+
+/* The version a copy's own functions give: number, the address of
+ * sqlite3_libversion_number (`mov $VERSION, %eax; ret`), and str, that of
+ * sqlite3_libversion (returns "X.Y.Z"): both must agree. Returns 0 with
+ * *version and buf ("3.53.2"), or -ENOENT. */
+int apitable__version_of(struct elf_file *ef, uint64_t number, uint64_t str, uint32_t *version, char *buf,
+			 size_t len);
 
 #endif

@@ -856,3 +856,9 @@ Elf *elf_file__libelf(struct elf_file *ef)
 {
 	return ef ? ef->elf : NULL;
 }
+
+int elf_file__fd(const struct elf_file *ef, uint64_t *size)
+{
+	*size = ef->file_size;
+	return ef->fd;
+}

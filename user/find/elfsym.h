@@ -149,4 +149,8 @@ int elf_file__relative_relocs(struct elf_file *ef, elf_reloc_fn fn, void *ctx);
 typedef struct Elf Elf;
 Elf *elf_file__libelf(struct elf_file *ef);
 
+/* The file's descriptor and size (for readers of their own, such as Go's
+ * function table, user/find/gosym.h); valid until elf_file__close. */
+int elf_file__fd(const struct elf_file *ef, uint64_t *size);
+
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "apitable.h"
+#include "cgofind.h"
 #include "ehframe.h"
 #include "elfsym.h"
 #include "inroot.h"
@@ -434,9 +435,47 @@ static int resolve_from_apitable(struct elf_file *ef, struct sqlite_copy *c, cha
 	if (!err) {
 		c->finder = "extension API table";
 		snprintf(c->version, sizeof(c->version), "%s", t->version_str);
-		snprintf(c->api_table, sizeof(c->api_table), "0x%" PRIx64, t->vaddr);
+		snprintf(c->api_table, sizeof(c->api_table), "at 0x%" PRIx64, t->vaddr);
 	}
 	free(t);
+	return err;
+}
+
+/* A Go executable's C SQLite found through its cgo wrappers
+ * (user/find/cgofind.c), each function's extent from .eh_frame, resolved
+ * as symbols are. Returns 0, or -ENOENT (why untouched: the caller's reason
+ * stands) or another -errno with the reason in why. */
+static int resolve_from_cgo(struct elf_file *ef, struct sqlite_copy *c, char *why, size_t whylen)
+{
+	struct cgofind *f = malloc(sizeof(*f));
+	uint64_t size[APITABLE_NAMES];
+	uint32_t v;
+	int err;
+
+	if (!f)
+		return -ENOMEM;
+	err = cgofind__find(ef, f);
+	if (err) {
+		free(f);
+		return err;
+	}
+	ehframe__sizes(ef, f->fn, size, APITABLE_NAMES);
+	err = elf_file__add_funcs(ef, apitable_names, f->fn, size, APITABLE_NAMES);
+	if (!err)
+		err = resolve_functions_from(ef, ef, c);
+	if (err == -ENOENT)
+		snprintf(why, whylen, TARGET_UNLOCATABLE " but is stripped, and the cgo wrappers of its Go "
+			 "package %s lead to no sqlite3_prepare_v2/sqlite3_step", f->pkg);
+	else if (err)
+		snprintf(why, whylen, "%s", strerror(-err));
+	if (!err) {
+		c->finder = "Go cgo wrappers";
+		snprintf(c->api_table, sizeof(c->api_table), "of %s (%zu followed)", f->pkg, f->nwrappers);
+		if (apitable__version_of(ef, f->fn[APITABLE_IDX_LIBVERSION_NUMBER], f->fn[APITABLE_IDX_LIBVERSION], &v,
+					 c->version, sizeof(c->version)) != 0)
+			c->version[0] = '\0';
+	}
+	free(f);
 	return err;
 }
 
@@ -478,7 +517,19 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int roo
 		close(host);
 	if (err == 0)
 		return 0;
-	return resolve_from_apitable(ef, c, why, whylen);
+	err = resolve_from_apitable(ef, c, why, whylen);
+	if (err == -ENOENT) {
+		char why2[320] = "";
+		int e2 = resolve_from_cgo(ef, c, why2, sizeof(why2));
+
+		if (e2 == 0)
+			return 0;
+		if (e2 != -ENOENT || why2[0])
+			snprintf(why, whylen, "%s", why2);
+		if (e2 != -ENOENT)
+			err = e2;
+	}
+	return err;
 }
 
 static void __attribute__((format(printf, 3, 4))) append_why(char *why, size_t whylen, const char *fmt, ...)

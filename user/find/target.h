@@ -74,7 +74,8 @@ struct sqlite_copy {
 	const char *finder;  /* what named its functions: "symbols", "debug
 	                      * file", "extension API table" (static string) */
 	char version[16];    /* SQLite's version when the finder read it */
-	char api_table[24];  /* where the API table is (extension API table) */
+	char api_table[128]; /* where the finder read the names ("at 0x5b2e40",
+	                      * "of github.com/mattn/go-sqlite3 (12 followed)") */
 	struct layout_decoded layout;  /* offsets decoded from its code */
 };
 
