@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 TOOL = os.path.join(BUILD, "sqltrace-bpf")
 TARGETS = os.path.join(BUILD, "targets")
+NPM_DIR = os.path.join(BUILD, "npm")   # npm packages the tests install
 PYTHON = "/usr/bin/python3"   # Debian's, linked to the system libsqlite3
 
 
@@ -227,6 +228,17 @@ def strip_to_debug_file_only(src, dst):
             raise Fail("%s: the API table's words are not in the file once" % src)
         f.seek(at)
         f.write(b"\0" * 8)
+
+
+def npm_better_sqlite3():
+    """Installs better-sqlite3 into NPM_DIR (once); Skip when the npm
+    registry cannot be reached."""
+    r = subprocess.run([os.path.join(ROOT, "tests", "better_sqlite3.sh"), NPM_DIR], capture_output=True,
+                       text=True, timeout=1500)
+    if r.returncode == 77:
+        raise Skip(r.stderr.strip())
+    if r.returncode != 0:
+        raise Fail("installing better-sqlite3 failed: %s" % r.stderr.strip())
 
 
 def program_errors(out):

@@ -14,12 +14,11 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import (BUILD, ROOT, TARGETS, Fail, Skip, check, eq, main, need_bpf, program_errors, test,
+from harness import (NPM_DIR, ROOT, TARGETS, Fail, npm_better_sqlite3, check, eq, main, need_bpf, program_errors, test,
                      trace_target)
 
 STATIC = os.path.join(TARGETS, "static_errors")
 LAYOUT_CHECK = os.path.join(TARGETS, "layout_check")
-NPM_DIR = os.path.join(BUILD, "npm")
 BS3_JS = os.path.join(ROOT, "tests", "targets", "node", "bs3_errors.js")
 BS3_NODE = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node")
 BS3_A = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "build", "Release", "sqlite3.a")
@@ -27,17 +26,6 @@ BS3_A = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "build", "Releas
 DUP = "INSERT INTO items(id, v) VALUES (1, 'dup')"
 BAD = "SELEC id FROM items"
 SELECT = "SELECT id, v FROM items ORDER BY id"
-
-
-def better_sqlite3():
-    """Installs better-sqlite3 into NPM_DIR (once); Skip when the npm
-    registry cannot be reached."""
-    r = subprocess.run([os.path.join(ROOT, "tests", "better_sqlite3.sh"), NPM_DIR], capture_output=True,
-                       text=True, timeout=1500)
-    if r.returncode == 77:
-        raise Skip(r.stderr.strip())
-    if r.returncode != 0:
-        raise Fail("installing better-sqlite3 failed: %s" % r.stderr.strip())
 
 
 def check_copy(entries, tr, out, path):
@@ -121,7 +109,7 @@ def layout_check_with(sqlite_objs, name):
 def test_better_sqlite3_layout_equals_its_calibration():
     """better-sqlite3's own SQLite build: decoded from its .node = calibrated
     by running that build (its sqlite3.a linked into layout_check)."""
-    better_sqlite3()
+    npm_better_sqlite3()
     exe = layout_check_with([BS3_A], "layout_check_bs3")
     r = subprocess.run([exe, BS3_NODE], capture_output=True, text=True, timeout=60)
     eq(r.returncode, 0, "layout_check on better_sqlite3.node:\n%s%s" % (r.stdout, r.stderr))
@@ -134,7 +122,7 @@ def test_unoptimised_build_layout_equals_its_calibration():
     bundling it is, e.g. Rust's): every value goes through the frame. What
     is decoded equals calibration, and everything errors and steps need is
     decoded."""
-    better_sqlite3()
+    npm_better_sqlite3()
     src = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "deps", "sqlite3")
     obj = os.path.join(NPM_DIR, "sqlite3-O0.o")
     r = subprocess.run(["cc", "-O0", "-c", "-I" + src, os.path.join(src, "sqlite3.c"), "-o", obj],
@@ -151,7 +139,7 @@ def test_unoptimised_build_layout_equals_its_calibration():
 @test
 def test_better_sqlite3_reports_sqlite_messages():
     need_bpf()
-    better_sqlite3()
+    npm_better_sqlite3()
     entries, tr, out = trace_target(["node", BS3_JS, NPM_DIR], ["-v"])
     check_copy(entries, tr, out, "better_sqlite3.node")
 
@@ -161,7 +149,7 @@ def test_better_sqlite3_required_after_attach():
     """Node requires better-sqlite3 only after the tracer attached (issue 13,
     item 1): the extension's SQLite is probed before its first statement."""
     need_bpf()
-    better_sqlite3()
+    npm_better_sqlite3()
     js = os.path.join(ROOT, "tests", "targets", "node", "bs3_late.js")
     entries, tr, out = trace_target(["node", js, NPM_DIR], ["-v"])
     eq([e["query"] for e in entries], ["SELECT 'node-first'", "SELECT 'node-second'"], "entries")

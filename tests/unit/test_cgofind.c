@@ -14,7 +14,9 @@
 #include "apitable.h"
 #include "cgofind.h"
 #include "elfsym.h"
+#include "ehframe.h"
 #include "harness.h"
+#include "layout_decode.h"
 
 static const char *target(const char *name)
 {
@@ -103,6 +105,47 @@ static bool test_extra_builds(void)
 	return matches_symbols(extra);
 }
 
+/* The stripped twin of mattnwork-static: its SQLite's layout decoded from
+ * the functions the cgo wrappers lead to equals the one decoded by symbols,
+ * for every offset the program's calls give a source for (Vdbe.db and
+ * db->mutex through sqlite3_reset, as the program never calls
+ * sqlite3_db_handle); zSql and the state byte have none (sqlite3_sql,
+ * sqlite3_stmt_busy): learned at run time, and step outcomes taken at
+ * sqlite3_step's return. */
+static bool test_stripped_layout_equals_symbols(void)
+{
+	struct elf_file *sym = elf_file__open(target("mattnwork-static"));
+	struct elf_file *ef = elf_file__open(target("mattnwork-static-stripped"));
+	struct cgofind *f = malloc(sizeof(*f));
+	struct layout_decoded a, b;
+	uint64_t size[APITABLE_NAMES];
+
+	ASSERT_TRUE(sym && ef && f);
+	ASSERT_TRUE(!elf_file__has_symtab(ef));
+	ASSERT_EQ_INT(cgofind__find(ef, f), 0);
+	ASSERT_EQ_INT(ehframe__sizes(ef, f->fn, size, APITABLE_NAMES), 0);
+	ASSERT_EQ_INT(elf_file__add_funcs(ef, apitable_names, f->fn, size, APITABLE_NAMES), 0);
+	layout_decode__elf(sym, sym, &a);
+	layout_decode__elf(ef, ef, &b);
+	printf("    symbols: %s\n    cgo wrappers: %s; missing: %s\n", a.found, b.found, b.missing);
+	ASSERT_TRUE(a.cfg.vdbe_db_off >= 0 && a.cfg.db_perr_off >= 0 && a.cfg.vdbe_rc_off >= 0 &&
+		    a.cfg.vdbe_zerrmsg_off >= 0);
+	ASSERT_EQ_INT(b.cfg.vdbe_db_off, a.cfg.vdbe_db_off);
+	ASSERT_EQ_INT(b.cfg.db_perr_off, a.cfg.db_perr_off);
+	ASSERT_EQ_INT(b.cfg.mem_z_off, a.cfg.mem_z_off);
+	ASSERT_EQ_INT(b.cfg.vdbe_rc_off, a.cfg.vdbe_rc_off);
+	ASSERT_EQ_INT(b.cfg.vdbe_zerrmsg_off, a.cfg.vdbe_zerrmsg_off);
+	ASSERT_EQ_INT(b.cfg.db_pparse_off, a.cfg.db_pparse_off);
+	ASSERT_EQ_INT(b.cfg.db_adb_off, a.cfg.db_adb_off);
+	ASSERT_EQ_INT(b.cfg.pager_zfile_off, a.cfg.pager_zfile_off);
+	ASSERT_EQ_INT(b.cfg.vdbe_zsql_off, -1);
+	ASSERT_EQ_INT(b.cfg.vdbe_state_off, -1);
+	free(f);
+	elf_file__close(ef);
+	elf_file__close(sym);
+	return true;
+}
+
 /* Stubs that call libsqlite3.so through the PLT: not this file's SQLite. */
 static bool test_dynamic_mattn_finds_nothing(void)
 {
@@ -168,6 +211,7 @@ int main(void)
 	RUN(test_names);
 	RUN(test_static_mattn);
 	RUN(test_extra_builds);
+	RUN(test_stripped_layout_equals_symbols);
 	RUN(test_dynamic_mattn_finds_nothing);
 	RUN(test_c_program_is_not_go);
 	return harness_done();

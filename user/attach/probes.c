@@ -85,8 +85,14 @@ int probes__lib_id(struct tracer *t, const struct sqlite_copy *c)
 		 * proven are learned from its first prepare. */
 		l->cfg = c->layout.cfg;
 		l->cfg.learn = l->cfg.vdbe_zsql_off < 0 || l->cfg.vdbe_db_off < 0;
-		log_verbose("%s: other SQLite build (version %d), layout decoded from its code: %s; not decoded: "
-			    "%s%s%s", c->path, c->layout.version, c->layout.found[0] ? c->layout.found : "nothing",
+		char ver[24];
+
+		if (c->layout.version > 0)
+			snprintf(ver, sizeof(ver), "%d", c->layout.version);
+		else
+			snprintf(ver, sizeof(ver), "%s", c->version[0] ? c->version : "unknown");
+		log_verbose("%s: other SQLite build (version %s), layout decoded from its code: %s; not decoded: "
+			    "%s%s%s", c->path, ver, c->layout.found[0] ? c->layout.found : "nothing",
 			    c->layout.missing[0] ? c->layout.missing : "nothing",
 			    l->cfg.learn ? "; zSql/db will be learned from its first prepare" : "",
 			    l->cfg.db_perr_off < 0 || l->cfg.mem_z_off < 0

@@ -363,14 +363,67 @@ static void decode_state(struct ctx *c, struct layout_decoded *o)
 	o->nfound++;
 }
 
+/* sqlite3_reset, for a copy without sqlite3_db_handle/sqlite3_db_mutex
+ * (used only then: a program that never calls them, found through its cgo
+ * wrappers): `db = v->db; sqlite3_mutex_enter(db->mutex); ...
+ * sqlite3_mutex_leave(db->mutex)`: the pointer field of a pointer field of
+ * the statement that is passed to a call as its first argument gives
+ * Vdbe.db (*db) and sqlite3.mutex (*mutex); in the function itself or, when
+ * it only tests the statement against 0 and jumps on (GCC's
+ * sqlite3_reset.part.0), where it jumps. Both -1 unless every such call
+ * agrees. */
+static void db_mutex_in(struct codewalk *w, int *db, int *mutex, uint64_t *tail)
+{
+	int16_t arg0 = arg_node(w, 0);
+	int i;
+
+	for (i = 0; i < w->nev; i++) {
+		const struct cw_event *e = &w->ev[i];
+		int16_t p;
+
+		if (e->kind == CW_CALL && e->size == 1 && e->x && cw_is_arg(w, e->a, 0))
+			*tail = (uint64_t)e->x;
+		if (e->kind != CW_CALL || !cw_is(w, e->a, CW_FIELD) || w->node[e->a].size != 8)
+			continue;
+		p = w->node[e->a].parent;
+		if (!is_field(w, e->a, p, 8) || !is_field(w, p, arg0, 8))
+			continue;
+		if (!one(db, (int)w->node[p].x) || !one(mutex, (int)w->node[e->a].x))
+			break;
+	}
+}
+
+static void reset_db_mutex(struct ctx *c, int *db, int *mutex)
+{
+	struct codewalk *w = walk_function(c, "sqlite3_reset");
+	uint64_t tail = 0;
+
+	*db = *mutex = -1;
+	if (!w)
+		return;
+	db_mutex_in(w, db, mutex, &tail);
+	free(w);
+	if (*db == -1 && *mutex == -1 && tail && (w = walk_at(c, tail))) {
+		uint64_t again = 0;
+
+		db_mutex_in(w, db, mutex, &again);
+		free(w);
+	}
+	if (*db < 0 || *mutex < 0)
+		*db = *mutex = -1;
+}
+
 /* sqlite3_errmsg: the pointer field of db passed on or dereferenced,
- * other than db->mutex. */
-static void decode_perr(struct ctx *c, struct layout_decoded *o)
+ * other than db->mutex (from sqlite3_db_mutex, else from sqlite3_reset:
+ * reset_db_mutex). */
+static void decode_perr(struct ctx *c, struct layout_decoded *o, int reset_mutex)
 {
 	int mutex = simple_ret(c, "sqlite3_db_mutex", 8), off = -1, i;
 	struct codewalk *w;
 	int16_t arg0;
 
+	if (mutex == -1)
+		mutex = reset_mutex;
 	if (mutex < 0) {
 		MISSING(o, "pErr (no sqlite3_db_mutex to tell the mutex apart)");
 		return;
@@ -664,7 +717,7 @@ static void decode_dbfile(struct ctx *c, struct layout_decoded *o)
 int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded *o)
 {
 	struct ctx c = { .fetch = fetch, .fctx = fctx };
-	int v;
+	int v, rdb, rmutex;
 
 	memset(o, 0, sizeof(*o));
 	o->cfg.vdbe_db_off = o->cfg.vdbe_zsql_off = o->cfg.db_perr_off = o->cfg.mem_z_off = -1;
@@ -679,14 +732,17 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	} else {
 		MISSING(o, "zSql (sqlite3_sql)");
 	}
-	if ((v = simple_ret(&c, "sqlite3_db_handle", 8)) >= 0) {
+	reset_db_mutex(&c, &rdb, &rmutex);
+	if ((v = simple_ret(&c, "sqlite3_db_handle", 8)) == -1)
+		v = rdb;   /* only where the copy has no sqlite3_db_handle */
+	if (v >= 0) {
 		o->cfg.vdbe_db_off = v;
 		FOUND(o, "db=%d", v);
 		o->nfound++;
 	} else {
 		MISSING(o, "db (sqlite3_db_handle)");
 	}
-	decode_perr(&c, o);
+	decode_perr(&c, o, rmutex);
 	decode_memz(&c, o);
 	decode_state(&c, o);
 	decode_halt(&c, o);

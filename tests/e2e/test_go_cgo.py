@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""test_go_cgo.py — Go services whose C SQLite only Go's function table can
+locate: mattnwork (tests/targets/go/mattnwork.go) built with
+`-tags sqlite_omit_load_extension` against a SQLite that is not the
+system's (better-sqlite3's amalgamation, compiled here with
+SQLITE_OMIT_LOAD_EXTENSION: no extension API table), linked statically and
+dynamically, stripped. The tool must find SQLite through the cgo wrappers
+(user/find/cgofind.c; the dynamic build keeps SQLite's names in .dynsym),
+decode that copy's layout from its own code (never
+the system's), and capture exactly what the program ran: every statement
+and its count, rows, the driver's error messages, the slow query against
+the program's clock, 8 goroutines on several threads, deep recursion — by
+--, -p and -b (a process started later). The builds are made once into
+$BUILD/targets/cgo-nolx/."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from harness import (BUILD, NPM_DIR, ROOT, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,
+                     npm_better_sqlite3, test)
+from mattn_work import compare, plain_lines, run_to_done
+
+DIR = os.path.join(TARGETS, "cgo-nolx")
+AMALGAMATION = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "deps", "sqlite3", "sqlite3.c")
+GO_SRC = os.path.join(ROOT, "tests", "targets", "go")
+SYSTEM_VERSION = subprocess.run(["/usr/bin/python3", "-c", "import sqlite3; print(sqlite3.sqlite_version)"],
+                                capture_output=True, text=True).stdout.strip()
+
+
+def exe(variant):
+    return os.path.join(DIR, "mattnwork-" + variant)
+
+
+def build():
+    """libsqlite3.a without loadable-extension support, and mattnwork
+    against it: static, static-stripped, dynamic-stripped (once)."""
+    npm_better_sqlite3()
+    os.makedirs(DIR, exist_ok=True)
+    lib = os.path.join(DIR, "libsqlite3.a")
+    if not os.path.exists(lib):
+        obj = os.path.join(DIR, "sqlite3.o")
+        subprocess.run(["gcc", "-O2", "-fPIC", "-DSQLITE_OMIT_LOAD_EXTENSION", "-DSQLITE_THREADSAFE=1", "-c",
+                        AMALGAMATION, "-o", obj], check=True, timeout=900)
+        subprocess.run(["ar", "rcs", lib + ".tmp", obj], check=True)
+        os.rename(lib + ".tmp", lib)
+    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", CGO_ENABLED="1",
+               GOCACHE=os.path.join(BUILD, "gocache"), CGO_LDFLAGS="-L%s -lm -ldl -lpthread" % DIR)
+    for variant, ldflags in (("static", '-linkmode external -extldflags "-static"'),
+                             ("static-stripped", '-s -w -linkmode external -extldflags "-static"'),
+                             ("dynamic-stripped", "-s -w")):
+        if os.path.exists(exe(variant)):
+            continue
+        r = subprocess.run(["go", "build", "-tags", "sqlite_omit_load_extension", "-ldflags", ldflags,
+                            "-o", exe(variant) + ".tmp", "mattnwork.go"], cwd=GO_SRC, env=env,
+                           capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            raise Fail("go build %s: %s" % (variant, r.stderr[-800:]))
+        os.rename(exe(variant) + ".tmp", exe(variant))
+
+
+def found_by_cgo(stderr, path, cgo):
+    """-v says the copy was found through its cgo wrappers (cgo: the static
+    build; the dynamic one exports SQLite's functions in .dynsym, which
+    strip keeps), with a layout decoded from its own code, and gives
+    SQLite's messages."""
+    lines = [l for l in stderr.splitlines() if path in l]
+    check(not cgo or any("functions named by its Go cgo wrappers of github.com/mattn/go-sqlite3" in l for l in lines),
+          "not found through the cgo wrappers: %s" % lines)
+    dec = [l for l in lines if "layout decoded from its code" in l]
+    check(dec, "-v has no layout decoded from its code: %s" % lines)
+    for field in ("db=", "pErr=", "rc=", "zErrMsg="):
+        check(field in dec[0].split("not decoded")[0], "%s not decoded: %s" % (field, dec[0]))
+    check("not its message" not in dec[0], "errors would lack SQLite's message: %s" % dec[0])
+
+
+def by_command(variant, d):
+    p = subprocess.run([TOOL, "-v", "--no-store", "--log-format", "json", "--", exe(variant),
+                        os.path.join(d, "c.db")], capture_output=True, timeout=180, input=b"go\n\n")
+    eq(p.returncode, 0, "-- %s: %s" % (variant, p.stderr.decode()[-800:]))
+    out = p.stdout.decode()
+    entries = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    prog = "\n".join(l for l in out.splitlines() if not l.startswith("{"))
+    return entries, prog, p.stderr.decode()
+
+
+def untraced(variant, d):
+    p = subprocess.run([exe(variant), os.path.join(d, "plain.db")], capture_output=True, timeout=120,
+                       input=b"go\n\n")
+    eq(p.returncode, 0, "untraced %s: %s" % (variant, p.stderr.decode()[-300:]))
+    return p.stdout.decode()
+
+
+@test
+def test_builds_have_no_api_table_and_another_sqlite():
+    """The premise: the stripped builds carry a SQLite other than the
+    system's, without an API table (the tool says so for the copy only a
+    cgo finder can locate: here the unstripped twin's symbols tell which
+    version it is), and every function the cgo finder names in the
+    unstripped build is its symbol (tests/unit/test_cgofind.c)."""
+    build()
+    v = subprocess.run(["sh", "-c", "strings '%s' | grep -m1 -o '^3\\.[0-9]*\\.[0-9]*$'" % exe("static")],
+                       capture_output=True, text=True).stdout.strip()
+    check(v and v != SYSTEM_VERSION, "the build's SQLite %r is the system's %r" % (v, SYSTEM_VERSION))
+    nm = subprocess.run(["nm", exe("static")], capture_output=True, text=True).stdout
+    check(" sqlite3_step\n" in nm and "sqlite3Apis" not in nm, "static build: API table present or no SQLite")
+    r = subprocess.run([os.path.join(BUILD, "tests", "test_cgofind")], capture_output=True, text=True,
+                       env=dict(os.environ, TEST_CGO_EXTRA=exe("static"), BUILD=BUILD))
+    check("PASS test_extra_builds" in r.stdout, "test_cgofind on this build:\n%s" % r.stdout)
+
+
+def make_test(variant):
+    def t():
+        need_bpf()
+        build()
+        with tempfile.TemporaryDirectory() as d:
+            entries, prog, err = by_command(variant, d)
+            found_by_cgo(err, exe(variant), variant.startswith("static"))
+            compare(entries, prog, "-- " + variant)
+            eq(plain_lines(prog), plain_lines(untraced(variant, d)), "the program's output, traced and not")
+            t = Target([exe(variant), os.path.join(d, "p.db")])
+            try:
+                tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store"])
+                out = run_to_done(t)
+                t.finish()
+            finally:
+                t.kill()
+            eq(tr.wait(timeout=60), 0, "-p tracer exit")
+            compare(tr.entries(), out, "-p " + variant)
+    t.__name__ = "test_cgo_" + variant.replace("-", "_")
+    return t
+
+
+for v in ("static-stripped", "dynamic-stripped"):
+    test(make_test(v))
+
+
+@test
+def test_cgo_static_stripped_by_binary():
+    """-b on the stripped static executable, for a process started later."""
+    need_bpf()
+    build()
+    with tempfile.TemporaryDirectory() as d:
+        tr = Tracer(["--log-format", "json", "--no-store", "-b", exe("static-stripped")])
+        try:
+            t = Target([exe("static-stripped"), os.path.join(d, "b.db")])
+            out = run_to_done(t)
+            t.finish()
+            time.sleep(0.3)
+        finally:
+            eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+        compare([e for e in tr.entries() if e["pid"] == t.pid], out, "-b static-stripped")
+
+
+if __name__ == "__main__":
+    main()
