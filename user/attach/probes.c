@@ -95,8 +95,10 @@ int probes__lib_id(struct tracer *t, const struct sqlite_copy *c)
 			    "%s%s%s", c->path, ver, c->layout.found[0] ? c->layout.found : "nothing",
 			    c->layout.missing[0] ? c->layout.missing : "nothing",
 			    l->cfg.learn ? "; zSql/db will be learned from its first prepare" : "",
-			    l->cfg.db_perr_off < 0 || l->cfg.mem_z_off < 0
-				    ? "; its errors carry SQLite's code text, not its message" : "");
+			    l->cfg.db_perr_off >= 0 && l->cfg.mem_z_off >= 0 ? ""
+			    : l->cfg.vdbe_zerrmsg_off >= 0
+				    ? "; a failed prepare's error carries SQLite's code text, not its message"
+				    : "; its errors carry SQLite's code text, not its message");
 	}
 	if (l->same_build) {
 		l->cfg.db_adb_off = l->cfg.pager_zfile_off = -1;
