@@ -15,7 +15,9 @@
  *   - SQLite's API table (apitable.c), when one is found, lists only code
  *     addresses and a version string that fits; a source id found is
  *     terminated within the buffer;
- *   - the FDEs read from .eh_frame (ehframe.c) are sorted and non-empty.
+ *   - the FDEs read from .eh_frame (ehframe.c) are sorted and non-empty;
+ *   - SQLite's functions found through a Go program's cgo wrappers
+ *     (cgofind.c) are code addresses, as many as it counts.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "apitable.h"
+#include "cgofind.h"
 #include "ehframe.h"
 #include "elfsym.h"
 
@@ -113,6 +116,20 @@ static const char *fuzz_elfsym_check(const uint8_t *data, size_t size)
 		free(t);
 		if (!bad && apitable__source_id(ef, id, sizeof(id)) == 0 && !memchr(id, '\0', sizeof(id)))
 			bad = "source id not terminated";
+	}
+	if (!bad) {
+		struct cgofind *f = malloc(sizeof(*f));
+
+		if (f && cgofind__find(ef, f) == 0) {
+			size_t n = 0;
+
+			for (size_t i = 0; !bad && i < APITABLE_NAMES; i++)
+				if (f->fn[i] && (n++, !elf_file__is_exec_addr(ef, f->fn[i])))
+					bad = "cgo wrappers: a function that is not code";
+			if (!bad && (n != f->nfound || !memchr(f->pkg, '\0', sizeof(f->pkg))))
+				bad = "cgo wrappers: count or package out of bounds";
+		}
+		free(f);
 	}
 	if (!bad) {
 		struct ehframe_fn *v = NULL;
