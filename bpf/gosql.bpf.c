@@ -20,6 +20,13 @@
  *   replaced by the next call at the same depth or shallower, or deeper
  *   once its slot was overwritten, or, when the layout gives goid, by any
  *   call of another goroutine that reuses the g.
+ * - The calls map is a plain hash (never LRU: an evicted call would be an
+ *   entry lost unsaid): a call is removed at its return, and one that cannot
+ *   be added (the map full) is counted (ST_CNT_STMT_FULL) by the innermost
+ *   probed function of the call: a wrapper that calls another probed
+ *   function (DB.Exec → DB.ExecContext, cookie GO_COOKIE_WRAPS) leaves the
+ *   counting to it, so a lost call counts once. User space removes the
+ *   calls of processes that ended (gosql__sweep).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -51,7 +58,7 @@ struct call {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GO_MAX_CALLS);
 	__type(key, struct call_key);
 	__type(value, struct call);
@@ -185,8 +192,8 @@ int go_enter(struct pt_regs *ctx)
 		nc.sql_len = s[1];
 	}
 	}
-	if (bpf_map_update_elem(&calls, &key, &nc, BPF_ANY) != 0)
-		count(ST_CNT_STMT_FULL);
+	if (bpf_map_update_elem(&calls, &key, &nc, BPF_ANY) != 0 && !GO_COOKIE_WRAPS(cookie))
+		count(ST_CNT_STMT_FULL);  /* the map full: this call is lost, said */
 	return 0;
 }
 
@@ -221,16 +228,18 @@ int go_ret(struct pt_regs *ctx)
 	struct call_key key = {};
 	struct st_event *ev;
 	struct task_struct *task;
-	struct call *c;
+	struct call *found, cs, *c = &cs;
 
 	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
 		return 0;
 	key.g = g;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	c = bpf_map_lookup_elem(&calls, &key);
-	if (!c || !c->active || c->fn != GO_COOKIE_FN(cookie) || c->depth != depth || c->goid != goid)
+	found = bpf_map_lookup_elem(&calls, &key);
+	if (!found || !found->active || found->fn != GO_COOKIE_FN(cookie) || found->depth != depth ||
+	    found->goid != goid)
 		return 0;  /* a nested call's return, or a call not entered while probed */
-	c->active = 0;
+	cs = *found;  /* its slot is reused once removed */
+	bpf_map_delete_elem(&calls, &key);
 	if (GO_COOKIE_RES(cookie) == GO_RES_PREPARE && !ctx->bx)
 		return 0;  /* a prepare that succeeded: its executions are the entries */
 	ev = bpf_map_lookup_elem(&scratch, &zero);

@@ -31,16 +31,18 @@ enum go_res {
 
 /* A probe's cookie: copy (bits 0..7), function index in the plan (bits
  * 8..23: an entry and its returns match by it), args (24..25), result
- * (26..27), Op Query (bit 28; else Exec). */
-#define GO_COOKIE(copy, fn, args, res, query) \
+ * (26..27), Op Query (bit 28; else Exec), wraps (bit 29: the function
+ * calls another probed one, which follows the call when this one cannot). */
+#define GO_COOKIE(copy, fn, args, res, query, wraps) \
 	((unsigned long long)(copy) | ((unsigned long long)(fn) << 8) | \
 	 ((unsigned long long)(args) << 24) | ((unsigned long long)(res) << 26) | \
-	 ((unsigned long long)!!(query) << 28))
+	 ((unsigned long long)!!(query) << 28) | ((unsigned long long)!!(wraps) << 29))
 #define GO_COOKIE_COPY(c)  ((unsigned int)((c) & 0xff))
 #define GO_COOKIE_FN(c)    ((unsigned int)(((c) >> 8) & 0xffff))
 #define GO_COOKIE_ARGS(c)  ((unsigned int)(((c) >> 24) & 3))
 #define GO_COOKIE_RES(c)   ((unsigned int)(((c) >> 26) & 3))
 #define GO_COOKIE_QUERY(c) ((unsigned int)(((c) >> 28) & 1))
+#define GO_COOKIE_WRAPS(c) ((unsigned int)(((c) >> 29) & 1))
 
 /* Per copy: where the objects read keep their fields (-1 unknown). */
 struct go_cfg {

@@ -390,6 +390,7 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		}
 		if (now >= t->next_rescan_us) {
 			targets__rescan(t);
+			gosql__sweep(t->go);
 			t->next_rescan_us = now + RESCAN_US;
 		}
 		if (t->opts.on_tick)

@@ -10,6 +10,7 @@ measurement around the call); the program's own output must be unchanged.
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -25,6 +26,7 @@ from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main,  # no
 PLAIN = os.path.join(TARGETS, "go-puresql")
 STRIPPED = os.path.join(TARGETS, "go-puresql-stripped")
 SLOW_US = 150000  # SELECT sleep(150)
+GO_MAX_CALLS = 16384  # bpf/gosql.h: calls in progress the BPF side follows
 
 
 def untraced_output(exe):
@@ -162,6 +164,83 @@ def test_pure_go_as_the_command():
         eq(p.returncode, 0, "tracer exit code (stderr: %s)" % p.stderr.decode())
         entries = [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
         compare(entries, measured(mfile))
+
+
+def held_calls(n):
+    """Runs the target's hold mode (n calls in flight at once) traced with
+    -p -v; returns (entries of SELECT wait(), tracer)."""
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([STRIPPED, os.path.join(d, "m.json"), "hold", str(n)])
+        try:
+            tr = Tracer(["-p", str(t.pid), "-v", "--log-format", "json", "--no-store"])
+            t.go()
+            t.wait_line("held %d" % n, timeout=120)
+            t.go()
+            t.wait_line("done %d" % n, timeout=120)
+            t.finish()
+            eq(tr.wait(60), 0, "tracer exit code (stderr: %s)" % tr.stderr)
+        finally:
+            t.kill()
+    return [e for e in tr.entries() if e["query"] == "SELECT wait()"], tr
+
+
+def summary_count(stderr, what):
+    """The number before `what` in the end-of-run summary, 0 when absent."""
+    m = re.search(r", (\d+) " + re.escape(what), stderr)
+    return int(m.group(1)) if m else 0
+
+
+@test
+def test_go_calls_under_the_map_size_all_traced():
+    need_bpf()
+    entries, tr = held_calls(2000)
+    eq(len(entries), 2000, "entries of 2000 calls in flight at once")
+    eq(summary_count(tr.stderr, "executions untracked (maps full)"), 0, "calls untracked")
+    eq(summary_count(tr.stderr, "ring-buffer drops"), 0, "ring-buffer drops")
+
+
+@test
+def test_go_calls_over_the_map_size_counted():
+    """More calls in flight at once than the BPF side can follow: every call
+    not followed is counted and said in the summary, never lost silently."""
+    need_bpf()
+    n = GO_MAX_CALLS + 616
+    entries, tr = held_calls(n)
+    lost = summary_count(tr.stderr, "executions untracked (maps full)")
+    eq(summary_count(tr.stderr, "ring-buffer drops"), 0, "ring-buffer drops")
+    eq(len(entries) + lost, n, "entries (%d) + untracked (%d): every call" % (len(entries), lost))
+    eq(lost, n - GO_MAX_CALLS, "calls untracked (the map full)")
+    check(re.search(r"sqltrace-bpf: %d entries, .*, %d executions untracked \(maps full\)" % (len(entries), lost),
+                    tr.stderr), "the end-of-run summary says it: %s" % tr.stderr[-300:])
+
+
+@test
+def test_go_calls_of_a_killed_process_are_freed():
+    """A process killed with the map full of its calls in flight: they are
+    removed (their returns never come), and the next process is traced
+    in full."""
+    need_bpf()
+    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+    with tempfile.TemporaryDirectory() as d:
+        a = Target([STRIPPED, os.path.join(d, "a.json"), "hold", str(GO_MAX_CALLS + 100)])
+        try:
+            a.go()
+            a.wait_line("held", timeout=120)
+        finally:
+            a.kill()
+        time.sleep(2.5)  # the tracer's rescan (every second) sweeps them
+        b = Target([STRIPPED, os.path.join(d, "b.json"), "hold", "500"])
+        try:
+            b.go()
+            b.wait_line("held", timeout=60)
+            b.go()
+            b.wait_line("done", timeout=60)
+            b.finish()
+        finally:
+            b.kill()
+    time.sleep(0.3)
+    eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+    eq(len([e for e in tr.entries() if e["pid"] == b.pid]), 500, "entries of the next process")
 
 
 def future_release(src, d):

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -252,15 +253,16 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 			return 1;
 	for (i = 0; i < c->plan.nprobes; i++) {
 		const struct gosql_probe *p = &c->plan.probes[i];
-		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query);
+		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query, p->wraps);
 
 		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off, cookie, p->name, why, whylen);
 		for (k = 0; !e && k < p->nrets; k++)
 			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k], cookie, p->name, why, whylen);
 		if (e)
 			return e;
-		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions", p->name,
-			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets);
+		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions%s", p->name,
+			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets,
+			    p->wraps ? " (it calls another probed function)" : "");
 	}
 	if (pid < 0) {
 		c->global = true;
@@ -272,6 +274,49 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 	c->pids = grown;
 	c->pids[c->npids++] = pid;
 	return 1;
+}
+
+/* The BPF side's key of a call in progress (bpf/gosql.bpf.c). */
+struct call_key {
+	uint64_t g;
+	uint32_t tgid;
+	uint32_t pad;
+};
+
+int gosql__sweep(struct gosql *g)
+{
+	struct call_key key, next, *dead = NULL;
+	size_t ndead = 0, cap = 0, i;
+	uint32_t last = 0;
+	bool last_dead = false;
+	int fd, n = 0;
+
+	if (!g || !g->loaded)
+		return 0;
+	fd = bpf_map__fd(g->skel->maps.calls);
+	while (bpf_map_get_next_key(fd, n ? &key : NULL, &next) == 0 && n < GO_MAX_CALLS * 2) {
+		key = next;
+		n++;
+		if (key.tgid != last) {
+			last = key.tgid;
+			last_dead = kill((pid_t)key.tgid, 0) != 0 && errno == ESRCH;
+		}
+		if (!last_dead)
+			continue;
+		if (ndead == cap) {
+			struct call_key *grown = realloc(dead, (cap ? cap * 2 : 64) * sizeof(*grown));
+
+			if (!grown)
+				break;
+			dead = grown;
+			cap = cap ? cap * 2 : 64;
+		}
+		dead[ndead++] = key;
+	}
+	for (i = 0; i < ndead; i++)
+		bpf_map_delete_elem(fd, &dead[i]);
+	free(dead);
+	return (int)ndead;
 }
 
 uint64_t gosql__counter(const struct gosql *g, unsigned idx)

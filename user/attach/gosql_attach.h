@@ -39,6 +39,11 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
  * or NULL when it is not one of ours. */
 const char *gosql__lib(const struct gosql *g, unsigned lib_id);
 
+/* Removes the calls in progress of processes that ended (their returns
+ * will never be seen), so that they do not fill the map for good. Returns
+ * how many were removed. This function can't fail. g may be NULL. */
+int gosql__sweep(struct gosql *g);
+
 /* Counters of the BPF side (enum st_counter), summed over CPUs. */
 uint64_t gosql__counter(const struct gosql *g, unsigned idx);
 

@@ -117,6 +117,33 @@ int gosql__code_sites(const uint8_t *code, size_t len, uint64_t base, uint64_t *
 	return e ? e : (int)nrets;
 }
 
+/* Whether the function's code (len bytes at base) makes a direct call to
+ * one of the n addresses in targets (0: none there). */
+static bool calls_any(const uint8_t *code, size_t len, uint64_t base, const uint64_t *targets, size_t n)
+{
+	csh h;
+	cs_insn *insn = NULL;
+	size_t count, i, k;
+	bool hit = false;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return false;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	count = cs_disasm(h, code, len, base, 0, &insn);
+	for (i = 0; i < count && !hit; i++) {
+		const cs_x86 *x = &insn[i].detail->x86;
+
+		if (insn[i].id != X86_INS_CALL || x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+			continue;
+		for (k = 0; k < n; k++)
+			if (targets[k] && (uint64_t)x->operands[0].imm == targets[k])
+				hit = true;
+	}
+	cs_free(insn, count);
+	cs_close(&h);
+	return hit;
+}
+
 static void note(struct gosql_plan *p, const char *fmt, const char *a)
 {
 	size_t l = strlen(p->notes);
@@ -161,6 +188,7 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 	const struct gosym_layout *l;
 	struct gosym *gs = NULL;
 	char driver[128] = "";
+	uint64_t starts[NFNS];     /* each probed function's address, 0 absent */
 	size_t i, nit = 0;
 	uint8_t *code = NULL;
 	int e;
@@ -220,6 +248,12 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		goto out;
 	}
 	for (i = 0; i < NFNS; i++) {
+		uint64_t b;
+
+		if (gosym__find(gs, fns[i].name, &starts[i], &b) != 0)
+			starts[i] = 0;
+	}
+	for (i = 0; i < NFNS; i++) {
 		struct gosql_probe *pr = &p->probes[p->nprobes];
 		uint64_t a, b, entry, rets[GOSQL_MAX_RETS], off;
 		int n, k;
@@ -249,6 +283,7 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		pr->args = fns[i].args;
 		pr->res = fns[i].res;
 		pr->query = fns[i].query;
+		pr->wraps = calls_any(code, b - a, a, starts, NFNS);
 		pr->moved = (unsigned)(entry - a);
 		if (gosym__vaddr_to_off(gs, entry, 1, &pr->entry_off))
 			continue;

@@ -25,6 +25,7 @@ struct gosql_probe {
 	size_t nrets;
 	unsigned args, res;        /* enum go_args, enum go_res */
 	bool query;                /* Op Query (else Exec) */
+	bool wraps;                /* calls another probed function (DB.Exec: DB.ExecContext) */
 };
 
 /* An error type whose message is read (msg_off >= 0), or only named. */

@@ -11,6 +11,11 @@
 // syntax, on Exec, Query and Prepare), a slow one, one whose stack grows
 // mid-call, 10 goroutines at once (blocking inside calls), a driver panic
 // through a call (recovered), and queries between deep recursions.
+//
+// With "hold N" after the file: instead of the script, N goroutines each
+// run SELECT wait() and block inside the call until all N are in flight at
+// once; it prints "held N", waits for a line, then lets them go 500 at a
+// time and prints "done N".
 package main
 
 import (
@@ -20,10 +25,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	_ "./memsqlite"
+	memsqlite "./memsqlite"
 )
 
 type measured struct {
@@ -108,7 +115,51 @@ func main() {
 	fmt.Printf("ready %d\n", os.Getpid())
 	in := bufio.NewReader(os.Stdin)
 	in.ReadString('\n')
+	if len(os.Args) == 4 && os.Args[2] == "hold" {
+		n, err := strconv.Atoi(os.Args[3])
+		must(err)
+		hold(db, n, in)
+	} else {
+		script(db)
+	}
+	enc := json.NewEncoder(out)
+	for _, m := range log {
+		must(enc.Encode(m))
+	}
+	must(out.Close())
+	in.ReadString('\n')
+}
 
+// hold makes n calls in flight at once (each blocked inside the driver),
+// then, after a line on stdin, lets them return 500 at a time.
+func hold(db *sql.DB, n int, in *bufio.Reader) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := query(db, "SELECT wait()")
+			must(err)
+		}()
+	}
+	for atomic.LoadInt64(&memsqlite.Waiting) < int64(n) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("held", n)
+	in.ReadString('\n')
+	for left := n; left > 0; left -= 500 {
+		if left < 500 {
+			memsqlite.Release(left)
+		} else {
+			memsqlite.Release(500)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	fmt.Println("done", n)
+}
+
+func script(db *sql.DB) {
 	must(exec(db, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)"))
 	for i := 1; i <= 3; i++ {
 		must(exec(db, "INSERT INTO users(id, name) VALUES (?, ?)", i, fmt.Sprint("user", i)))
@@ -202,10 +253,4 @@ func main() {
 	n, err = query(db, "SELECT * FROM users")
 	must(err)
 	fmt.Println("done", n)
-	enc := json.NewEncoder(out)
-	for _, m := range log {
-		must(enc.Encode(m))
-	}
-	must(out.Close())
-	in.ReadString('\n')
 }
