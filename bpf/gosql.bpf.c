@@ -198,17 +198,17 @@ int go_enter(struct pt_regs *ctx)
 }
 
 /* The error interface's message into ev->err when its type is one whose
- * message we know how to read; else ev->stmt carries the itab, for user
- * space to name the type. */
-static __always_inline void read_error(struct st_event *ev, __u32 copy, __u64 itab, __u64 data)
+ * message we know how to read; else ev->stmt carries the itab (its address
+ * in the file), for user space to name the type. bias: the load bias. */
+static __always_inline void read_error(struct st_event *ev, __u32 copy, __u64 itab, __u64 data, __u64 bias)
 {
-	struct go_err_key k = { .itab = itab, .copy = copy };
+	struct go_err_key k = { .itab = itab - bias, .copy = copy };
 	struct go_err_rule *r = bpf_map_lookup_elem(&errtypes, &k);
 	__u64 s[2] = {};
 	__u32 n;
 
 	ev->rc = 1;
-	ev->stmt = itab;
+	ev->stmt = itab - bias;
 	if (!r || !data || r->msg_off < 0 || r->msg_off > 4096 ||
 	    bpf_probe_read_user(s, sizeof(s), (void *)(data + r->msg_off)) != 0 || !s[0])
 		return;
@@ -289,8 +289,11 @@ int go_ret(struct pt_regs *ctx)
 		data = e[1];
 	}
 	}
+	/* The load bias: where the probe is minus where the file puts it (the
+	 * kernel sets ip to the probe's address before calling us). */
 	if (itab)
-		read_error(ev, copy, itab, data);
+		read_error(ev, copy, itab, data,
+			   GO_COOKIE_VADDR(cookie) ? PT_REGS_IP(ctx) - GO_COOKIE_VADDR(cookie) : 0);
 
 	n = c->sql_len < ST_SQL_MAX - 1 ? (__u32)c->sql_len : ST_SQL_MAX - 1;
 	if (c->sql_len > ST_SQL_MAX - 1)

@@ -32,17 +32,22 @@ enum go_res {
 /* A probe's cookie: copy (bits 0..7), function index in the plan (bits
  * 8..23: an entry and its returns match by it), args (24..25), result
  * (26..27), Op Query (bit 28; else Exec), wraps (bit 29: the function
- * calls another probed one, which follows the call when this one cannot). */
-#define GO_COOKIE(copy, fn, args, res, query, wraps) \
+ * calls another probed one, which follows the call when this one cannot),
+ * and the probed instruction's virtual address in the file (bits 32..63;
+ * 0 when it does not fit): the probe's address minus it is the load bias
+ * (0 unless position-independent), by which the file's itabs moved. */
+#define GO_COOKIE(copy, fn, args, res, query, wraps, vaddr) \
 	((unsigned long long)(copy) | ((unsigned long long)(fn) << 8) | \
 	 ((unsigned long long)(args) << 24) | ((unsigned long long)(res) << 26) | \
-	 ((unsigned long long)!!(query) << 28) | ((unsigned long long)!!(wraps) << 29))
+	 ((unsigned long long)!!(query) << 28) | ((unsigned long long)!!(wraps) << 29) | \
+	 ((unsigned long long)(vaddr) >> 32 ? 0ULL : (unsigned long long)(vaddr) << 32))
 #define GO_COOKIE_COPY(c)  ((unsigned int)((c) & 0xff))
 #define GO_COOKIE_FN(c)    ((unsigned int)(((c) >> 8) & 0xffff))
 #define GO_COOKIE_ARGS(c)  ((unsigned int)(((c) >> 24) & 3))
 #define GO_COOKIE_RES(c)   ((unsigned int)(((c) >> 26) & 3))
 #define GO_COOKIE_QUERY(c) ((unsigned int)(((c) >> 28) & 1))
 #define GO_COOKIE_WRAPS(c) ((unsigned int)(((c) >> 29) & 1))
+#define GO_COOKIE_VADDR(c) ((c) >> 32)
 
 /* Per copy: where the objects read keep their fields (-1 unknown). */
 struct go_cfg {
@@ -52,8 +57,8 @@ struct go_cfg {
 	int pad;
 };
 
-/* Error types whose message is read: key = the itab's address (as the
- * process sees it) and copy; value = offset of the message string in the
+/* Error types whose message is read: key = the itab's address in the
+ * file (the process's minus the load bias) and copy; value = offset of the message string in the
  * object the interface points to. */
 struct go_err_key {
 	unsigned long long itab;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_go_sql.py — Go executables with no C SQLite, traced at Go's
 database/sql layer (bpf/gosql.bpf.c): our pure-Go driver's program
-(tests/targets/go/puresql), built with symbols and stripped, attached with
+(tests/targets/go/puresql), built with symbols, stripped and as a
+position-independent executable, attached with
 -p, -b (started later), -n and as the command. Every call the program
 made is compared with what it measured itself (argv[1], JSON lines; failed Prepare calls included): count,
 text, Op, error, and duration (never longer than the program's own
@@ -25,6 +26,7 @@ from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main,  # no
 
 PLAIN = os.path.join(TARGETS, "go-puresql")
 STRIPPED = os.path.join(TARGETS, "go-puresql-stripped")
+PIE = os.path.join(TARGETS, "go-puresql-pie")
 SLOW_US = 150000  # SELECT sleep(150)
 GO_MAX_CALLS = 16384  # bpf/gosql.h: calls in progress the BPF side follows
 
@@ -120,6 +122,13 @@ def test_pure_go_by_pid():
 @test
 def test_pure_go_stripped_by_pid():
     by_pid(STRIPPED, "the release table")
+
+
+@test
+def test_pure_go_pie_by_pid():
+    """A position-independent executable (loaded at a random address): the
+    same entries, the driver's messages included."""
+    by_pid(PIE, "its DWARF")
 
 
 @test

@@ -214,7 +214,7 @@ static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **
 		free(c->path);
 		return e;
 	}
-	for (i = 0; i < c->plan.nerrs && !c->plan.pie; i++) {
+	for (i = 0; i < c->plan.nerrs; i++) {
 		struct go_err_key k = { .itab = c->plan.errs[i].itab, .copy = idx };
 		struct go_err_rule r = { .msg_off = c->plan.errs[i].msg_off };
 
@@ -253,11 +253,13 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 			return 1;
 	for (i = 0; i < c->plan.nprobes; i++) {
 		const struct gosql_probe *p = &c->plan.probes[i];
-		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query, p->wraps);
+		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query, p->wraps, 0);
 
-		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off, cookie, p->name, why, whylen);
+		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off,
+			      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->entry_vaddr), p->name, why, whylen);
 		for (k = 0; !e && k < p->nrets; k++)
-			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k], cookie, p->name, why, whylen);
+			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k],
+				      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->ret_vaddrs[k]), p->name, why, whylen);
 		if (e)
 			return e;
 		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions%s", p->name,

@@ -285,11 +285,13 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		pr->query = fns[i].query;
 		pr->wraps = calls_any(code, b - a, a, starts, NFNS);
 		pr->moved = (unsigned)(entry - a);
+		pr->entry_vaddr = entry;
 		if (gosym__vaddr_to_off(gs, entry, 1, &pr->entry_off))
 			continue;
 		for (k = 0; k < n; k++) {
 			if (gosym__vaddr_to_off(gs, rets[k], 1, &off))
 				break;
+			pr->ret_vaddrs[pr->nrets] = rets[k];
 			pr->rets[pr->nrets++] = off;
 		}
 		if (pr->nrets != (size_t)n)
@@ -302,6 +304,14 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		e = -ENOENT;
 		goto out;
 	}
+	/* The load bias is computed from the probes' addresses, carried in 32
+	 * bits of the cookie (bpf/gosql.h). */
+	for (i = 0; p->pie && i < p->nprobes; i++)
+		if (p->probes[i].ret_vaddrs[0] >> 32) {
+			note(p, "%s%s", "position-independent executable linked above 4 GiB: error messages not "
+			     "read (type names only)");
+			break;
+		}
 	if (gosym__nitabs(gs, &nit) == 0 && nit) {
 		p->errs = calloc(nit, sizeof(*p->errs));
 		if (!p->errs) {
@@ -330,8 +340,6 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 				p->errs[p->nerrs].msg_off = msg_types[k].msg_off;
 		p->nerrs++;
 	}
-	if (p->pie)
-		note(p, "%s%s", "position-independent executable: error messages not read (type names only)");
 	snprintf(p->lib, sizeof(p->lib), "database/sql (driver %s, %s)", driver[0] ? driver : "unknown",
 		 p->version);
 	e = 0;

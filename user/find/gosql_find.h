@@ -21,7 +21,9 @@ struct gosql_probe {
 	const char *name;          /* static: "database/sql.(*DB).ExecContext" */
 	uint64_t entry_off;        /* file offset of the entry probe */
 	unsigned moved;            /* bytes past the function's first (0: not moved) */
+	uint64_t entry_vaddr;      /* its virtual address in the file */
 	uint64_t rets[GOSQL_MAX_RETS];  /* file offsets of its RET instructions */
+	uint64_t ret_vaddrs[GOSQL_MAX_RETS];  /* and their virtual addresses */
 	size_t nrets;
 	unsigned args, res;        /* enum go_args, enum go_res */
 	bool query;                /* Op Query (else Exec) */
@@ -44,7 +46,8 @@ struct gosql_plan {
 	size_t nprobes;
 	struct gosql_errtype *errs;
 	size_t nerrs;
-	bool pie;                  /* position-independent: itab addresses move */
+	bool pie;                  /* position-independent: itab addresses move
+	                            * (by the load bias, which BPF computes) */
 	char notes[512];           /* what the plan lacks, for -v */
 };
 
