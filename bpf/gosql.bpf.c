@@ -27,6 +27,14 @@
  *   function (DB.Exec → DB.ExecContext, cookie GO_COOKIE_WRAPS) leaves the
  *   counting to it, so a lost call counts once. User space removes the
  *   calls of processes that ended (gosql__sweep).
+ * - Rows: a Query (or QueryRow) that returns a *Rows opens a row set keyed
+ *   by (tgid, *Rows); its record carries the *Rows in db, and user space
+ *   holds it (gosql_attach.c). Each (*Rows).Next that returns true counts
+ *   one row (the Next in progress is per goroutine, as calls are); the
+ *   first (*Rows).close sends an ST_EV_GO_ROWS record with the count and
+ *   the time, which completes the held entry. A row set evicted (an LRU:
+ *   Rows never closed do not fill it for good) or a Next that could not be
+ *   followed leaves the entry with no row count, never without the entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -63,6 +71,38 @@ struct {
 	__type(key, struct call_key);
 	__type(value, struct call);
 } calls SEC(".maps");
+
+struct rows_key {
+	__u64 rows;         /* the *Rows */
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct rowset {
+	__u64 count;        /* Next calls that returned true */
+	__u32 broken;       /* a Next not followed: the count is not exact */
+	__u32 pad;
+};
+
+struct next_call {
+	__u64 rows;
+	__u64 depth;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_MAX_ROWSETS);
+	__type(key, struct rows_key);
+	__type(value, struct rowset);
+} rowsets SEC(".maps");
+
+/* The (*Rows).Next in progress of a goroutine (key as calls'). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GO_MAX_CALLS);
+	__type(key, struct call_key);
+	__type(value, struct next_call);
+} nexts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -294,6 +334,22 @@ int go_ret(struct pt_regs *ctx)
 	if (itab)
 		read_error(ev, copy, itab, data,
 			   GO_COOKIE_VADDR(cookie) ? PT_REGS_IP(ctx) - GO_COOKIE_VADDR(cookie) : 0);
+	/* Rows returned: counted until closed; the record says which (db). */
+	if (!itab && cfg->follow_rows && GO_COOKIE_RES(cookie) != GO_RES_EXEC &&
+	    GO_COOKIE_RES(cookie) != GO_RES_PREPARE) {
+		struct rows_key rk = { .tgid = key.tgid };
+		struct rowset rs = {};
+
+		rk.rows = ctx->ax;
+		if (GO_COOKIE_RES(cookie) == GO_RES_ROW) {
+			rk.rows = 0;
+			if (ctx->ax && cfg->row_rows_off >= 0 &&
+			    bpf_probe_read_user(&rk.rows, sizeof(rk.rows), (void *)(ctx->ax + cfg->row_rows_off)) != 0)
+				count(ST_CNT_READ_FAULTS);
+		}
+		if (rk.rows && bpf_map_update_elem(&rowsets, &rk, &rs, BPF_ANY) == 0)
+			ev->db = rk.rows;
+	}
 
 	n = c->sql_len < ST_SQL_MAX - 1 ? (__u32)c->sql_len : ST_SQL_MAX - 1;
 	if (c->sql_len > ST_SQL_MAX - 1)
@@ -317,5 +373,105 @@ int go_ret(struct pt_regs *ctx)
 		count(ST_CNT_RB_DROPS);
 	else
 		count(ST_CNT_EVENTS);
+	return 0;
+}
+
+/* (*Rows).Next's entry: the Rows (RAX) of a row set, for its return. */
+SEC("uprobe")
+int go_next_enter(struct pt_regs *ctx)
+{
+	__u32 copy = GO_COOKIE_COPY(bpf_get_attach_cookie(ctx));
+	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
+	struct rows_key rk = {};
+	struct call_key key = {};
+	struct next_call nc = {};
+	struct rowset *rs;
+	__u64 g, goid, hi;
+
+	if (!cfg || !ctx->ax)
+		return 0;
+	rk.rows = ctx->ax;
+	rk.tgid = bpf_get_current_pid_tgid() >> 32;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (!rs || goroutine(ctx, cfg, &g, &nc.depth, &goid, &hi))
+		return 0;
+	key.g = g;
+	key.tgid = rk.tgid;
+	nc.rows = rk.rows;
+	if (bpf_map_update_elem(&nexts, &key, &nc, BPF_ANY) != 0)
+		rs->broken = 1;  /* this row not seen: the count is not exact */
+	return 0;
+}
+
+/* (*Rows).Next's returns: true (AL) is one row. */
+SEC("uprobe")
+int go_next_ret(struct pt_regs *ctx)
+{
+	__u32 copy = GO_COOKIE_COPY(bpf_get_attach_cookie(ctx));
+	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
+	struct call_key key = {};
+	struct rows_key rk = {};
+	struct next_call *nc;
+	struct rowset *rs;
+	__u64 g, depth, goid, hi;
+
+	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
+		return 0;
+	key.g = g;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	nc = bpf_map_lookup_elem(&nexts, &key);
+	if (!nc || nc->depth != depth)
+		return 0;
+	rk.rows = nc->rows;
+	rk.tgid = key.tgid;
+	bpf_map_delete_elem(&nexts, &key);
+	if (!(ctx->ax & 0xff))
+		return 0;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (rs)
+		__sync_fetch_and_add(&rs->count, 1);
+	return 0;
+}
+
+/* (*Rows).close's entry (every Close, Next's end of rows, Row.Scan, a
+ * context's cancellation): the first closes the row set and sends its
+ * count. */
+SEC("uprobe")
+int go_rows_close(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), flags;
+	__u32 zero = 0;
+	struct rows_key rk = {};
+	struct st_event *ev;
+	struct rowset *rs;
+	__u64 n, broken;
+
+	rk.rows = ctx->ax;
+	rk.tgid = bpf_get_current_pid_tgid() >> 32;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (!rk.rows || !rs)
+		return 0;
+	n = rs->count;
+	broken = rs->broken;
+	if (bpf_map_delete_elem(&rowsets, &rk) != 0)
+		return 0;  /* closed at the same time by another goroutine */
+	ev = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ev)
+		return 0;
+	__builtin_memset(ev, 0, offsetof(struct st_event, sql) + 1);
+	ev->kind = ST_EV_GO_ROWS;
+	ev->end_ns = bpf_ktime_get_ns();
+	ev->db = rk.rows;
+	ev->rows = n;
+	ev->rc = broken ? 1 : 0;
+	ev->pid = rk.tgid;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->lib_id = GOSQL_LIB_BASE + GO_COOKIE_COPY(cookie);
+	flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	/* Lost (the ring full): its entry is released uncounted, and said so,
+	 * by user space. */
+	bpf_ringbuf_output(&rb, ev, offsetof(struct st_event, sql) + 1, flags);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #define GO_MAX_COPIES   32       /* Go executables probed at once */
 #define GO_MAX_CALLS    16384    /* calls in progress (goroutines), all processes */
 #define GO_MAX_ERRTYPES 256      /* error types whose message is read */
+#define GO_MAX_ROWSETS  16384    /* open Rows whose rows are counted, all processes */
 /* lib_id of a Go record: GOSQL_LIB_BASE + copy index (outside the C
  * copies' 0..ST_MAX_LIBS-1). */
 #define GOSQL_LIB_BASE  0x100
@@ -54,6 +55,10 @@ struct go_cfg {
 	int g_goid_off;        /* runtime.g.goid; -1: calls matched by depth only */
 	int stmt_query_off;    /* database/sql.Stmt.query (a string) */
 	int row_err_off;       /* database/sql.Row.err (an interface) */
+	/* database/sql.Row.rows (the *Rows after err, since Go 1.0); -1: rows
+	 * are not counted (Rows.Next or Rows.close not probed). */
+	int row_rows_off;
+	unsigned int follow_rows;  /* 1: Rows.Next and Rows.close are probed */
 	int pad;
 };
 

@@ -5,8 +5,9 @@ database/sql layer (bpf/gosql.bpf.c): our pure-Go driver's program
 position-independent executable, attached with
 -p, -b (started later), -n and as the command. Every call the program
 made is compared with what it measured itself (argv[1], JSON lines; failed Prepare calls included): count,
-text, Op, error, and duration (never longer than the program's own
-measurement around the call); the program's own output must be unchanged.
+text, Op, error, rows (Query: every row read; QueryRow: 1 or 0) and duration
+(never longer than the program's own measurement: around the call, or
+until its Rows were closed); the program's own output must be unchanged.
 """
 import collections
 import json
@@ -52,21 +53,23 @@ def measured(path):
 
 def compare(entries, ran):
     """Entries against the calls the program measured: the same multiset of
-    (op, query, error), and per such group the durations, sorted, each no
-    longer than the program's measurement (+1 µs of rounding)."""
+    (op, query, error, rows), and per such group the durations, sorted, each
+    no longer than the program's measurement (+1 µs of rounding): for a
+    Query whose rows were counted, until its Rows were closed."""
     eq(len(entries), len(ran), "entries (one per database/sql call)")
     got = collections.defaultdict(list)
     want = collections.defaultdict(list)
     for e in entries:
-        got[(e["op"], e["query"], e.get("error", ""))].append(e["duration"] // 1000)
+        got[(e["op"], e["query"], e.get("error", ""), e.get("rows", -1))].append(e["duration"] // 1000)
     for m in ran:
-        want[(m["op"], m["query"], m["error"])].append(m["us"])
+        rows = m.get("rows")
+        want[(m["op"], m["query"], m["error"], -1 if rows is None else rows)].append(m["us"])
     eq(sorted((k, len(v)) for k, v in got.items()), sorted((k, len(v)) for k, v in want.items()),
-       "(op, query, error) of every call")
+       "(op, query, error, rows) of every call")
     for k in want:
         for g, w in zip(sorted(got[k]), sorted(want[k])):
             check(g <= w + 1, "%s took %d µs traced, longer than the %d µs the program measured" % (k, g, w))
-    slow = got[("Query", "SELECT sleep(150)", "")]
+    slow = got[("Query", "SELECT sleep(150)", "", 1)]
     check(slow and slow[0] >= SLOW_US, "the slow query's duration: %s" % slow)
 
 
@@ -111,6 +114,9 @@ def by_pid(exe, layout_from):
        "a failed Prepare is an entry (a Prepare that succeeded is not)")
     check(len({e["tid"] for e in entries}) > 1, "goroutines ran on several threads")
     check("RET instructions" in tr.stderr, "-v lists the RET probes")
+    check("rows counted" in tr.stderr, "-v says rows are counted")
+    eq(summary_count(tr.stderr, "Go queries without a row count"), 1,
+       "the Rows never closed: its entry comes without a row count, said in the summary")
     check("runtime offsets from " + layout_from in tr.stderr, "-v says where the offsets came from")
 
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -33,8 +34,18 @@ struct go_copy {
 	size_t npids;
 };
 
+/* A Query entry held until its Rows are closed (ST_EV_GO_ROWS). */
+struct held {
+	struct st_event *ev;       /* a copy of the record */
+	size_t size;
+	int64_t since_us;          /* CLOCK_MONOTONIC when held */
+};
+
 struct gosql {
 	struct gosql_opts opts;
+	struct held *held;         /* GOSQL_MAX_HELD slots, ev NULL: free */
+	size_t nheld;
+	uint64_t rows_uncounted;   /* Query entries sent without their row count */
 	struct gosql_bpf *skel;
 	bool loaded;               /* programs in the kernel (on first need) */
 	struct go_copy copies[GO_MAX_COPIES];
@@ -46,6 +57,14 @@ struct gosql {
 	size_t nnots;
 };
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t errlen)
 {
 	struct gosql *g = calloc(1, sizeof(*g));
@@ -56,8 +75,9 @@ int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t
 		return -ENOMEM;
 	g->opts = *o;
 	g->scratch = malloc(sizeof(*g->scratch));
+	g->held = calloc(GOSQL_MAX_HELD, sizeof(*g->held));
 	g->skel = gosql_bpf__open();
-	if (!g->skel || !g->scratch) {
+	if (!g->skel || !g->scratch || !g->held) {
 		e = g->skel ? -ENOMEM : -errno;
 		snprintf(err, errlen, "cannot open the database/sql BPF programs: %s", strerror(-e));
 		gosql__free(g);
@@ -99,14 +119,128 @@ const char *gosql__lib(const struct gosql *g, unsigned lib_id)
 	return g->copies[lib_id - GOSQL_LIB_BASE].plan.lib;
 }
 
+/* The held entry of process pid's Rows at rows, or NULL. */
+static struct held *held_of(struct gosql *g, unsigned pid, uint64_t rows)
+{
+	size_t i;
+
+	for (i = 0; i < GOSQL_MAX_HELD && g->nheld; i++)
+		if (g->held[i].ev && g->held[i].ev->pid == pid && g->held[i].ev->db == rows)
+			return &g->held[i];
+	return NULL;
+}
+
+/* Hands a held entry over (its slot freed), rows counted or not. Returns
+ * what the forward callback returned. */
+static int release(struct gosql *g, struct held *h, bool counted)
+{
+	struct st_event *ev = h->ev;
+	int e;
+
+	h->ev = NULL;
+	g->nheld--;
+	if (!counted) {
+		ev->rows_unknown = 1;
+		g->rows_uncounted++;
+	}
+	ev->db = 0;
+	e = g->opts.forward(g->opts.ctx, ev, h->size);
+	free(ev);
+	return e;
+}
+
+/* A Query record whose Rows are followed (db: the *Rows): held until they
+ * are closed. Returns 0 when held, or forwards it uncounted (no free slot,
+ * or no memory). */
+static int hold(struct gosql *g, const struct st_event *ev, size_t size)
+{
+	struct held *h = NULL;
+	size_t i;
+
+	for (i = 0; i < GOSQL_MAX_HELD && g->nheld < GOSQL_MAX_HELD; i++)
+		if (!g->held[i].ev) {
+			h = &g->held[i];
+			break;
+		}
+	if (h && (h->ev = malloc(size)) != NULL) {
+		memcpy(h->ev, ev, size);
+		h->size = size;
+		h->since_us = mono_us();
+		g->nheld++;
+		return 0;
+	}
+	memcpy(g->scratch, ev, size);
+	g->scratch->db = 0;
+	g->scratch->rows_unknown = 1;
+	g->rows_uncounted++;
+	return g->opts.forward(g->opts.ctx, g->scratch, size);
+}
+
+/* A Rows closed: its held entry completed (rows, and its time until the
+ * close) and handed over. A close whose entry is gone is dropped. */
+static int rows_closed(struct gosql *g, const struct st_event *rec)
+{
+	struct held *h = held_of(g, rec->pid, rec->db);
+
+	if (!h)
+		return 0;
+	if (rec->rc)
+		return release(g, h, false);
+	h->ev->rows = rec->rows;
+	h->ev->rows_unknown = 0;
+	if (rec->end_ns > h->ev->end_ns) {
+		h->ev->duration_ns += rec->end_ns - h->ev->end_ns;
+		h->ev->end_ns = rec->end_ns;
+	}
+	return release(g, h, true);
+}
+
+int gosql__tick(struct gosql *g, bool all)
+{
+	int64_t now = mono_us();
+	bool blocked = false;
+	size_t i;
+	int left = 0;
+
+	if (!g)
+		return 0;
+	for (i = 0; i < GOSQL_MAX_HELD && g->nheld; i++) {
+		struct held *h = &g->held[i];
+
+		if (!h->ev)
+			continue;
+		if (!all && now - h->since_us < GOSQL_HOLD_US &&
+		    !(kill((pid_t)h->ev->pid, 0) != 0 && errno == ESRCH))
+			continue;  /* not due */
+		if (blocked) {
+			left++;
+			continue;
+		}
+		if (release(g, h, false) < 0)
+			blocked = true;  /* taken, and the tracer waits for room: no more now */
+	}
+	return left;
+}
+
+uint64_t gosql__rows_uncounted(const struct gosql *g)
+{
+	return g ? g->rows_uncounted : 0;
+}
+
 int gosql__record(void *ctx, void *data, size_t size)
 {
 	struct gosql *g = ctx;
 	struct st_event *ev = data;
 
+	if (size < offsetof(struct st_event, sql) || size > sizeof(*ev))
+		return g->opts.forward(g->opts.ctx, ev, size);
+	if (ev->kind == ST_EV_GO_ROWS)
+		return rows_closed(g, ev);
+	if (ev->kind == ST_EV_STMT && ev->db && ev->rc == 0)
+		return hold(g, ev, size);
 	/* The ring buffer's pages are read-only: a record is rewritten in a
 	 * copy. Only failures need it (stmt carries the error's itab). */
-	if (size >= offsetof(struct st_event, sql) && size <= sizeof(*ev) && ev->rc != 0) {
+	if (ev->rc != 0) {
 		memcpy(g->scratch, ev, size);
 		ev = g->scratch;
 		if (ev->err_len == 0) {
@@ -120,6 +254,7 @@ int gosql__record(void *ctx, void *data, size_t size)
 			ev->err_len = (unsigned short)(n < (int)sizeof(ev->err) ? n : (int)sizeof(ev->err) - 1);
 		}
 		ev->stmt = 0;
+		ev->db = 0;
 	}
 	return g->opts.forward(g->opts.ctx, ev, size);
 }
@@ -266,6 +401,22 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets,
 			    p->wraps ? " (it calls another probed function)" : "");
 	}
+	if (c->plan.cfg.follow_rows) {
+		const struct gosql_probe *nx = &c->plan.rows_next, *cl = &c->plan.rows_close;
+		uint64_t cookie = GO_COOKIE(c - g->copies, 0, 0, 0, 0, 0, 0);
+
+		e = attach_at(g, g->skel->progs.go_next_enter, pid, path, nx->entry_off, cookie, nx->name, why,
+			      whylen);
+		for (k = 0; !e && k < nx->nrets; k++)
+			e = attach_at(g, g->skel->progs.go_next_ret, pid, path, nx->rets[k], cookie, nx->name, why,
+				      whylen);
+		if (!e)
+			e = attach_at(g, g->skel->progs.go_rows_close, pid, path, cl->entry_off, cookie, cl->name,
+				      why, whylen);
+		if (e)
+			return e;
+		log_verbose("attached %s and %s (PID %d): rows counted", nx->name, cl->name, pid);
+	}
 	if (pid < 0) {
 		c->global = true;
 		return 1;
@@ -285,17 +436,16 @@ struct call_key {
 	uint32_t pad;
 };
 
-int gosql__sweep(struct gosql *g)
+/* Removes the keys of ended processes from the map at fd (keys struct
+ * call_key). Returns how many. */
+static int sweep_map(int fd)
 {
 	struct call_key key, next, *dead = NULL;
 	size_t ndead = 0, cap = 0, i;
 	uint32_t last = 0;
 	bool last_dead = false;
-	int fd, n = 0;
+	int n = 0;
 
-	if (!g || !g->loaded)
-		return 0;
-	fd = bpf_map__fd(g->skel->maps.calls);
 	while (bpf_map_get_next_key(fd, n ? &key : NULL, &next) == 0 && n < GO_MAX_CALLS * 2) {
 		key = next;
 		n++;
@@ -319,6 +469,13 @@ int gosql__sweep(struct gosql *g)
 		bpf_map_delete_elem(fd, &dead[i]);
 	free(dead);
 	return (int)ndead;
+}
+
+int gosql__sweep(struct gosql *g)
+{
+	if (!g || !g->loaded)
+		return 0;
+	return sweep_map(bpf_map__fd(g->skel->maps.calls)) + sweep_map(bpf_map__fd(g->skel->maps.nexts));
 }
 
 uint64_t gosql__counter(const struct gosql *g, unsigned idx)
@@ -369,6 +526,9 @@ void gosql__free(struct gosql *g)
 		free(g->copies[i].pids);
 	}
 	gosql_bpf__destroy(g->skel);
+	for (i = 0; i < GOSQL_MAX_HELD && g->held; i++)
+		free(g->held[i].ev);
+	free(g->held);
 	free(g->nots);
 	free(g->scratch);
 	free(g);

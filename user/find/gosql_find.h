@@ -44,6 +44,8 @@ struct gosql_plan {
 	char layout_from[32];      /* "its DWARF" or "the release table" */
 	struct gosql_probe *probes;
 	size_t nprobes;
+	struct gosql_probe rows_next;   /* (*Rows).Next: entry and RETs */
+	struct gosql_probe rows_close;  /* (*Rows).close: entry only */
 	struct gosql_errtype *errs;
 	size_t nerrs;
 	bool pie;                  /* position-independent: itab addresses move

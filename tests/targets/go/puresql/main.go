@@ -38,6 +38,7 @@ type measured struct {
 	Query string `json:"query"`
 	Error string `json:"error"`
 	Us    int64  `json:"us"`
+	Rows  *int   `json:"rows"` // rows read until Close (Query, QueryRow), else null
 }
 
 var (
@@ -46,13 +47,22 @@ var (
 )
 
 func note(op, q string, t0 time.Time, err error) {
+	noteRows(op, q, t0, err, -1)
+}
+
+// noteRows notes a call whose rows were read (n >= 0) until Close.
+func noteRows(op, q string, t0 time.Time, err error, n int) {
 	us := time.Since(t0).Microseconds()
 	e := ""
 	if err != nil {
 		e = err.Error()
 	}
+	var rows *int
+	if n >= 0 {
+		rows = &n
+	}
 	mu.Lock()
-	log = append(log, measured{op, q, e, us})
+	log = append(log, measured{op, q, e, us, rows})
 	mu.Unlock()
 }
 
@@ -64,20 +74,36 @@ func exec(db *sql.DB, q string, args ...interface{}) error {
 }
 
 // query runs q and reads every row; the time noted is until the rows are
-// returned (what the tracer's Query DurationUs covers).
+// closed (what the tracer's Query DurationUs covers when it counts them),
+// or until the call returned when it failed.
 func query(db *sql.DB, q string, args ...interface{}) (int, error) {
 	t0 := time.Now()
 	rows, err := db.Query(q, args...)
-	note("Query", q, t0, err)
 	if err != nil {
+		note("Query", q, t0, err)
 		return 0, err
 	}
-	defer rows.Close()
 	n := 0
 	for rows.Next() {
 		n++
 	}
-	return n, rows.Err()
+	err = rows.Err()
+	rows.Close()
+	noteRows("Query", q, t0, nil, n)
+	return n, err
+}
+
+// queryRow runs q with QueryRow and scans it; the time noted is until Scan
+// returned (Scan closes the rows); rows: 1, or 0 when there was none.
+func queryRow(r func() *sql.Row, q string) (id int, name string, err error) {
+	t0 := time.Now()
+	err = r().Scan(&id, &name)
+	n := 1
+	if err == sql.ErrNoRows {
+		n = 0
+	}
+	noteRows("Query", q, t0, nil, n)
+	return
 }
 
 //go:noinline
@@ -179,22 +205,18 @@ func script(db *sql.DB) {
 	sel, err := db.Prepare("SELECT * FROM users WHERE id = ?")
 	must(err)
 	for i := 10; i < 13; i++ {
-		var id int
-		var name string
-		t0 := time.Now()
-		r := sel.QueryRow(i)
-		note("Query", "SELECT * FROM users WHERE id = ?", t0, nil)
-		must(r.Scan(&id, &name))
+		id, name, err := queryRow(func() *sql.Row { return sel.QueryRow(i) }, "SELECT * FROM users WHERE id = ?")
+		must(err)
 		fmt.Println("stmt row", id, name)
 	}
 	{
-		var id int
-		var name string
-		t0 := time.Now()
-		r := db.QueryRow("SELECT * FROM users WHERE id = ?", 2)
-		note("Query", "SELECT * FROM users WHERE id = ?", t0, nil)
-		must(r.Scan(&id, &name))
+		id, name, err := queryRow(func() *sql.Row { return db.QueryRow("SELECT * FROM users WHERE id = ?", 2) },
+			"SELECT * FROM users WHERE id = ?")
+		must(err)
 		fmt.Println("row", id, name)
+		_, _, err = queryRow(func() *sql.Row { return db.QueryRow("SELECT * FROM users WHERE id = ?", 999) },
+			"SELECT * FROM users WHERE id = ?")
+		fmt.Println("no row:", err)
 	}
 	tx, err := db.Begin()
 	must(err)
@@ -218,6 +240,13 @@ func script(db *sql.DB) {
 	note("Query", "SELECT * FROM users WHERE", t0, err)
 	fmt.Println("prepare:", err)
 
+	// Rows never closed: the entry still comes (at the end, with no row
+	// count), timed until the call returned.
+	t0 = time.Now()
+	leaked, err := db.Query("SELECT * FROM users WHERE id = ?", 3)
+	note("Query", "SELECT * FROM users WHERE id = ?", t0, err)
+	must(err)
+	leaked.Next()
 	n, err = query(db, "SELECT sleep(150)")
 	must(err)
 	fmt.Println("slow rows", n)
