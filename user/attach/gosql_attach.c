@@ -45,6 +45,7 @@ struct gosql {
 	struct gosql_opts opts;
 	struct held *held;         /* GOSQL_MAX_HELD slots, ev NULL: free */
 	size_t nheld;
+	size_t top;                /* slots in use are below it */
 	uint64_t rows_uncounted;   /* Query entries sent without their row count */
 	struct gosql_bpf *skel;
 	bool loaded;               /* programs in the kernel (on first need) */
@@ -124,7 +125,7 @@ static struct held *held_of(struct gosql *g, unsigned pid, uint64_t rows)
 {
 	size_t i;
 
-	for (i = 0; i < GOSQL_MAX_HELD && g->nheld; i++)
+	for (i = 0; i < g->top; i++)
 		if (g->held[i].ev && g->held[i].ev->pid == pid && g->held[i].ev->db == rows)
 			return &g->held[i];
 	return NULL;
@@ -139,6 +140,8 @@ static int release(struct gosql *g, struct held *h, bool counted)
 
 	h->ev = NULL;
 	g->nheld--;
+	while (g->top && !g->held[g->top - 1].ev)
+		g->top--;
 	if (!counted) {
 		ev->rows_unknown = 1;
 		g->rows_uncounted++;
@@ -167,6 +170,8 @@ static int hold(struct gosql *g, const struct st_event *ev, size_t size)
 		h->size = size;
 		h->since_us = mono_us();
 		g->nheld++;
+		if ((size_t)(h - g->held) >= g->top)
+			g->top = (size_t)(h - g->held) + 1;
 		return 0;
 	}
 	memcpy(g->scratch, ev, size);
@@ -204,7 +209,7 @@ int gosql__tick(struct gosql *g, bool all)
 
 	if (!g)
 		return 0;
-	for (i = 0; i < GOSQL_MAX_HELD && g->nheld; i++) {
+	for (i = 0; i < g->top; i++) {
 		struct held *h = &g->held[i];
 
 		if (!h->ev)
