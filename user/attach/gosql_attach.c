@@ -1,6 +1,7 @@
 /* gosql_attach.c — the database/sql probe set (see gosql_attach.h): one
  * plan per Go executable (user/find/gosql.c), probes per process or for
- * every process, and the record rewrite that names an error's Go type. */
+ * every process, the record rewrite that names an error's Go type, and the
+ * Query entries held until their Rows are closed (their row count). */
 #include "gosql_attach.h"
 
 #include <errno.h>
@@ -157,8 +158,16 @@ static int release(struct gosql *g, struct held *h, bool counted)
  * or no memory). */
 static int hold(struct gosql *g, const struct st_event *ev, size_t size)
 {
-	struct held *h = NULL;
+	struct held *h = held_of(g, ev->pid, ev->db);
 	size_t i;
+
+	/* A Rows never closed whose memory the program reused for this one:
+	 * that entry can no longer be completed; the next tick sends it. */
+	if (h) {
+		h->ev->db = 0;
+		h->since_us = 0;
+		h = NULL;
+	}
 
 	for (i = 0; i < GOSQL_MAX_HELD && g->nheld < GOSQL_MAX_HELD; i++)
 		if (!g->held[i].ev) {
