@@ -20,6 +20,21 @@
  *   replaced by the next call at the same depth or shallower, or deeper
  *   once its slot was overwritten, or, when the layout gives goid, by any
  *   call of another goroutine that reuses the g.
+ * - The calls map is a plain hash (never LRU: an evicted call would be an
+ *   entry lost unsaid): a call is removed at its return, and one that cannot
+ *   be added (the map full) is counted (ST_CNT_STMT_FULL) by the innermost
+ *   probed function of the call: a wrapper that calls another probed
+ *   function (DB.Exec → DB.ExecContext, cookie GO_COOKIE_WRAPS) leaves the
+ *   counting to it, so a lost call counts once. User space removes the
+ *   calls of processes that ended (gosql__sweep).
+ * - Rows: a Query (or QueryRow) that returns a *Rows opens a row set keyed
+ *   by (tgid, *Rows); its record carries the *Rows in db, and user space
+ *   holds it (gosql_attach.c). Each (*Rows).Next that returns true counts
+ *   one row (the Next in progress is per goroutine, as calls are); the
+ *   first (*Rows).close sends an ST_EV_GO_ROWS record with the count and
+ *   the time, which completes the held entry. A row set evicted (an LRU:
+ *   Rows never closed do not fill it for good) or a Next that could not be
+ *   followed leaves the entry with no row count, never without the entry.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -51,11 +66,43 @@ struct call {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, GO_MAX_CALLS);
 	__type(key, struct call_key);
 	__type(value, struct call);
 } calls SEC(".maps");
+
+struct rows_key {
+	__u64 rows;         /* the *Rows */
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct rowset {
+	__u64 count;        /* Next calls that returned true */
+	__u32 broken;       /* a Next not followed: the count is not exact */
+	__u32 pad;
+};
+
+struct next_call {
+	__u64 rows;
+	__u64 depth;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_MAX_ROWSETS);
+	__type(key, struct rows_key);
+	__type(value, struct rowset);
+} rowsets SEC(".maps");
+
+/* The (*Rows).Next in progress of a goroutine (key as calls'). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GO_MAX_CALLS);
+	__type(key, struct call_key);
+	__type(value, struct next_call);
+} nexts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -185,23 +232,23 @@ int go_enter(struct pt_regs *ctx)
 		nc.sql_len = s[1];
 	}
 	}
-	if (bpf_map_update_elem(&calls, &key, &nc, BPF_ANY) != 0)
-		count(ST_CNT_STMT_FULL);
+	if (bpf_map_update_elem(&calls, &key, &nc, BPF_ANY) != 0 && !GO_COOKIE_WRAPS(cookie))
+		count(ST_CNT_STMT_FULL);  /* the map full: this call is lost, said */
 	return 0;
 }
 
 /* The error interface's message into ev->err when its type is one whose
- * message we know how to read; else ev->stmt carries the itab, for user
- * space to name the type. */
-static __always_inline void read_error(struct st_event *ev, __u32 copy, __u64 itab, __u64 data)
+ * message we know how to read; else ev->stmt carries the itab (its address
+ * in the file), for user space to name the type. bias: the load bias. */
+static __always_inline void read_error(struct st_event *ev, __u32 copy, __u64 itab, __u64 data, __u64 bias)
 {
-	struct go_err_key k = { .itab = itab, .copy = copy };
+	struct go_err_key k = { .itab = itab - bias, .copy = copy };
 	struct go_err_rule *r = bpf_map_lookup_elem(&errtypes, &k);
 	__u64 s[2] = {};
 	__u32 n;
 
 	ev->rc = 1;
-	ev->stmt = itab;
+	ev->stmt = itab - bias;
 	if (!r || !data || r->msg_off < 0 || r->msg_off > 4096 ||
 	    bpf_probe_read_user(s, sizeof(s), (void *)(data + r->msg_off)) != 0 || !s[0])
 		return;
@@ -221,16 +268,18 @@ int go_ret(struct pt_regs *ctx)
 	struct call_key key = {};
 	struct st_event *ev;
 	struct task_struct *task;
-	struct call *c;
+	struct call *found, cs, *c = &cs;
 
 	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
 		return 0;
 	key.g = g;
 	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	c = bpf_map_lookup_elem(&calls, &key);
-	if (!c || !c->active || c->fn != GO_COOKIE_FN(cookie) || c->depth != depth || c->goid != goid)
+	found = bpf_map_lookup_elem(&calls, &key);
+	if (!found || !found->active || found->fn != GO_COOKIE_FN(cookie) || found->depth != depth ||
+	    found->goid != goid)
 		return 0;  /* a nested call's return, or a call not entered while probed */
-	c->active = 0;
+	cs = *found;  /* its slot is reused once removed */
+	bpf_map_delete_elem(&calls, &key);
 	if (GO_COOKIE_RES(cookie) == GO_RES_PREPARE && !ctx->bx)
 		return 0;  /* a prepare that succeeded: its executions are the entries */
 	ev = bpf_map_lookup_elem(&scratch, &zero);
@@ -280,8 +329,27 @@ int go_ret(struct pt_regs *ctx)
 		data = e[1];
 	}
 	}
+	/* The load bias: where the probe is minus where the file puts it (the
+	 * kernel sets ip to the probe's address before calling us). */
 	if (itab)
-		read_error(ev, copy, itab, data);
+		read_error(ev, copy, itab, data,
+			   GO_COOKIE_VADDR(cookie) ? PT_REGS_IP(ctx) - GO_COOKIE_VADDR(cookie) : 0);
+	/* Rows returned: counted until closed; the record says which (db). */
+	if (!itab && cfg->follow_rows && GO_COOKIE_RES(cookie) != GO_RES_EXEC &&
+	    GO_COOKIE_RES(cookie) != GO_RES_PREPARE) {
+		struct rows_key rk = { .tgid = key.tgid };
+		struct rowset rs = {};
+
+		rk.rows = ctx->ax;
+		if (GO_COOKIE_RES(cookie) == GO_RES_ROW) {
+			rk.rows = 0;
+			if (ctx->ax && cfg->row_rows_off >= 0 &&
+			    bpf_probe_read_user(&rk.rows, sizeof(rk.rows), (void *)(ctx->ax + cfg->row_rows_off)) != 0)
+				count(ST_CNT_READ_FAULTS);
+		}
+		if (rk.rows && bpf_map_update_elem(&rowsets, &rk, &rs, BPF_ANY) == 0)
+			ev->db = rk.rows;
+	}
 
 	n = c->sql_len < ST_SQL_MAX - 1 ? (__u32)c->sql_len : ST_SQL_MAX - 1;
 	if (c->sql_len > ST_SQL_MAX - 1)
@@ -305,5 +373,105 @@ int go_ret(struct pt_regs *ctx)
 		count(ST_CNT_RB_DROPS);
 	else
 		count(ST_CNT_EVENTS);
+	return 0;
+}
+
+/* (*Rows).Next's entry: the Rows (RAX) of a row set, for its return. */
+SEC("uprobe")
+int go_next_enter(struct pt_regs *ctx)
+{
+	__u32 copy = GO_COOKIE_COPY(bpf_get_attach_cookie(ctx));
+	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
+	struct rows_key rk = {};
+	struct call_key key = {};
+	struct next_call nc = {};
+	struct rowset *rs;
+	__u64 g, goid, hi;
+
+	if (!cfg || !ctx->ax)
+		return 0;
+	rk.rows = ctx->ax;
+	rk.tgid = bpf_get_current_pid_tgid() >> 32;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (!rs || goroutine(ctx, cfg, &g, &nc.depth, &goid, &hi))
+		return 0;
+	key.g = g;
+	key.tgid = rk.tgid;
+	nc.rows = rk.rows;
+	if (bpf_map_update_elem(&nexts, &key, &nc, BPF_ANY) != 0)
+		rs->broken = 1;  /* this row not seen: the count is not exact */
+	return 0;
+}
+
+/* (*Rows).Next's returns: true (AL) is one row. */
+SEC("uprobe")
+int go_next_ret(struct pt_regs *ctx)
+{
+	__u32 copy = GO_COOKIE_COPY(bpf_get_attach_cookie(ctx));
+	struct go_cfg *cfg = bpf_map_lookup_elem(&cfgs, &copy);
+	struct call_key key = {};
+	struct rows_key rk = {};
+	struct next_call *nc;
+	struct rowset *rs;
+	__u64 g, depth, goid, hi;
+
+	if (!cfg || goroutine(ctx, cfg, &g, &depth, &goid, &hi))
+		return 0;
+	key.g = g;
+	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	nc = bpf_map_lookup_elem(&nexts, &key);
+	if (!nc || nc->depth != depth)
+		return 0;
+	rk.rows = nc->rows;
+	rk.tgid = key.tgid;
+	bpf_map_delete_elem(&nexts, &key);
+	if (!(ctx->ax & 0xff))
+		return 0;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (rs)
+		__sync_fetch_and_add(&rs->count, 1);
+	return 0;
+}
+
+/* (*Rows).close's entry (every Close, Next's end of rows, Row.Scan, a
+ * context's cancellation): the first closes the row set and sends its
+ * count. */
+SEC("uprobe")
+int go_rows_close(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), flags;
+	__u32 zero = 0;
+	struct rows_key rk = {};
+	struct st_event *ev;
+	struct rowset *rs;
+	__u64 n, broken;
+
+	rk.rows = ctx->ax;
+	rk.tgid = bpf_get_current_pid_tgid() >> 32;
+	rs = bpf_map_lookup_elem(&rowsets, &rk);
+	if (!rk.rows || !rs)
+		return 0;
+	n = rs->count;
+	broken = rs->broken;
+	if (bpf_map_delete_elem(&rowsets, &rk) != 0)
+		return 0;  /* closed at the same time by another goroutine */
+	ev = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ev)
+		return 0;
+	__builtin_memset(ev, 0, offsetof(struct st_event, sql) + 1);
+	ev->kind = ST_EV_GO_ROWS;
+	ev->end_ns = bpf_ktime_get_ns();
+	ev->db = rk.rows;
+	ev->rows = n;
+	ev->rc = broken ? 1 : 0;
+	ev->pid = rk.tgid;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->lib_id = GOSQL_LIB_BASE + GO_COOKIE_COPY(cookie);
+	flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	/* Lost (the ring full): its entry is released uncounted, and said so,
+	 * by user space. */
+	bpf_ringbuf_output(&rb, ev, offsetof(struct st_event, sql) + 1, flags);
 	return 0;
 }

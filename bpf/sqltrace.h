@@ -40,6 +40,9 @@ enum st_kind {
 	ST_EV_OPEN = 5,        /* sqlite3_open*() returned: db and file name */
 	ST_EV_PROC_EXIT = 6,   /* a traced process ended (its last thread) */
 	ST_EV_PROC_EXEC = 7,   /* a traced process ran execve(): re-examine it */
+	ST_EV_GO_ROWS = 8,     /* Go's database/sql: a Rows closed, its rows
+	                        * counted (db: the *Rows, rows, end_ns: when
+	                        * closed, rc: 1 when not counted exactly) */
 };
 
 /* Control records (the `ctl` ring buffer, read even while entries wait for

@@ -93,4 +93,14 @@ $(BUILD)/targets/go-puresql $(BUILD)/targets/go-puresql-stripped: $(PUREGO_SRCS)
 		GOCACHE=$(abspath $(BUILD))/gocache CGO_ENABLED=0 \
 		go build $(if $(findstring stripped,$@),-ldflags "-s -w") -o $(abspath $@) main.go
 
+# The same, position-independent (-buildmode=pie): loaded at a random
+# address, its itabs moved by the load bias.
+$(BUILD)/targets/go-puresql-pie: $(PUREGO_SRCS)
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(call msg,GO,$@)
+	$(Q)cd tests/targets/go/puresql && GOPATH=/usr/share/gocode GO111MODULE=off \
+		GOCACHE=$(abspath $(BUILD))/gocache CGO_ENABLED=0 \
+		go build -buildmode=pie -o $(abspath $@) main.go
+
+PUREGO_TARGETS += $(BUILD)/targets/go-puresql-pie
 MODULE_TEST_DEPS += $(PUREGO_TARGETS)

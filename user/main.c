@@ -566,6 +566,9 @@ out:
 			fprintf(stderr, ", %" PRIu64 " calls nested too deep to follow", ts.slots_full);
 		if (ts.stmt_full)
 			fprintf(stderr, ", %" PRIu64 " executions untracked (maps full)", ts.stmt_full);
+		if (ts.rows_uncounted)
+			fprintf(stderr, ", %" PRIu64 " Go queries without a row count (rows not closed while "
+				"traced)", ts.rows_uncounted);
 		if (ts.filtered)
 			fprintf(stderr, ", %" PRIu64 " below --min-duration", ts.filtered);
 		fprintf(stderr, "; ");

@@ -390,6 +390,9 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		}
 		if (now >= t->next_rescan_us) {
 			targets__rescan(t);
+			gosql__sweep(t->go);
+			if (!t->held)
+				gosql__tick(t->go, false);
 			t->next_rescan_us = now + RESCAN_US;
 		}
 		if (t->opts.on_tick)
@@ -479,6 +482,20 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 			if (ring_buffer__consume(t->rb) >= 0)
 				break;
 		}
+		/* Query entries still waiting for their Rows' close: handed
+		 * over now, without a row count. */
+		while (gosql__tick(t->go, true) > 0 || t->held) {
+			while (t->held && !give_up) {
+				if (records__release_held(t, 100))
+					progress = now_us(CLOCK_MONOTONIC);
+				else if (now_us(CLOCK_MONOTONIC) - progress > 10000000)
+					give_up = true;
+			}
+			if (t->held) {
+				records__deliver(t, t->held);
+				t->held = NULL;
+			}
+		}
 		if (give_up)
 			log_warn("the consumers took nothing for 10 s: the last entries were handed over "
 				 "without waiting (see the dropped counts)");
@@ -537,6 +554,7 @@ void tracer__stats(struct tracer *t, struct tracer_stats *out)
 		out->rb_drops += gosql__counter(t->go, ST_CNT_RB_DROPS);
 		out->stmt_full += gosql__counter(t->go, ST_CNT_STMT_FULL);
 		out->read_faults += gosql__counter(t->go, ST_CNT_READ_FAULTS);
+		out->rows_uncounted = gosql__rows_uncounted(t->go);
 	}
 }
 

@@ -74,6 +74,8 @@ struct tracer_stats {
 	uint64_t unseen_end;     /* executions whose end was not seen (reset by
 	                          * a call not probed): ended when noticed */
 	uint64_t slots_full;     /* nested calls past the return slots */
+	uint64_t rows_uncounted; /* Go Query entries sent without their row
+	                          * count (Rows not closed in time) */
 	uint64_t loads;          /* loads and execs of watched targets looked at */
 	uint64_t ctl_full;       /* loads not reported (control ring full) */
 	uint64_t procs_full;     /* processes not traced: --max-targets reached */

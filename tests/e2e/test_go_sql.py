@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """test_go_sql.py — Go executables with no C SQLite, traced at Go's
 database/sql layer (bpf/gosql.bpf.c): our pure-Go driver's program
-(tests/targets/go/puresql), built with symbols and stripped, attached with
+(tests/targets/go/puresql), built with symbols, stripped and as a
+position-independent executable, attached with
 -p, -b (started later), -n and as the command. Every call the program
 made is compared with what it measured itself (argv[1], JSON lines; failed Prepare calls included): count,
-text, Op, error, and duration (never longer than the program's own
-measurement around the call); the program's own output must be unchanged.
+text, Op, error, rows (Query: every row read; QueryRow: 1 or 0) and duration
+(never longer than the program's own measurement: around the call, or
+until its Rows were closed); the program's own output must be unchanged.
 """
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -24,7 +27,9 @@ from harness import (TARGETS, TOOL, Fail, Target, Tracer, check, eq, main,  # no
 
 PLAIN = os.path.join(TARGETS, "go-puresql")
 STRIPPED = os.path.join(TARGETS, "go-puresql-stripped")
+PIE = os.path.join(TARGETS, "go-puresql-pie")
 SLOW_US = 150000  # SELECT sleep(150)
+GO_MAX_CALLS = 16384  # bpf/gosql.h: calls in progress the BPF side follows
 
 
 def untraced_output(exe):
@@ -48,21 +53,23 @@ def measured(path):
 
 def compare(entries, ran):
     """Entries against the calls the program measured: the same multiset of
-    (op, query, error), and per such group the durations, sorted, each no
-    longer than the program's measurement (+1 µs of rounding)."""
+    (op, query, error, rows), and per such group the durations, sorted, each
+    no longer than the program's measurement (+1 µs of rounding): for a
+    Query whose rows were counted, until its Rows were closed."""
     eq(len(entries), len(ran), "entries (one per database/sql call)")
     got = collections.defaultdict(list)
     want = collections.defaultdict(list)
     for e in entries:
-        got[(e["op"], e["query"], e.get("error", ""))].append(e["duration"] // 1000)
+        got[(e["op"], e["query"], e.get("error", ""), e.get("rows", -1))].append(e["duration"] // 1000)
     for m in ran:
-        want[(m["op"], m["query"], m["error"])].append(m["us"])
+        rows = m.get("rows")
+        want[(m["op"], m["query"], m["error"], -1 if rows is None else rows)].append(m["us"])
     eq(sorted((k, len(v)) for k, v in got.items()), sorted((k, len(v)) for k, v in want.items()),
-       "(op, query, error) of every call")
+       "(op, query, error, rows) of every call")
     for k in want:
         for g, w in zip(sorted(got[k]), sorted(want[k])):
             check(g <= w + 1, "%s took %d µs traced, longer than the %d µs the program measured" % (k, g, w))
-    slow = got[("Query", "SELECT sleep(150)", "")]
+    slow = got[("Query", "SELECT sleep(150)", "", 1)]
     check(slow and slow[0] >= SLOW_US, "the slow query's duration: %s" % slow)
 
 
@@ -107,6 +114,9 @@ def by_pid(exe, layout_from):
        "a failed Prepare is an entry (a Prepare that succeeded is not)")
     check(len({e["tid"] for e in entries}) > 1, "goroutines ran on several threads")
     check("RET instructions" in tr.stderr, "-v lists the RET probes")
+    check("rows counted" in tr.stderr, "-v says rows are counted")
+    eq(summary_count(tr.stderr, "Go queries without a row count"), 1,
+       "the Rows never closed: its entry comes without a row count, said in the summary")
     check("runtime offsets from " + layout_from in tr.stderr, "-v says where the offsets came from")
 
 
@@ -118,6 +128,13 @@ def test_pure_go_by_pid():
 @test
 def test_pure_go_stripped_by_pid():
     by_pid(STRIPPED, "the release table")
+
+
+@test
+def test_pure_go_pie_by_pid():
+    """A position-independent executable (loaded at a random address): the
+    same entries, the driver's messages included."""
+    by_pid(PIE, "its DWARF")
 
 
 @test
@@ -162,6 +179,83 @@ def test_pure_go_as_the_command():
         eq(p.returncode, 0, "tracer exit code (stderr: %s)" % p.stderr.decode())
         entries = [json.loads(l) for l in p.stdout.decode().splitlines() if l.startswith("{")]
         compare(entries, measured(mfile))
+
+
+def held_calls(n):
+    """Runs the target's hold mode (n calls in flight at once) traced with
+    -p -v; returns (entries of SELECT wait(), tracer)."""
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([STRIPPED, os.path.join(d, "m.json"), "hold", str(n)])
+        try:
+            tr = Tracer(["-p", str(t.pid), "-v", "--log-format", "json", "--no-store"])
+            t.go()
+            t.wait_line("held %d" % n, timeout=120)
+            t.go()
+            t.wait_line("done %d" % n, timeout=120)
+            t.finish()
+            eq(tr.wait(60), 0, "tracer exit code (stderr: %s)" % tr.stderr)
+        finally:
+            t.kill()
+    return [e for e in tr.entries() if e["query"] == "SELECT wait()"], tr
+
+
+def summary_count(stderr, what):
+    """The number before `what` in the end-of-run summary, 0 when absent."""
+    m = re.search(r", (\d+) " + re.escape(what), stderr)
+    return int(m.group(1)) if m else 0
+
+
+@test
+def test_go_calls_under_the_map_size_all_traced():
+    need_bpf()
+    entries, tr = held_calls(2000)
+    eq(len(entries), 2000, "entries of 2000 calls in flight at once")
+    eq(summary_count(tr.stderr, "executions untracked (maps full)"), 0, "calls untracked")
+    eq(summary_count(tr.stderr, "ring-buffer drops"), 0, "ring-buffer drops")
+
+
+@test
+def test_go_calls_over_the_map_size_counted():
+    """More calls in flight at once than the BPF side can follow: every call
+    not followed is counted and said in the summary, never lost silently."""
+    need_bpf()
+    n = GO_MAX_CALLS + 616
+    entries, tr = held_calls(n)
+    lost = summary_count(tr.stderr, "executions untracked (maps full)")
+    eq(summary_count(tr.stderr, "ring-buffer drops"), 0, "ring-buffer drops")
+    eq(len(entries) + lost, n, "entries (%d) + untracked (%d): every call" % (len(entries), lost))
+    eq(lost, n - GO_MAX_CALLS, "calls untracked (the map full)")
+    check(re.search(r"sqltrace-bpf: %d entries, .*, %d executions untracked \(maps full\)" % (len(entries), lost),
+                    tr.stderr), "the end-of-run summary says it: %s" % tr.stderr[-300:])
+
+
+@test
+def test_go_calls_of_a_killed_process_are_freed():
+    """A process killed with the map full of its calls in flight: they are
+    removed (their returns never come), and the next process is traced
+    in full."""
+    need_bpf()
+    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+    with tempfile.TemporaryDirectory() as d:
+        a = Target([STRIPPED, os.path.join(d, "a.json"), "hold", str(GO_MAX_CALLS + 100)])
+        try:
+            a.go()
+            a.wait_line("held", timeout=120)
+        finally:
+            a.kill()
+        time.sleep(2.5)  # the tracer's rescan (every second) sweeps them
+        b = Target([STRIPPED, os.path.join(d, "b.json"), "hold", "500"])
+        try:
+            b.go()
+            b.wait_line("held", timeout=60)
+            b.go()
+            b.wait_line("done", timeout=60)
+            b.finish()
+        finally:
+            b.kill()
+    time.sleep(0.3)
+    eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+    eq(len([e for e in tr.entries() if e["pid"] == b.pid]), 500, "entries of the next process")
 
 
 def future_release(src, d):

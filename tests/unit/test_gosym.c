@@ -196,13 +196,14 @@ static bool plan_of(const char *path, struct gosql_plan *p)
 static bool test_pure_go_targets(void)
 {
 	const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-	char plain[256], stripped[256];
+	char plain[256], stripped[256], pie[256];
 	struct gosql_plan a, b;
 	size_t i, found = 0;
 
 	snprintf(plain, sizeof(plain), "%s/targets/go-puresql", build);
 	snprintf(stripped, sizeof(stripped), "%s/targets/go-puresql-stripped", build);
-	if (access(plain, R_OK) || access(stripped, R_OK))
+	snprintf(pie, sizeof(pie), "%s/targets/go-puresql-pie", build);
+	if (access(plain, R_OK) || access(stripped, R_OK) || access(pie, R_OK))
 		SKIP("the pure-Go targets are not built (make tests-build)");
 	ASSERT_TRUE(plan_of(plain, &a));
 	ASSERT_TRUE(plan_of(stripped, &b));
@@ -219,6 +220,18 @@ static bool test_pure_go_targets(void)
 		found += strcmp(b.errs[i].name, "*sqlite.Error") == 0 && b.errs[i].msg_off == 0;
 	ASSERT_EQ_INT(found, 1);
 	ASSERT_TRUE(strstr(b.lib, "memsqlite.drv") != NULL);
+	ASSERT_TRUE(!a.pie);
+	gosql__plan_free(&b);
+	/* position-independent: its pclntab in .data.rel.ro; the same plan */
+	ASSERT_TRUE(plan_of(pie, &b));
+	ASSERT_TRUE(b.pie);
+	ASSERT_EQ_INT(a.nprobes, b.nprobes);
+	for (i = 0; i < a.nprobes; i++) {
+		ASSERT_EQ_STR(a.probes[i].name, b.probes[i].name);
+		ASSERT_EQ_INT(a.probes[i].nrets, b.probes[i].nrets);
+		ASSERT_EQ_INT(a.probes[i].wraps, b.probes[i].wraps);
+		ASSERT_TRUE(b.probes[i].ret_vaddrs[0] != 0 && b.probes[i].entry_vaddr != 0);
+	}
 	gosql__plan_free(&a);
 	gosql__plan_free(&b);
 	return true;

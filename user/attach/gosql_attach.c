@@ -1,6 +1,7 @@
 /* gosql_attach.c — the database/sql probe set (see gosql_attach.h): one
  * plan per Go executable (user/find/gosql.c), probes per process or for
- * every process, and the record rewrite that names an error's Go type. */
+ * every process, the record rewrite that names an error's Go type, and the
+ * Query entries held until their Rows are closed (their row count). */
 #include "gosql_attach.h"
 
 #include <errno.h>
@@ -10,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -32,8 +35,19 @@ struct go_copy {
 	size_t npids;
 };
 
+/* A Query entry held until its Rows are closed (ST_EV_GO_ROWS). */
+struct held {
+	struct st_event *ev;       /* a copy of the record */
+	size_t size;
+	int64_t since_us;          /* CLOCK_MONOTONIC when held */
+};
+
 struct gosql {
 	struct gosql_opts opts;
+	struct held *held;         /* GOSQL_MAX_HELD slots, ev NULL: free */
+	size_t nheld;
+	size_t top;                /* slots in use are below it */
+	uint64_t rows_uncounted;   /* Query entries sent without their row count */
 	struct gosql_bpf *skel;
 	bool loaded;               /* programs in the kernel (on first need) */
 	struct go_copy copies[GO_MAX_COPIES];
@@ -45,6 +59,14 @@ struct gosql {
 	size_t nnots;
 };
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t errlen)
 {
 	struct gosql *g = calloc(1, sizeof(*g));
@@ -55,8 +77,9 @@ int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t
 		return -ENOMEM;
 	g->opts = *o;
 	g->scratch = malloc(sizeof(*g->scratch));
+	g->held = calloc(GOSQL_MAX_HELD, sizeof(*g->held));
 	g->skel = gosql_bpf__open();
-	if (!g->skel || !g->scratch) {
+	if (!g->skel || !g->scratch || !g->held) {
 		e = g->skel ? -ENOMEM : -errno;
 		snprintf(err, errlen, "cannot open the database/sql BPF programs: %s", strerror(-e));
 		gosql__free(g);
@@ -98,14 +121,140 @@ const char *gosql__lib(const struct gosql *g, unsigned lib_id)
 	return g->copies[lib_id - GOSQL_LIB_BASE].plan.lib;
 }
 
+/* The held entry of process pid's Rows at rows, or NULL. */
+static struct held *held_of(struct gosql *g, unsigned pid, uint64_t rows)
+{
+	size_t i;
+
+	for (i = 0; i < g->top; i++)
+		if (g->held[i].ev && g->held[i].ev->pid == pid && g->held[i].ev->db == rows)
+			return &g->held[i];
+	return NULL;
+}
+
+/* Hands a held entry over (its slot freed), rows counted or not. Returns
+ * what the forward callback returned. */
+static int release(struct gosql *g, struct held *h, bool counted)
+{
+	struct st_event *ev = h->ev;
+	int e;
+
+	h->ev = NULL;
+	g->nheld--;
+	while (g->top && !g->held[g->top - 1].ev)
+		g->top--;
+	if (!counted) {
+		ev->rows_unknown = 1;
+		g->rows_uncounted++;
+	}
+	ev->db = 0;
+	e = g->opts.forward(g->opts.ctx, ev, h->size);
+	free(ev);
+	return e;
+}
+
+/* A Query record whose Rows are followed (db: the *Rows): held until they
+ * are closed. Returns 0 when held, or forwards it uncounted (no free slot,
+ * or no memory). */
+static int hold(struct gosql *g, const struct st_event *ev, size_t size)
+{
+	struct held *h = held_of(g, ev->pid, ev->db);
+	size_t i;
+
+	/* A Rows never closed whose memory the program reused for this one:
+	 * that entry can no longer be completed; the next tick sends it. */
+	if (h) {
+		h->ev->db = 0;
+		h->since_us = 0;
+		h = NULL;
+	}
+
+	for (i = 0; i < GOSQL_MAX_HELD && g->nheld < GOSQL_MAX_HELD; i++)
+		if (!g->held[i].ev) {
+			h = &g->held[i];
+			break;
+		}
+	if (h && (h->ev = malloc(size)) != NULL) {
+		memcpy(h->ev, ev, size);
+		h->size = size;
+		h->since_us = mono_us();
+		g->nheld++;
+		if ((size_t)(h - g->held) >= g->top)
+			g->top = (size_t)(h - g->held) + 1;
+		return 0;
+	}
+	memcpy(g->scratch, ev, size);
+	g->scratch->db = 0;
+	g->scratch->rows_unknown = 1;
+	g->rows_uncounted++;
+	return g->opts.forward(g->opts.ctx, g->scratch, size);
+}
+
+/* A Rows closed: its held entry completed (rows, and its time until the
+ * close) and handed over. A close whose entry is gone is dropped. */
+static int rows_closed(struct gosql *g, const struct st_event *rec)
+{
+	struct held *h = held_of(g, rec->pid, rec->db);
+
+	if (!h)
+		return 0;
+	if (rec->rc)
+		return release(g, h, false);
+	h->ev->rows = rec->rows;
+	h->ev->rows_unknown = 0;
+	if (rec->end_ns > h->ev->end_ns) {
+		h->ev->duration_ns += rec->end_ns - h->ev->end_ns;
+		h->ev->end_ns = rec->end_ns;
+	}
+	return release(g, h, true);
+}
+
+int gosql__tick(struct gosql *g, bool all)
+{
+	int64_t now = mono_us();
+	bool blocked = false;
+	size_t i;
+	int left = 0;
+
+	if (!g)
+		return 0;
+	for (i = 0; i < g->top; i++) {
+		struct held *h = &g->held[i];
+
+		if (!h->ev)
+			continue;
+		if (!all && now - h->since_us < GOSQL_HOLD_US &&
+		    !(kill((pid_t)h->ev->pid, 0) != 0 && errno == ESRCH))
+			continue;  /* not due */
+		if (blocked) {
+			left++;
+			continue;
+		}
+		if (release(g, h, false) < 0)
+			blocked = true;  /* taken, and the tracer waits for room: no more now */
+	}
+	return left;
+}
+
+uint64_t gosql__rows_uncounted(const struct gosql *g)
+{
+	return g ? g->rows_uncounted : 0;
+}
+
 int gosql__record(void *ctx, void *data, size_t size)
 {
 	struct gosql *g = ctx;
 	struct st_event *ev = data;
 
+	if (size < offsetof(struct st_event, sql) || size > sizeof(*ev))
+		return g->opts.forward(g->opts.ctx, ev, size);
+	if (ev->kind == ST_EV_GO_ROWS)
+		return rows_closed(g, ev);
+	if (ev->kind == ST_EV_STMT && ev->db && ev->rc == 0)
+		return hold(g, ev, size);
 	/* The ring buffer's pages are read-only: a record is rewritten in a
 	 * copy. Only failures need it (stmt carries the error's itab). */
-	if (size >= offsetof(struct st_event, sql) && size <= sizeof(*ev) && ev->rc != 0) {
+	if (ev->rc != 0) {
 		memcpy(g->scratch, ev, size);
 		ev = g->scratch;
 		if (ev->err_len == 0) {
@@ -119,6 +268,7 @@ int gosql__record(void *ctx, void *data, size_t size)
 			ev->err_len = (unsigned short)(n < (int)sizeof(ev->err) ? n : (int)sizeof(ev->err) - 1);
 		}
 		ev->stmt = 0;
+		ev->db = 0;
 	}
 	return g->opts.forward(g->opts.ctx, ev, size);
 }
@@ -213,7 +363,7 @@ static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **
 		free(c->path);
 		return e;
 	}
-	for (i = 0; i < c->plan.nerrs && !c->plan.pie; i++) {
+	for (i = 0; i < c->plan.nerrs; i++) {
 		struct go_err_key k = { .itab = c->plan.errs[i].itab, .copy = idx };
 		struct go_err_rule r = { .msg_off = c->plan.errs[i].msg_off };
 
@@ -252,15 +402,34 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 			return 1;
 	for (i = 0; i < c->plan.nprobes; i++) {
 		const struct gosql_probe *p = &c->plan.probes[i];
-		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query);
+		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query, p->wraps, 0);
 
-		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off, cookie, p->name, why, whylen);
+		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off,
+			      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->entry_vaddr), p->name, why, whylen);
 		for (k = 0; !e && k < p->nrets; k++)
-			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k], cookie, p->name, why, whylen);
+			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k],
+				      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->ret_vaddrs[k]), p->name, why, whylen);
 		if (e)
 			return e;
-		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions", p->name,
-			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets);
+		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions%s", p->name,
+			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets,
+			    p->wraps ? " (it calls another probed function)" : "");
+	}
+	if (c->plan.cfg.follow_rows) {
+		const struct gosql_probe *nx = &c->plan.rows_next, *cl = &c->plan.rows_close;
+		uint64_t cookie = GO_COOKIE(c - g->copies, 0, 0, 0, 0, 0, 0);
+
+		e = attach_at(g, g->skel->progs.go_next_enter, pid, path, nx->entry_off, cookie, nx->name, why,
+			      whylen);
+		for (k = 0; !e && k < nx->nrets; k++)
+			e = attach_at(g, g->skel->progs.go_next_ret, pid, path, nx->rets[k], cookie, nx->name, why,
+				      whylen);
+		if (!e)
+			e = attach_at(g, g->skel->progs.go_rows_close, pid, path, cl->entry_off, cookie, cl->name,
+				      why, whylen);
+		if (e)
+			return e;
+		log_verbose("attached %s and %s (PID %d): rows counted", nx->name, cl->name, pid);
 	}
 	if (pid < 0) {
 		c->global = true;
@@ -272,6 +441,55 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 	c->pids = grown;
 	c->pids[c->npids++] = pid;
 	return 1;
+}
+
+/* The BPF side's key of a call in progress (bpf/gosql.bpf.c). */
+struct call_key {
+	uint64_t g;
+	uint32_t tgid;
+	uint32_t pad;
+};
+
+/* Removes the keys of ended processes from the map at fd (keys struct
+ * call_key). Returns how many. */
+static int sweep_map(int fd)
+{
+	struct call_key key, next, *dead = NULL;
+	size_t ndead = 0, cap = 0, i;
+	uint32_t last = 0;
+	bool last_dead = false;
+	int n = 0;
+
+	while (bpf_map_get_next_key(fd, n ? &key : NULL, &next) == 0 && n < GO_MAX_CALLS * 2) {
+		key = next;
+		n++;
+		if (key.tgid != last) {
+			last = key.tgid;
+			last_dead = kill((pid_t)key.tgid, 0) != 0 && errno == ESRCH;
+		}
+		if (!last_dead)
+			continue;
+		if (ndead == cap) {
+			struct call_key *grown = realloc(dead, (cap ? cap * 2 : 64) * sizeof(*grown));
+
+			if (!grown)
+				break;
+			dead = grown;
+			cap = cap ? cap * 2 : 64;
+		}
+		dead[ndead++] = key;
+	}
+	for (i = 0; i < ndead; i++)
+		bpf_map_delete_elem(fd, &dead[i]);
+	free(dead);
+	return (int)ndead;
+}
+
+int gosql__sweep(struct gosql *g)
+{
+	if (!g || !g->loaded)
+		return 0;
+	return sweep_map(bpf_map__fd(g->skel->maps.calls)) + sweep_map(bpf_map__fd(g->skel->maps.nexts));
 }
 
 uint64_t gosql__counter(const struct gosql *g, unsigned idx)
@@ -322,6 +540,9 @@ void gosql__free(struct gosql *g)
 		free(g->copies[i].pids);
 	}
 	gosql_bpf__destroy(g->skel);
+	for (i = 0; i < GOSQL_MAX_HELD && g->held; i++)
+		free(g->held[i].ev);
+	free(g->held);
 	free(g->nots);
 	free(g->scratch);
 	free(g);

@@ -4,6 +4,7 @@
 #ifndef SQLTRACE_GOSQL_ATTACH_H
 #define SQLTRACE_GOSQL_ATTACH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,30 @@ int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t 
 /* What an entry's `lib` is for a record's lib_id (GOSQL_LIB_BASE + copy),
  * or NULL when it is not one of ours. */
 const char *gosql__lib(const struct gosql *g, unsigned lib_id);
+
+/* Query entries whose Rows are followed are held until the Rows are
+ * closed (their row count and time until then filled in), at most
+ * GOSQL_MAX_HELD at once (past that, sent at once without a row count)
+ * and at most GOSQL_HOLD_US (or until their process ends): then sent
+ * without a row count, and counted (gosql__rows_uncounted). */
+#define GOSQL_MAX_HELD 4096
+#define GOSQL_HOLD_US  30000000
+
+/* Sends the held entries whose time is up or whose process ended (all of
+ * them when all), through the forward callback, stopping at the first it
+ * does not take (a negative return: it keeps that one and the tracer waits
+ * for room). Call it only when the tracer holds no entry. Returns how many
+ * are left to send now (0 when all is true and everything went). */
+int gosql__tick(struct gosql *g, bool all);
+
+/* Query entries sent without their row count (their Rows not closed in
+ * time, before their process ended or the trace ended). */
+uint64_t gosql__rows_uncounted(const struct gosql *g);
+
+/* Removes the calls in progress of processes that ended (their returns
+ * will never be seen), so that they do not fill the map for good. Returns
+ * how many were removed. This function can't fail. g may be NULL. */
+int gosql__sweep(struct gosql *g);
 
 /* Counters of the BPF side (enum st_counter), summed over CPUs. */
 uint64_t gosql__counter(const struct gosql *g, unsigned idx);

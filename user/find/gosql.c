@@ -117,11 +117,86 @@ int gosql__code_sites(const uint8_t *code, size_t len, uint64_t base, uint64_t *
 	return e ? e : (int)nrets;
 }
 
+/* Whether the function's code (len bytes at base) makes a direct call to
+ * one of the n addresses in targets (0: none there). */
+static bool calls_any(const uint8_t *code, size_t len, uint64_t base, const uint64_t *targets, size_t n)
+{
+	csh h;
+	cs_insn *insn = NULL;
+	size_t count, i, k;
+	bool hit = false;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return false;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	count = cs_disasm(h, code, len, base, 0, &insn);
+	for (i = 0; i < count && !hit; i++) {
+		const cs_x86 *x = &insn[i].detail->x86;
+
+		if (insn[i].id != X86_INS_CALL || x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+			continue;
+		for (k = 0; k < n; k++)
+			if (targets[k] && (uint64_t)x->operands[0].imm == targets[k])
+				hit = true;
+	}
+	cs_free(insn, count);
+	cs_close(&h);
+	return hit;
+}
+
 static void note(struct gosql_plan *p, const char *fmt, const char *a)
 {
 	size_t l = strlen(p->notes);
 
 	snprintf(p->notes + l, sizeof(p->notes) - l, fmt, l ? "; " : "", a);
+}
+
+/* Where to probe the function called name (entry, RETs, whether it calls
+ * one of the n functions at starts) into *pr. Returns 0; 1 when it cannot
+ * be probed (not in the table, or its code does not decode cleanly: noted
+ * in p); -ENOMEM. */
+static int probe_of(struct gosym *gs, const char *name, const uint64_t *starts, size_t n,
+		    struct gosql_probe *pr, struct gosql_plan *p)
+{
+	uint64_t a, b, entry, rets[GOSQL_MAX_RETS], off;
+	uint8_t *code;
+	int nrets, k;
+
+	memset(pr, 0, sizeof(*pr));
+	if (gosym__find(gs, name, &a, &b) != 0)
+		return 1;
+	if (b <= a || b - a > (1u << 20)) {
+		note(p, "%s%s: no code range", name);
+		return 1;
+	}
+	code = malloc(b - a);
+	if (!code)
+		return -ENOMEM;
+	if (gosym__read(gs, a, code, b - a) != 0) {
+		note(p, "%s%s: code not in the file", name);
+		free(code);
+		return 1;
+	}
+	nrets = gosql__code_sites(code, b - a, a, &entry, rets, GOSQL_MAX_RETS);
+	if (nrets <= 0) {
+		note(p, "%s%s: its code does not decode cleanly: not probed", name);
+		free(code);
+		return 1;
+	}
+	pr->name = name;
+	pr->wraps = n && calls_any(code, b - a, a, starts, n);
+	free(code);
+	pr->moved = (unsigned)(entry - a);
+	pr->entry_vaddr = entry;
+	if (gosym__vaddr_to_off(gs, entry, 1, &pr->entry_off))
+		return 1;
+	for (k = 0; k < nrets; k++) {
+		if (gosym__vaddr_to_off(gs, rets[k], 1, &off))
+			return 1;
+		pr->ret_vaddrs[pr->nrets] = rets[k];
+		pr->rets[pr->nrets++] = off;
+	}
+	return 0;
 }
 
 /* The driver the program registers: the dynamic type of its
@@ -161,8 +236,8 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 	const struct gosym_layout *l;
 	struct gosym *gs = NULL;
 	char driver[128] = "";
+	uint64_t starts[NFNS];     /* each probed function's address, 0 absent */
 	size_t i, nit = 0;
-	uint8_t *code = NULL;
 	int e;
 
 	memset(p, 0, sizeof(*p));
@@ -220,53 +295,48 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 		goto out;
 	}
 	for (i = 0; i < NFNS; i++) {
-		struct gosql_probe *pr = &p->probes[p->nprobes];
-		uint64_t a, b, entry, rets[GOSQL_MAX_RETS], off;
-		int n, k;
+		uint64_t b;
 
-		if (gosym__find(gs, fns[i].name, &a, &b) != 0)
-			continue;
-		if (b <= a || b - a > (1u << 20)) {
-			note(p, "%s%s: no code range", fns[i].name);
-			continue;
-		}
-		free(code);
-		code = malloc(b - a);
-		if (!code) {
-			e = -ENOMEM;
+		if (gosym__find(gs, fns[i].name, &starts[i], &b) != 0)
+			starts[i] = 0;
+	}
+	for (i = 0; i < NFNS; i++) {
+		struct gosql_probe *pr = &p->probes[p->nprobes];
+
+		e = probe_of(gs, fns[i].name, starts, NFNS, pr, p);
+		if (e < 0)
 			goto out;
-		}
-		if (gosym__read(gs, a, code, b - a) != 0) {
-			note(p, "%s%s: code not in the file", fns[i].name);
+		if (e)
 			continue;
-		}
-		n = gosql__code_sites(code, b - a, a, &entry, rets, GOSQL_MAX_RETS);
-		if (n <= 0) {
-			note(p, "%s%s: its code does not decode cleanly: not probed", fns[i].name);
-			continue;
-		}
-		pr->name = fns[i].name;
 		pr->args = fns[i].args;
 		pr->res = fns[i].res;
 		pr->query = fns[i].query;
-		pr->moved = (unsigned)(entry - a);
-		if (gosym__vaddr_to_off(gs, entry, 1, &pr->entry_off))
-			continue;
-		for (k = 0; k < n; k++) {
-			if (gosym__vaddr_to_off(gs, rets[k], 1, &off))
-				break;
-			pr->rets[pr->nrets++] = off;
-		}
-		if (pr->nrets != (size_t)n)
-			continue;
 		p->nprobes++;
 	}
+	/* Rows counted: Next's returns and close's entry, both or neither. */
+	e = probe_of(gs, "database/sql.(*Rows).Next", NULL, 0, &p->rows_next, p);
+	if (e == 0)
+		e = probe_of(gs, "database/sql.(*Rows).close", NULL, 0, &p->rows_close, p);
+	if (e < 0)
+		goto out;
+	p->cfg.follow_rows = e == 0;
+	p->cfg.row_rows_off = l->row_err_off >= 0 ? l->row_err_off + 16 : -1;  /* err (16 bytes), then rows */
+	if (!p->cfg.follow_rows)
+		note(p, "%s%s", "rows not counted");
 	if (!p->nprobes) {
 		snprintf(why, whylen, "%s: no database/sql statement function could be probed (%s)", p->version,
 			 p->notes[0] ? p->notes : "none in the function table");
 		e = -ENOENT;
 		goto out;
 	}
+	/* The load bias is computed from the probes' addresses, carried in 32
+	 * bits of the cookie (bpf/gosql.h). */
+	for (i = 0; p->pie && i < p->nprobes; i++)
+		if (p->probes[i].ret_vaddrs[0] >> 32) {
+			note(p, "%s%s", "position-independent executable linked above 4 GiB: error messages not "
+			     "read (type names only)");
+			break;
+		}
 	if (gosym__nitabs(gs, &nit) == 0 && nit) {
 		p->errs = calloc(nit, sizeof(*p->errs));
 		if (!p->errs) {
@@ -295,13 +365,10 @@ int gosql__plan(int fd, uint64_t size, struct gosql_plan *p, char *why, size_t w
 				p->errs[p->nerrs].msg_off = msg_types[k].msg_off;
 		p->nerrs++;
 	}
-	if (p->pie)
-		note(p, "%s%s", "position-independent executable: error messages not read (type names only)");
 	snprintf(p->lib, sizeof(p->lib), "database/sql (driver %s, %s)", driver[0] ? driver : "unknown",
 		 p->version);
 	e = 0;
 out:
-	free(code);
 	gosym__free(gs);
 	if (e)
 		gosql__plan_free(p);

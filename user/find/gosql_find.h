@@ -21,10 +21,13 @@ struct gosql_probe {
 	const char *name;          /* static: "database/sql.(*DB).ExecContext" */
 	uint64_t entry_off;        /* file offset of the entry probe */
 	unsigned moved;            /* bytes past the function's first (0: not moved) */
+	uint64_t entry_vaddr;      /* its virtual address in the file */
 	uint64_t rets[GOSQL_MAX_RETS];  /* file offsets of its RET instructions */
+	uint64_t ret_vaddrs[GOSQL_MAX_RETS];  /* and their virtual addresses */
 	size_t nrets;
 	unsigned args, res;        /* enum go_args, enum go_res */
 	bool query;                /* Op Query (else Exec) */
+	bool wraps;                /* calls another probed function (DB.Exec: DB.ExecContext) */
 };
 
 /* An error type whose message is read (msg_off >= 0), or only named. */
@@ -41,9 +44,12 @@ struct gosql_plan {
 	char layout_from[32];      /* "its DWARF" or "the release table" */
 	struct gosql_probe *probes;
 	size_t nprobes;
+	struct gosql_probe rows_next;   /* (*Rows).Next: entry and RETs */
+	struct gosql_probe rows_close;  /* (*Rows).close: entry only */
 	struct gosql_errtype *errs;
 	size_t nerrs;
-	bool pie;                  /* position-independent: itab addresses move */
+	bool pie;                  /* position-independent: itab addresses move
+	                            * (by the load bias, which BPF computes) */
 	char notes[512];           /* what the plan lacks, for -v */
 };
 

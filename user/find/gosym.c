@@ -353,10 +353,15 @@ static int read_pclntab(struct gosym *g, char *err, size_t errlen)
 	uint64_t addr = 0, off, size = 0, end, i, prev = 0;
 	uint8_t *h;
 
-	if (find_section(g, ".gopclntab", &addr, &off, &size) != 0) {
+	/* A position-independent executable keeps it in .data.rel.ro.gopclntab
+	 * (writable: relocated at load), where a scan looks too. */
+	if (find_section(g, ".gopclntab", &addr, &off, &size) != 0 &&
+	    find_section(g, ".data.rel.ro.gopclntab", &addr, &off, &size) != 0) {
 		size_t k;
 
 		off = scan(g, false, 8, match_pcln, NULL);
+		if (!off)
+			off = scan(g, true, 8, match_pcln, NULL);
 		if (!off) {
 			say(err, errlen, "not a Go executable (no pclntab)");
 			return -ENOEXEC;

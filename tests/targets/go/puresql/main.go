@@ -11,6 +11,11 @@
 // syntax, on Exec, Query and Prepare), a slow one, one whose stack grows
 // mid-call, 10 goroutines at once (blocking inside calls), a driver panic
 // through a call (recovered), and queries between deep recursions.
+//
+// With "hold N" after the file: instead of the script, N goroutines each
+// run SELECT wait() and block inside the call until all N are in flight at
+// once; it prints "held N", waits for a line, then lets them go 500 at a
+// time and prints "done N".
 package main
 
 import (
@@ -20,10 +25,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	_ "./memsqlite"
+	memsqlite "./memsqlite"
 )
 
 type measured struct {
@@ -31,6 +38,7 @@ type measured struct {
 	Query string `json:"query"`
 	Error string `json:"error"`
 	Us    int64  `json:"us"`
+	Rows  *int   `json:"rows"` // rows read until Close (Query, QueryRow), else null
 }
 
 var (
@@ -39,13 +47,22 @@ var (
 )
 
 func note(op, q string, t0 time.Time, err error) {
+	noteRows(op, q, t0, err, -1)
+}
+
+// noteRows notes a call whose rows were read (n >= 0) until Close.
+func noteRows(op, q string, t0 time.Time, err error, n int) {
 	us := time.Since(t0).Microseconds()
 	e := ""
 	if err != nil {
 		e = err.Error()
 	}
+	var rows *int
+	if n >= 0 {
+		rows = &n
+	}
 	mu.Lock()
-	log = append(log, measured{op, q, e, us})
+	log = append(log, measured{op, q, e, us, rows})
 	mu.Unlock()
 }
 
@@ -57,20 +74,36 @@ func exec(db *sql.DB, q string, args ...interface{}) error {
 }
 
 // query runs q and reads every row; the time noted is until the rows are
-// returned (what the tracer's Query DurationUs covers).
+// closed (what the tracer's Query DurationUs covers when it counts them),
+// or until the call returned when it failed.
 func query(db *sql.DB, q string, args ...interface{}) (int, error) {
 	t0 := time.Now()
 	rows, err := db.Query(q, args...)
-	note("Query", q, t0, err)
 	if err != nil {
+		note("Query", q, t0, err)
 		return 0, err
 	}
-	defer rows.Close()
 	n := 0
 	for rows.Next() {
 		n++
 	}
-	return n, rows.Err()
+	err = rows.Err()
+	rows.Close()
+	noteRows("Query", q, t0, nil, n)
+	return n, err
+}
+
+// queryRow runs q with QueryRow and scans it; the time noted is until Scan
+// returned (Scan closes the rows); rows: 1, or 0 when there was none.
+func queryRow(r func() *sql.Row, q string) (id int, name string, err error) {
+	t0 := time.Now()
+	err = r().Scan(&id, &name)
+	n := 1
+	if err == sql.ErrNoRows {
+		n = 0
+	}
+	noteRows("Query", q, t0, nil, n)
+	return
 }
 
 //go:noinline
@@ -108,7 +141,51 @@ func main() {
 	fmt.Printf("ready %d\n", os.Getpid())
 	in := bufio.NewReader(os.Stdin)
 	in.ReadString('\n')
+	if len(os.Args) == 4 && os.Args[2] == "hold" {
+		n, err := strconv.Atoi(os.Args[3])
+		must(err)
+		hold(db, n, in)
+	} else {
+		script(db)
+	}
+	enc := json.NewEncoder(out)
+	for _, m := range log {
+		must(enc.Encode(m))
+	}
+	must(out.Close())
+	in.ReadString('\n')
+}
 
+// hold makes n calls in flight at once (each blocked inside the driver),
+// then, after a line on stdin, lets them return 500 at a time.
+func hold(db *sql.DB, n int, in *bufio.Reader) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := query(db, "SELECT wait()")
+			must(err)
+		}()
+	}
+	for atomic.LoadInt64(&memsqlite.Waiting) < int64(n) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("held", n)
+	in.ReadString('\n')
+	for left := n; left > 0; left -= 500 {
+		if left < 500 {
+			memsqlite.Release(left)
+		} else {
+			memsqlite.Release(500)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	fmt.Println("done", n)
+}
+
+func script(db *sql.DB) {
 	must(exec(db, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)"))
 	for i := 1; i <= 3; i++ {
 		must(exec(db, "INSERT INTO users(id, name) VALUES (?, ?)", i, fmt.Sprint("user", i)))
@@ -128,22 +205,18 @@ func main() {
 	sel, err := db.Prepare("SELECT * FROM users WHERE id = ?")
 	must(err)
 	for i := 10; i < 13; i++ {
-		var id int
-		var name string
-		t0 := time.Now()
-		r := sel.QueryRow(i)
-		note("Query", "SELECT * FROM users WHERE id = ?", t0, nil)
-		must(r.Scan(&id, &name))
+		id, name, err := queryRow(func() *sql.Row { return sel.QueryRow(i) }, "SELECT * FROM users WHERE id = ?")
+		must(err)
 		fmt.Println("stmt row", id, name)
 	}
 	{
-		var id int
-		var name string
-		t0 := time.Now()
-		r := db.QueryRow("SELECT * FROM users WHERE id = ?", 2)
-		note("Query", "SELECT * FROM users WHERE id = ?", t0, nil)
-		must(r.Scan(&id, &name))
+		id, name, err := queryRow(func() *sql.Row { return db.QueryRow("SELECT * FROM users WHERE id = ?", 2) },
+			"SELECT * FROM users WHERE id = ?")
+		must(err)
 		fmt.Println("row", id, name)
+		_, _, err = queryRow(func() *sql.Row { return db.QueryRow("SELECT * FROM users WHERE id = ?", 999) },
+			"SELECT * FROM users WHERE id = ?")
+		fmt.Println("no row:", err)
 	}
 	tx, err := db.Begin()
 	must(err)
@@ -167,6 +240,13 @@ func main() {
 	note("Query", "SELECT * FROM users WHERE", t0, err)
 	fmt.Println("prepare:", err)
 
+	// Rows never closed: the entry still comes (at the end, with no row
+	// count), timed until the call returned.
+	t0 = time.Now()
+	leaked, err := db.Query("SELECT * FROM users WHERE id = ?", 3)
+	note("Query", "SELECT * FROM users WHERE id = ?", t0, err)
+	must(err)
+	leaked.Next()
 	n, err = query(db, "SELECT sleep(150)")
 	must(err)
 	fmt.Println("slow rows", n)
@@ -202,10 +282,4 @@ func main() {
 	n, err = query(db, "SELECT * FROM users")
 	must(err)
 	fmt.Println("done", n)
-	enc := json.NewEncoder(out)
-	for _, m := range log {
-		must(enc.Encode(m))
-	}
-	must(out.Close())
-	in.ReadString('\n')
 }

@@ -9,6 +9,7 @@
 //   SELECT sleep(MS)                                      one row, after MS ms
 //   SELECT deep(N)                                        recurses N frames (the stack moves)
 //   SELECT panic()                                        panics inside the call
+//   SELECT wait()                                         one row, once Release lets it go
 // Anything else: `near "WORD": syntax error` (code 1).
 package sqlite
 
@@ -21,8 +22,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// Waiting counts the calls blocked inside SELECT wait(); Release(n) lets n
+// of them go (a test holds many calls in flight at once).
+var (
+	Waiting int64
+	gate    = make(chan struct{})
+)
+
+// Release lets n calls blocked in SELECT wait() return.
+func Release(n int) {
+	for i := 0; i < n; i++ {
+		gate <- struct{}{}
+	}
+}
 
 // Error is the driver's error, as modernc's: a message and a result code.
 type Error struct {
@@ -180,6 +196,9 @@ func parse(q string) (*stmt, error) {
 			}
 			return &stmt{kind: "deep", ms: n}, nil
 		}
+		if len(w) >= 2 && strings.ToLower(w[1]) == "wait(" {
+			return &stmt{kind: "wait"}, nil
+		}
 		if len(w) >= 2 && strings.ToLower(w[1]) == "panic(" {
 			return &stmt{kind: "panic"}, nil
 		}
@@ -274,6 +293,11 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 	case "sleep":
 		time.Sleep(time.Duration(s.ms) * time.Millisecond)
 		return &rows{cols: []string{"sleep"}, data: [][]driver.Value{{int64(s.ms)}}}, nil
+	case "wait":
+		atomic.AddInt64(&Waiting, 1)
+		<-gate
+		atomic.AddInt64(&Waiting, -1)
+		return &rows{cols: []string{"wait"}, data: [][]driver.Value{{int64(1)}}}, nil
 	case "panic":
 		// A panic through database/sql's call: its return never runs.
 		panic("memsqlite: panic() called")
