@@ -371,6 +371,24 @@ static void drain(struct tracer *t)
 		ring_buffer__consume(t->rb);
 }
 
+/* At the end of a run: hands the held entry to the consumers, waiting
+ * while they make progress (*progress: when they last took one); once they
+ * took nothing for 10 s (*give_up), delivered at once (they count what
+ * they drop). */
+static void hand_over_held(struct tracer *t, int64_t *progress, bool *give_up)
+{
+	while (t->held && !*give_up) {
+		if (records__release_held(t, 100))
+			*progress = now_us(CLOCK_MONOTONIC);
+		else if (now_us(CLOCK_MONOTONIC) - *progress > 10000000)
+			*give_up = true;
+	}
+	if (t->held) {
+		records__deliver(t, t->held);
+		t->held = NULL;
+	}
+}
+
 int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 {
 	struct epoll_event evs[16];
@@ -469,33 +487,14 @@ int tracer__run(struct tracer *t, volatile sig_atomic_t *stop)
 		bool give_up = false;
 
 		for (;;) {
-			while (t->held && !give_up) {
-				if (records__release_held(t, 100))
-					progress = now_us(CLOCK_MONOTONIC);
-				else if (now_us(CLOCK_MONOTONIC) - progress > 10000000)
-					give_up = true;
-			}
-			if (t->held) {
-				records__deliver(t, t->held);
-				t->held = NULL;
-			}
+			hand_over_held(t, &progress, &give_up);
 			if (ring_buffer__consume(t->rb) >= 0)
 				break;
 		}
 		/* Query entries still waiting for their Rows' close: handed
 		 * over now, without a row count. */
-		while (gosql__tick(t->go, true) > 0 || t->held) {
-			while (t->held && !give_up) {
-				if (records__release_held(t, 100))
-					progress = now_us(CLOCK_MONOTONIC);
-				else if (now_us(CLOCK_MONOTONIC) - progress > 10000000)
-					give_up = true;
-			}
-			if (t->held) {
-				records__deliver(t, t->held);
-				t->held = NULL;
-			}
-		}
+		while (gosql__tick(t->go, true) > 0 || t->held)
+			hand_over_held(t, &progress, &give_up);
 		if (give_up)
 			log_warn("the consumers took nothing for 10 s: the last entries were handed over "
 				 "without waiting (see the dropped counts)");

@@ -2,8 +2,11 @@
 the comparison of captured entries with it (test_go_mattn.py: Debian's
 mattn builds; test_go_cgo.py: builds found through their cgo wrappers)."""
 import collections
+import os
+import signal
+import time
 
-from harness import Fail, check, eq, readline_timeout
+from harness import Fail, Target, Tracer, check, eq, readline_timeout
 
 WORKERS, PER_WORKER = 8, 40
 
@@ -71,3 +74,29 @@ def run_to_done(t):
         lines.append(line)
         if line.startswith("done"):
             return "".join(lines)
+
+
+def by_pid(exe, d, how):
+    """Runs exe, attaches with -p while it waits, lets it run; compares."""
+    t = Target([exe, os.path.join(d, "p.db")])
+    try:
+        tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store"])
+        out = run_to_done(t)
+        t.finish()
+    finally:
+        t.kill()
+    eq(tr.wait(timeout=60), 0, "-p tracer exit")
+    compare(tr.entries(), out, "-p " + how)
+
+
+def by_binary(exe, d, how):
+    """-b on exe, then a process of it started later; compares."""
+    tr = Tracer(["--log-format", "json", "--no-store", "-b", exe])
+    try:
+        t = Target([exe, os.path.join(d, "b.db")])
+        out = run_to_done(t)
+        t.finish()
+        time.sleep(0.3)
+    finally:
+        eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+    compare([e for e in tr.entries() if e["pid"] == t.pid], out, "-b " + how)

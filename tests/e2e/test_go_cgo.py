@@ -14,14 +14,12 @@ the program's clock, 8 goroutines on several threads, deep recursion — by
 $BUILD/targets/cgo-nolx/."""
 import json
 import os
-import signal
 import subprocess
 import tempfile
-import time
 
-from harness import (BUILD, NPM_DIR, ROOT, TARGETS, TOOL, Fail, Target, Tracer, check, eq, main, need_bpf,
+from harness import (BUILD, NPM_DIR, ROOT, TARGETS, TOOL, Fail, check, eq, main, need_bpf,
                      npm_better_sqlite3, test)
-from mattn_work import compare, plain_lines, run_to_done
+from mattn_work import by_binary, by_pid, compare, plain_lines
 
 DIR = os.path.join(TARGETS, "cgo-nolx")
 AMALGAMATION = os.path.join(NPM_DIR, "node_modules", "better-sqlite3", "deps", "sqlite3", "sqlite3.c")
@@ -106,9 +104,9 @@ def test_builds_have_no_api_table_and_another_sqlite():
     check(v and v != SYSTEM_VERSION, "the build's SQLite %r is the system's %r" % (v, SYSTEM_VERSION))
     nm = subprocess.run(["nm", exe("static")], capture_output=True, text=True).stdout
     check(" sqlite3_step\n" in nm and "sqlite3Apis" not in nm, "static build: API table present or no SQLite")
-    r = subprocess.run([os.path.join(BUILD, "tests", "test_cgofind")], capture_output=True, text=True,
-                       env=dict(os.environ, TEST_CGO_EXTRA=exe("static"), BUILD=BUILD))
-    check("PASS test_extra_builds" in r.stdout, "test_cgofind on this build:\n%s" % r.stdout)
+    r = subprocess.run([os.path.join(BUILD, "tests", "test_cgofind"), exe("static")], capture_output=True,
+                       text=True)
+    check(r.returncode == 0 and "PASS test_extra_build" in r.stdout, "test_cgofind on this build:\n%s" % r.stdout)
 
 
 def make_test(variant):
@@ -120,15 +118,7 @@ def make_test(variant):
             found_by_cgo(err, exe(variant), variant.startswith("static"))
             compare(entries, prog, "-- " + variant)
             eq(plain_lines(prog), plain_lines(untraced(variant, d)), "the program's output, traced and not")
-            t = Target([exe(variant), os.path.join(d, "p.db")])
-            try:
-                tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store"])
-                out = run_to_done(t)
-                t.finish()
-            finally:
-                t.kill()
-            eq(tr.wait(timeout=60), 0, "-p tracer exit")
-            compare(tr.entries(), out, "-p " + variant)
+            by_pid(exe(variant), d, variant)
     t.__name__ = "test_cgo_" + variant.replace("-", "_")
     return t
 
@@ -143,15 +133,7 @@ def test_cgo_static_stripped_by_binary():
     need_bpf()
     build()
     with tempfile.TemporaryDirectory() as d:
-        tr = Tracer(["--log-format", "json", "--no-store", "-b", exe("static-stripped")])
-        try:
-            t = Target([exe("static-stripped"), os.path.join(d, "b.db")])
-            out = run_to_done(t)
-            t.finish()
-            time.sleep(0.3)
-        finally:
-            eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
-        compare([e for e in tr.entries() if e["pid"] == t.pid], out, "-b static-stripped")
+        by_binary(exe("static-stripped"), d, "static-stripped")
 
 
 if __name__ == "__main__":

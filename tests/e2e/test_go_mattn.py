@@ -9,13 +9,11 @@ own clock, 8 goroutines at once (on several threads), deep recursion
 between queries; and the program's own output is the same traced."""
 import json
 import os
-import signal
 import subprocess
 import tempfile
-import time
 
-from harness import TARGETS, TOOL, Target, Tracer, eq, main, need_bpf, test
-from mattn_work import compare, plain_lines, run_to_done
+from harness import TARGETS, TOOL, eq, main, need_bpf, test
+from mattn_work import by_binary, by_pid, compare, plain_lines
 
 VARIANTS = ["static", "static-stripped", "dynamic", "dynamic-stripped"]
 
@@ -49,16 +47,7 @@ def make_test(variant):
             entries, prog = by_command(variant, d)
             compare(entries, prog, "-- " + variant)
             eq(plain_lines(prog), plain_lines(untraced(variant, d)), "the program's output, traced and not")
-            # -p on the running program
-            t = Target([exe(variant), os.path.join(d, variant + "-p.db")])
-            try:
-                tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store"])
-                out = run_to_done(t)
-                t.finish()
-            finally:
-                t.kill()
-            eq(tr.wait(timeout=60), 0, "-p tracer exit")
-            compare(tr.entries(), out, "-p " + variant)
+            by_pid(exe(variant), d, variant)
     t.__name__ = "test_mattn_" + variant.replace("-", "_")
     return t
 
@@ -72,15 +61,7 @@ def test_mattn_static_stripped_by_binary():
     """-b on the stripped static executable, for a process started later."""
     need_bpf()
     with tempfile.TemporaryDirectory() as d:
-        tr = Tracer(["--log-format", "json", "--no-store", "-b", exe("static-stripped")])
-        try:
-            t = Target([exe("static-stripped"), os.path.join(d, "b.db")])
-            out = run_to_done(t)
-            t.finish()
-            time.sleep(0.3)
-        finally:
-            eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
-        compare([e for e in tr.entries() if e["pid"] == t.pid], out, "-b static-stripped")
+        by_binary(exe("static-stripped"), d, "static-stripped")
 
 
 if __name__ == "__main__":
