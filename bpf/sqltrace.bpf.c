@@ -135,6 +135,7 @@ struct thread_state {
 	__u64 pr_sql;
 	__u64 pr_db;
 	__u64 pr_ppstmt;
+	__u64 pr_tail;       /* its pzTail (0: none or not known) */
 	__s32 pr_nbyte;
 	__u32 pr_utf16;
 	/* An open whose connection is read at the next call (ppDb, name) */
@@ -981,7 +982,7 @@ int BPF_KPROBE(prepare_error, void *db, int rc, const char *fmt, const char *arg
 /* Entry of a prepare whose return is probed (cfg->prepare_ret): an API
  * prepare called by the program (or, in --mode return, the internal one). */
 static __always_inline int prepare_enter(struct pt_regs *ctx, __u64 db, __u64 sql, long nbyte, __u64 ppstmt,
-					 __u32 utf16, bool internal)
+					 __u64 tail, __u32 utf16, bool internal)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	struct thread_state *ts;
@@ -1010,6 +1011,7 @@ static __always_inline int prepare_enter(struct pt_regs *ctx, __u64 db, __u64 sq
 	ts->pr_sql = sql;
 	ts->pr_nbyte = nbyte;
 	ts->pr_ppstmt = ppstmt;
+	ts->pr_tail = tail;
 	ts->pr_utf16 = utf16;
 	ts->pr_lib = ST_COOKIE_LIB(cookie);
 	return 0;
@@ -1019,33 +1021,33 @@ static __always_inline int prepare_enter(struct pt_regs *ctx, __u64 db, __u64 sq
 SEC("uprobe")
 int BPF_KPROBE(prepare_v2, void *db, const char *sql, int nbyte, void **ppstmt)
 {
-	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, false);
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, PT_REGS_PARM5(ctx), 0, false);
 }
 
 /* sqlite3_prepare_v3(db, zSql, nByte, prepFlags, ppStmt, pzTail) */
 SEC("uprobe")
 int BPF_KPROBE(prepare_v3, void *db, const char *sql, int nbyte, unsigned int flags, void **ppstmt)
 {
-	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 0, false);
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, ctx->r9, 0, false);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(prepare16_v2, void *db, const void *sql, int nbyte, void **ppstmt)
 {
-	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, false);
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, PT_REGS_PARM5(ctx), 1, false);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(prepare16_v3, void *db, const void *sql, int nbyte, unsigned int flags, void **ppstmt)
 {
-	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, 1, false);
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, (__u64)ppstmt, ctx->r9, 1, false);
 }
 
 /* --mode return: sqlite3LockAndPrepare's entry, its return probed. */
 SEC("uprobe")
 int BPF_KPROBE(lock_and_prepare_ret, void *db, const char *sql, int nbyte)
 {
-	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, ctx->r9 /* sixth argument */, 0, true);
+	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, ctx->r9 /* sixth argument */, 0, 0, true);
 }
 
 /* A prepare returned rc; entered at stack pointer sp0. */
@@ -1093,15 +1095,25 @@ static __always_inline int prepare_done(__u64 sp0, int rc)
 		}
 	}
 	if (cfg && cfg->learn) {
+		/* The statement's own text: up to where SQLite left *pzTail (a
+		 * string of several statements is prepared one at a time),
+		 * which is what its zSql holds once the layout is known. */
+		__s32 nbyte = ts->pr_nbyte;
+		__u64 tail = 0;
+
+		if (ts->pr_tail && bpf_probe_read_user(&tail, sizeof(tail), (void *)ts->pr_tail) == 0 &&
+		    tail > ts->pr_sql && tail - ts->pr_sql < (1u << 30) &&
+		    (nbyte < 0 || tail - ts->pr_sql <= (__u64)nbyte))
+			nbyte = (__s32)(tail - ts->pr_sql);
 		ev = event_init(ST_EV_LEARN, ts->pr_lib, ts);
 		if (!ev)
 			return 0;
 		ev->stmt = stmt;
 		ev->db = ts->pr_db;
 		if (ts->pr_utf16)
-			read_sql_utf16(ev, ts->pr_sql, ts->pr_nbyte);
+			read_sql_utf16(ev, ts->pr_sql, nbyte);
 		else
-			read_sql_str(ev, ts->pr_sql, ts->pr_nbyte);
+			read_sql_str(ev, ts->pr_sql, nbyte);
 		submit(ev);
 	}
 	return 0;

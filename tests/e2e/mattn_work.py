@@ -14,6 +14,8 @@ WORKERS, PER_WORKER = 8, 40
 EXPECTED = {
     ("CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT UNIQUE)", "Exec", 0): 1,
     ("INSERT INTO items(name) VALUES (?)", "Exec", 0): 3,
+    ("CREATE TABLE notes(x);", "Exec", 0): 1,         # one Exec of two statements
+    ("INSERT INTO notes VALUES (1)", "Exec", 0): 1,
     ("SELECT id, name FROM items ORDER BY id", "Query", 3): 1,
     ("SELECT name FROM items WHERE id = ?", "Query", 1): 3,
     ("SELECT count(*) FROM items", "Query", 1): 1,

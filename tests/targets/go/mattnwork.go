@@ -3,7 +3,8 @@
 // statically and dynamically, each stripped and not (tests/module.mk).
 // After "ready PID" and a line on stdin it runs, and reports on stdout what
 // it ran as the tracer must see it:
-//   - Exec of DDL and of INSERTs with arguments, a Query of several rows,
+//   - Exec of DDL and of INSERTs with arguments, an Exec of two statements,
+//     a Query of several rows,
 //     a prepared Stmt reused, QueryRow;
 //   - a constraint failure and a syntax error ("err KEY MESSAGE" lines with
 //     the driver's message);
@@ -59,6 +60,9 @@ func main() {
 	r.ReadString('\n')
 
 	_, err = db.Exec("CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT UNIQUE)")
+	must(err)
+	// one Exec of two statements: two entries, each with its own text
+	_, err = db.Exec("CREATE TABLE notes(x);\n  INSERT INTO notes VALUES (1)")
 	must(err)
 	for _, name := range []string{"a", "b", "c"} {
 		_, err = db.Exec("INSERT INTO items(name) VALUES (?)", name)
