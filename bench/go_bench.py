@@ -3,7 +3,9 @@
 loop (QueryRow + Scan, prepared and unprepared, one connection) on
 mattn/go-sqlite3 linked statically (bench/go/gobench.go: SQLite's C
 functions probed), stripped (SQLite found through its extension API table)
-and not, and on a pure-Go driver (bench/go/gobench_pure.go: probed at
+and not, and stripped against a SQLite without that table (found through
+the cgo wrappers; another probe set: see docs/finding-sqlite.md), and on a
+pure-Go driver (bench/go/gobench_pure.go: probed at
 database/sql), stripped and not; timed by the program's own clock untraced
 and traced in the same run, alternating, ROUNDS times each; the medians are
 compared. Traced runs store into a local trace
@@ -32,6 +34,8 @@ BEGIN, END = "<!-- go-bench -->", "<!-- /go-bench -->"
 VARIANTS = [
     ("gobench-static", "sqlite3", None, "SELECT ? + 0", "mattn, static"),
     ("gobench-static-stripped", "sqlite3", None, "SELECT ? + 0", "mattn, static, stripped"),
+    ("gobench-nolx-stripped", "sqlite3", None, "SELECT ? + 0",
+     "mattn, static, stripped, no API table (cgo wrappers)"),
     ("gobench-pure", "memsqlite", "bench", "SELECT * FROM t WHERE k = ?", "pure Go (database/sql)"),
     ("gobench-pure-stripped", "memsqlite", "bench", "SELECT * FROM t WHERE k = ?",
      "pure Go (database/sql), stripped"),

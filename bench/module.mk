@@ -25,7 +25,7 @@ BENCH_WORKLOAD := $(BENCH_DIR)/workload
 BENCH_INPROC   := $(BENCH_DIR)/libinproc.so
 BENCH_PIPELINE := $(BENCH_DIR)/pipeline_bench
 BENCH_BINS     := $(BENCH_WORKLOAD) $(BENCH_INPROC) $(BENCH_PIPELINE)
-GOBENCH        := $(addprefix $(BENCH_DIR)/gobench-,static static-stripped pure pure-stripped)
+GOBENCH        := $(addprefix $(BENCH_DIR)/gobench-,static static-stripped nolx-stripped pure pure-stripped)
 BENCH_PIC_OBJS := $(patsubst %.c,$(BENCH_DIR)/pic/%.o,$(CORE_SRCS))
 BENCH_PIC_LIB  := $(BENCH_DIR)/libsqltrace-core-pic.a
 BENCH_PY       ?= python3
@@ -70,6 +70,19 @@ $(BENCH_DIR)/gobench-static $(BENCH_DIR)/gobench-static-stripped: bench/go/goben
 	$(call msg,GO,$@)
 	$(Q)cd bench/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache CGO_LDFLAGS="-lm -ldl -lpthread" \
 		go build -ldflags '$(if $(findstring stripped,$@),-s -w )-linkmode external -extldflags "-static"' \
+		-o $(abspath $@) gobench.go 2>&1 | $(GO_FILTER)
+	@test -x $@
+
+# gobench-nolx-stripped: as releases built with -tags sqlite_omit_load_extension
+# are: stripped, with a SQLite that has no extension API table (not the
+# system's; tests/sqlite_no_api_table.sh), found through its cgo wrappers.
+$(BENCH_DIR)/gobench-nolx-stripped: bench/go/gobench.go tests/sqlite_no_api_table.sh
+	@mkdir -p $(dir $@) $(BUILD)/gocache
+	$(Q)tests/sqlite_no_api_table.sh $(BUILD)
+	$(call msg,GO,$@)
+	$(Q)cd bench/go && $(GO_ENV) GOCACHE=$(abspath $(BUILD))/gocache \
+		CGO_LDFLAGS="-L$(abspath $(BUILD))/targets/cgo-nolx -lm -ldl -lpthread" \
+		go build -tags sqlite_omit_load_extension -ldflags '-s -w -linkmode external -extldflags "-static"' \
 		-o $(abspath $@) gobench.go 2>&1 | $(GO_FILTER)
 	@test -x $@
 
