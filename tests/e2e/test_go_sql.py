@@ -154,6 +154,74 @@ def test_pure_go_stripped_by_binary_started_later():
     compare([e for e in tr.entries() if e["pid"] == t.pid], ran)
 
 
+def live_entries(tr):
+    """The entries the running tracer has written so far."""
+    tr.out.seek(0)
+    return [json.loads(l) for l in tr.out.read().decode("utf-8").splitlines() if l.startswith("{")]
+
+
+@test
+def test_pure_go_rows_never_closed_sent_when_the_process_ends():
+    """-b outlives the program: a Query whose Rows it never closed is handed
+    over, without a row count, once its process has ended (the tracer's
+    next tick, about a second), not only when the trace ends."""
+    need_bpf()
+    leak = "SELECT * FROM users WHERE id = ?"
+    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            t = Target([STRIPPED, os.path.join(d, "m.json")])
+            try:
+                t.go()
+                t.finish()
+            finally:
+                t.kill()
+            want = sum(1 for m in measured(os.path.join(d, "m.json")) if m["query"] == leak)
+        deadline = time.time() + 6
+        while True:
+            got = [e for e in live_entries(tr) if e["pid"] == t.pid and e["query"] == leak]
+            if len(got) >= want or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        eq(len(got), want, "entries of %r written while the tracer still runs" % leak)
+        eq(sum(1 for e in got if e.get("rows", -1) < 0), 1, "one of them without a row count (never closed)")
+    finally:
+        eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
+
+
+@test
+def test_pure_go_rows_never_closed_sent_after_the_hold_time():
+    """A Query whose Rows stay open in a live process is handed over,
+    without a row count, once held GOSQL_HOLD_US (30 s): never kept back
+    for the whole trace."""
+    need_bpf()
+    leak = "SELECT * FROM users WHERE id = ?"
+    with tempfile.TemporaryDirectory() as d:
+        t = Target([STRIPPED, os.path.join(d, "m.json")])
+        try:
+            tr = Tracer(["-p", str(t.pid), "--log-format", "json", "--no-store"])
+            t.go()
+            t.wait_line("done", timeout=60)
+            time.sleep(0.5)   # its JSON log is written after "done"
+            want = sum(1 for m in measured(os.path.join(d, "m.json")) if m["query"] == leak)
+            before = len([e for e in live_entries(tr) if e["query"] == leak])
+            deadline = time.time() + 40
+            while True:
+                got = [e for e in live_entries(tr) if e["query"] == leak]
+                if len(got) >= want or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            alive = t.p.poll() is None
+            t.finish()
+        finally:
+            t.kill()
+        eq(tr.wait(timeout=60), 0, "tracer exit code")
+    check(alive, "the program was still running")
+    eq(before, want - 1, "the Query with its Rows open held back at first")
+    eq(len(got), want, "entries of %r written while its Rows stay open" % leak)
+    eq(sum(1 for e in got if e.get("rows", -1) < 0), 1, "one of them without a row count")
+
+
 @test
 def test_pure_go_by_name():
     need_bpf()
