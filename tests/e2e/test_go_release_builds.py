@@ -18,11 +18,10 @@ bookkeeping (EXPECTED below says where each comes from); nothing empty,
 nothing twice. -v must say the cgo wrappers named the functions and give a
 layout with db/pErr/rc/zErrMsg decoded.
 
-Known issue (being fixed in user/bpf): while the tool has not learned the
-statement layout of such a build, a statement that mattn prepared from a
-longer text is reported with the whole text from its start on (the rest of
-the migration) instead of its own. The main tests accept exactly that
-(known_issue_text); test_*_texts then require each statement's own text.
+Such a build has no sqlite3_sql: until the tool has learned where a
+statement keeps its text, the text is the prepare's up to where SQLite left
+*pzTail (bpf/sqltrace.bpf.c), so a statement that mattn prepared from a
+longer migration is still reported with its own text.
 Skipped only when the npm registry cannot be reached, and never in CI
 (CI=true or SQLTRACE_REQUIRE_BPF=1: a failure there)."""
 import json
@@ -87,14 +86,14 @@ def file_text(mig):
 
 
 def statements(marker, stmts, text_of_section):
-    """(text, known-issue text) per statement: SQLite's own text of each, and
-    the text mattn prepared it from (the rest of the section, trimmed)."""
+    """SQLite's own text of each statement of a section that mattn prepares
+    one at a time (the first keeps the marker's comment line before it)."""
     out = []
     rest = text_of_section
     for i, s in enumerate(stmts):
         own = ("-- migrate:%s\n" % marker if i == 0 else "") + s
         check(rest.startswith(own), "section %r does not go on with %r" % (rest, own))
-        out.append((own, rest))
+        out.append(own)
         rest = rest[len(own):].strip()
     return out
 
@@ -132,19 +131,19 @@ PRAGMAS = ["PRAGMA busy_timeout = 5000;", "PRAGMA locking_mode = NORMAL;", "PRAG
 
 
 def q(text, rows):
-    return (text, text, "Query", None, rows)
+    return (text, "Query", None, rows)
 
 
 def x(text, error=None):
-    return (text, text, "Exec", error, None)
+    return (text, "Exec", error, None)
 
 
 def migrate(stmts, error=None, bookkeeping=INSERT):
     """BEGIN, the section's statements (the last with error), the record,
     COMMIT; or on error ROLLBACK in place of the record and COMMIT."""
     out = [x("BEGIN")]
-    for i, (own, rest) in enumerate(stmts):
-        out.append((own, rest, "Exec", error if error and i == len(stmts) - 1 else None, None))
+    for i, own in enumerate(stmts):
+        out.append((own, "Exec", error if error and i == len(stmts) - 1 else None, None))
     return out + ([x("ROLLBACK")] if error else [x(bookkeeping), x("COMMIT")])
 
 
@@ -204,9 +203,8 @@ def by_command(path, d, cmd):
 
 
 def compare(entries, want, db, how):
-    """Captured entries against want ((text, known-issue text, op, error,
-    rows) in order, mattn's PRAGMAs aside). A statement's text may be its
-    known-issue text; returns those statements as (own text, reported)."""
+    """Captured entries against want ((text, op, error, rows) in order,
+    mattn's PRAGMAs aside)."""
     check(entries, "%s: nothing captured" % how)
     for e in entries:
         check(e.get("query"), "%s: an entry without text: %r" % (how, e))
@@ -216,14 +214,7 @@ def compare(entries, want, db, how):
           "%s: mattn's connection set-up: %r" % (how, pragmas))
     mine = [e for e in entries if not e["query"].startswith("PRAGMA ")]
     got = [(e["query"], e["op"], e.get("error"), e.get("rows", 0) if e["op"] == "Query" else None) for e in mine]
-    known = []
-    for i, (own, rest, op, error, rows) in enumerate(want):
-        # KNOWN ISSUE: the rest of the migration in place of own.
-        if i < len(got) and own != rest and got[i][0] == rest:
-            known.append((own, rest))
-            got[i] = (own,) + got[i][1:]
-    eq(got, [(own, op, error, rows) for own, _, op, error, rows in want], "%s: statements in order" % how)
-    return known
+    eq(got, want, "%s: statements in order" % how)
 
 
 def by_binary(path, d, runs):
@@ -257,25 +248,10 @@ def found_by_cgo(stderr, path, how):
     check("not its message" not in dec[0], "%s: errors would lack SQLite's message: %s" % (how, dec[0]))
 
 
-_results = {}
-
-
 def run_release(name):
-    """Runs the five dbmate commands of one release under the tool (once;
-    a failure is raised again for the release's second test); returns
+    """Runs the five dbmate commands of one release under the tool; returns
     ({cmd: entries}, db path) after checking what does not depend on the
     entries: the build's premise, -v, dbmate's own output."""
-    if name not in _results:
-        try:
-            _results[name] = run_release_once(name)
-        except (Fail, Skip) as e:
-            _results[name] = e
-    if isinstance(_results[name], Exception):
-        raise _results[name]
-    return _results[name]
-
-
-def run_release_once(name):
     path = exe(name)
     go, mattn = RELEASES[name]
     info = subprocess.run(["go", "version", "-m", path], capture_output=True, text=True).stdout
@@ -315,35 +291,18 @@ def run_release_once(name):
     return res, db
 
 
-def make_tests(name):
+def make_test(name):
     def t():
         res, db = run_release(name)
-        known = []
         for cmd, want in EXPECTED.items():
-            known += compare(res[cmd], want, db, "%s %s" % (name, cmd))
-        if known:
-            print("# %s: %d statement(s) reported with the rest of their migration (known issue, "
-                  "see %s_texts)" % (name, len(known), t.__name__))
-
-    def texts():
-        res, db = run_release(name)
-        # KNOWN ISSUE: fails while the tool reports the rest of a migration
-        # for a statement prepared from it (see the module's comment).
-        known = []
-        for cmd, want in EXPECTED.items():
-            known += ["%s: %r reported as %r" % (cmd, own, rest)
-                      for own, rest in compare(res[cmd], want, db, "%s %s" % (name, cmd))]
-        check(not known, "KNOWN ISSUE, %d statement(s) with the rest of their migration as text:\n    %s" %
-              (len(known), "\n    ".join(known)))
+            compare(res[cmd], want, db, "%s %s" % (name, cmd))
     tag = name.split("-")[0].replace(".", "_")
     t.__name__ = "test_%s_dbmate_%s" % (tag, name.split("-")[1].replace(".", "_"))
-    texts.__name__ = t.__name__ + "_texts"
-    return t, texts
+    return t
 
 
 for _n in RELEASES:
-    for _t in make_tests(_n):
-        test(_t)
+    test(make_test(_n))
 
 
 if __name__ == "__main__":
