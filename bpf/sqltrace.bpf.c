@@ -1050,6 +1050,31 @@ int BPF_KPROBE(lock_and_prepare_ret, void *db, const char *sql, int nbyte)
 	return prepare_enter(ctx, (__u64)db, (__u64)sql, nbyte, ctx->r9 /* sixth argument */, 0, 0, true);
 }
 
+/* Learning (see ST_LEARN_WORDS): which of the statement's first words are
+ * its connection and which point to a copy of its text, looked at while it
+ * surely lives (the program may finalize it before user space could). */
+static __always_inline void learn_words(struct st_event *ev, __u64 stmt, __u64 db, __u64 sql, bool match)
+{
+	__u64 head = 0;
+	int i;
+
+	ev->rows = 0;
+	ev->duration_ns = 0;
+	if (!stmt || (match && bpf_probe_read_user(&head, sizeof(head), (void *)sql) != 0))
+		match = false;
+	for (i = 0; i < ST_LEARN_WORDS; i++) {
+		__u64 w = 0, v = 0;
+
+		if (bpf_probe_read_user(&w, sizeof(w), (void *)(stmt + i * 8)) != 0)
+			break;
+		if (db && w == db)
+			ev->duration_ns |= 1ULL << i;
+		else if (match && w >= 4096 && w != sql && bpf_probe_read_user(&v, sizeof(v), (void *)w) == 0 &&
+			 v == head)
+			ev->rows |= 1ULL << i;
+	}
+}
+
 /* A prepare returned rc; entered at stack pointer sp0. */
 static __always_inline int prepare_done(__u64 sp0, int rc)
 {
@@ -1114,6 +1139,7 @@ static __always_inline int prepare_done(__u64 sp0, int rc)
 			read_sql_utf16(ev, ts->pr_sql, nbyte);
 		else
 			read_sql_str(ev, ts->pr_sql, nbyte);
+		learn_words(ev, stmt, ts->pr_db, ts->pr_sql, !ts->pr_utf16 && (nbyte < 0 || nbyte >= 8));
 		submit(ev);
 	}
 	return 0;

@@ -173,4 +173,11 @@ struct st_event {
 	char sql[ST_SQL_MAX];
 };
 
+/* ST_EV_LEARN: the statement object's first ST_LEARN_WORDS words, looked at
+ * when its prepare returned (while it surely lives): bit i of `rows` set
+ * when word i points to a copy of its text (the same first 8 bytes, the
+ * prepared text being 8 bytes or longer, at another address), bit i of
+ * `duration_ns` when word i is its connection (`db`). */
+#define ST_LEARN_WORDS 64
+
 #endif

@@ -14,10 +14,12 @@ the program's clock, 8 goroutines on several threads, deep recursion — by
 $BUILD/targets/cgo-nolx/."""
 import json
 import os
+import re
+import signal
 import subprocess
 import tempfile
 
-from harness import BUILD, ROOT, TARGETS, TOOL, Fail, Skip, check, eq, main, need_bpf, test
+from harness import BUILD, ROOT, TARGETS, TOOL, Fail, Skip, Tracer, check, eq, main, need_bpf, test
 from mattn_work import by_binary, by_pid, compare, plain_lines
 
 DIR = os.path.join(TARGETS, "cgo-nolx")
@@ -71,6 +73,15 @@ def found_by_cgo(stderr, path, cgo):
     check("not its message" not in dec[0], "errors would lack SQLite's message: %s" % dec[0])
 
 
+def twin_zsql():
+    """zSql as the unstripped static build's symbols give it (sqlite3_sql)."""
+    tr = Tracer(["-v", "--no-store", "-b", exe("static")])
+    tr.stop(signal.SIGINT)
+    m = re.search(r"layout decoded from its code: zSql=(\d+)", tr.stderr)
+    check(m, "the unstripped build's layout: %s" % tr.stderr[-600:])
+    return int(m.group(1))
+
+
 def by_command(variant, d):
     p = subprocess.run([TOOL, "-v", "--no-store", "--log-format", "json", "--", exe(variant),
                         os.path.join(d, "c.db")], capture_output=True, timeout=180, input=b"go\n\n")
@@ -113,6 +124,10 @@ def make_test(variant):
         with tempfile.TemporaryDirectory() as d:
             entries, prog, err = by_command(variant, d)
             found_by_cgo(err, exe(variant), variant.startswith("static"))
+            if variant.startswith("static"):
+                # zSql learned at the first prepare, as the twin's symbols say
+                check("layout learned (zSql at %d, db at 0)" % twin_zsql() in err,
+                      "zSql not learned: %s" % [l for l in err.splitlines() if "learn" in l])
             compare(entries, prog, "-- " + variant)
             eq(plain_lines(prog), plain_lines(untraced(variant, d)), "the program's output, traced and not")
             by_pid(exe(variant), d, variant)

@@ -26,6 +26,7 @@ Skipped only when the npm registry cannot be reached, and never in CI
 (CI=true or SQLTRACE_REQUIRE_BPF=1: a failure there)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -270,6 +271,10 @@ def run_release(name):
         write_migration(os.path.join(d, "m"), TAGS, "tags")
         entries, out, err = by_command(path, d, "up")
         found_by_cgo(err, path, "-- " + name)
+        # zSql learned at the first prepare (what BPF saw of the statement
+        # while it lived), not left to chance
+        check(re.search(r"layout learned \(zSql at \d+, db at 0\)", err),
+              "%s: zSql not learned: %s" % (name, [l for l in err.splitlines() if "learn" in l]))
         check("Applying: %s_tags.sql" % TAGS[0] in out.splitlines(), "%s up: dbmate said %r" % (name, out))
         res["up"] = entries
         entries, out, err = by_command(path, d, "status")

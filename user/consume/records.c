@@ -59,7 +59,10 @@ static void handle_learn(struct tracer *t, const struct st_event *ev, size_t siz
 	text = event__text(ev, size, &len);
 	if (!text)
 		return;
-	if (l->cfg.learn && layout__learn(ev->pid, ev->stmt, ev->db, text, len, &l->cfg) == 0) {
+	/* What BPF saw at the prepare's return, else the statement read now
+	 * (if the program has not finalized it yet) */
+	if (l->cfg.learn && (layout__learn_words(ev->duration_ns, ev->rows, &l->cfg) == 0 ||
+			     layout__learn(ev->pid, ev->stmt, ev->db, text, len, &l->cfg) == 0)) {
 		l->cfg.learn = 0;
 		if (bpf_map__update_elem(t->skel->maps.libs, &key, sizeof(key), &l->cfg, sizeof(l->cfg),
 					 BPF_ANY) == 0)

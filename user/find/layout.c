@@ -462,6 +462,16 @@ int layout__self(struct st_lib_cfg *out, const unsigned char **build_id, int *bu
 	return self_layout.err;
 }
 
+int layout__learn_words(uint64_t dbs, uint64_t texts, struct st_lib_cfg *cfg)
+{
+	if (!texts)
+		return -ENOENT;
+	cfg->vdbe_zsql_off = __builtin_ctzll(texts) * 8;
+	if (dbs && cfg->vdbe_db_off < 0)
+		cfg->vdbe_db_off = __builtin_ctzll(dbs) * 8;
+	return 0;
+}
+
 int layout__learn(pid_t pid, uint64_t stmt, uint64_t db, const char *text, size_t len,
 		  struct st_lib_cfg *cfg)
 {

@@ -39,6 +39,13 @@ int layout__self(struct st_lib_cfg *out, const unsigned char **build_id, int *bu
  * the statement's own text is a non-empty prefix of it). Reads the target's
  * memory. Returns 0 and updates cfg, or -ENOENT when no field matched
  * (cfg unchanged), or -errno when the memory could not be read. */
+/* As layout__learn, from what BPF saw while the statement surely lived
+ * (ST_EV_LEARN): bit i of dbs says word i of it is its connection, bit i
+ * of texts that word i points to a copy of its text. Vdbe.db is the first
+ * of dbs, zSql the first of texts. Returns 0 and updates cfg, or -ENOENT
+ * (cfg unchanged). No memory of the target is read. */
+int layout__learn_words(uint64_t dbs, uint64_t texts, struct st_lib_cfg *cfg);
+
 int layout__learn(pid_t pid, uint64_t stmt, uint64_t db, const char *text, size_t len,
 		  struct st_lib_cfg *cfg);
 
