@@ -355,13 +355,14 @@ int cgofind__find(struct elf_file *ef, struct cgofind *out)
 		uint64_t t = one_call(&w[i], common);
 		int hops;
 
-		/* A helper the compiler did not inline into its stub: its own
-		 * one call, one level down. */
+		/* A helper the compiler did not inline into its stub (only a
+		 * guessed name can be one: a wrapper named after an API function
+		 * calls it): its own one call, up to HOPS_MAX levels down. */
 		for (hops = 0; t && !is_plt(h, ef, t) && beside_stubs(fde, nfde, stubs, nstubs, t); hops++) {
 			struct wrapper helper = { .stub = t };
 
 			if (!w[i].guessed || hops == HOPS_MAX) {
-				t = 0;  /* a named API function is never a helper */
+				t = 0;
 				break;
 			}
 			stub_calls(h, ef, fde, nfde, &helper);
