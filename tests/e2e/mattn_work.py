@@ -12,6 +12,7 @@ WORKERS, PER_WORKER = 8, 40
 
 # (query, op, rows) -> count, for the program's statements
 EXPECTED = {
+    ("SELECT 40 + ?", "Query", 1): 2,                 # prepared before -p attaches
     ("CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT UNIQUE)", "Exec", 0): 1,
     ("INSERT INTO items(name) VALUES (?)", "Exec", 0): 3,
     ("CREATE TABLE notes(x);", "Exec", 0): 1,         # one Exec of two statements

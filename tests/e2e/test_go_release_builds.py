@@ -271,10 +271,10 @@ def run_release(name):
         write_migration(os.path.join(d, "m"), TAGS, "tags")
         entries, out, err = by_command(path, d, "up")
         found_by_cgo(err, path, "-- " + name)
-        # zSql learned at the first prepare (what BPF saw of the statement
-        # while it lived), not left to chance
-        check(re.search(r"layout learned \(zSql at \d+, db at 0\)", err),
-              "%s: zSql not learned: %s" % (name, [l for l in err.splitlines() if "learn" in l]))
+        # zSql decoded from its code (sqlite3Reprepare's call of
+        # sqlite3_sql), never left to learning by chance
+        check(re.search(r"layout decoded from its code: zSql=\d+ db=0 ", err),
+              "%s: zSql not decoded: %s" % (name, [l for l in err.splitlines() if "layout decoded" in l]))
         check("Applying: %s_tags.sql" % TAGS[0] in out.splitlines(), "%s up: dbmate said %r" % (name, out))
         res["up"] = entries
         entries, out, err = by_command(path, d, "status")

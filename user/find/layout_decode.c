@@ -413,6 +413,66 @@ static void reset_db_mutex(struct ctx *c, int *db, int *mutex)
 		*db = *mutex = -1;
 }
 
+/* For a copy without sqlite3_sql (used only then): sqlite3Reprepare,
+ * which sqlite3_step reaches (or inlines), calls sqlite3_sql(p) and hands
+ * the text to sqlite3LockAndPrepare(db, zSql, -1, ...). In sqlite3_step
+ * and the functions it reaches, a call with the statement's db, one of its
+ * pointer fields and -1 gives zSql itself (sqlite3_sql inlined); else, in a function making such a call, the functions called
+ * with the statement as first argument that return one of its pointer
+ * fields other than Vdbe.db (sqlite3VdbeDb, where not inlined) give it.
+ * Every such source must agree. -1 none, -2 they disagree. */
+static void zsql_in(struct ctx *c, struct codewalk *w, int db_off, int *off)
+{
+	uint64_t targets[8];
+	int ntargets = 0, i, j;
+	bool prepares = false;
+	int16_t arg0 = arg_node(w, 0);
+
+	for (i = 0; i < w->nev; i++) {
+		const struct cw_event *e = &w->ev[i];
+
+		if (e->kind != CW_CALL || e->size != 0)
+			continue;
+		if (cw_is(w, e->c, CW_IMM) && (int32_t)w->node[e->c].x == -1) {
+			prepares = true;
+			if (is_field(w, e->a, arg0, 8) && w->node[e->a].x == db_off && is_field(w, e->b, arg0, 8) &&
+			    w->node[e->b].x != db_off && !one(off, (int)w->node[e->b].x))
+				return;
+		}
+		if (e->x > 0 && cw_is_arg(w, e->a, 0) && ntargets < 8)
+			targets[ntargets++] = (uint64_t)e->x;
+	}
+	for (j = 0; prepares && j < ntargets; j++) {
+		struct codewalk *t = walk_at(c, targets[j]);
+		int r = t ? ret_field(t, 8) : -1;
+
+		free(t);
+		if (r >= 0 && r != db_off && !one(off, r))
+			return;
+	}
+}
+
+static int zsql_from_reprepare(struct ctx *c, int db_off)
+{
+	uint64_t v[4 * REACH_MAX];
+	struct codewalk *w;
+	int n, k, off = -1;
+
+	if (db_off < 0)
+		return -1;
+	if ((w = walk_function(c, "sqlite3_step"))) {
+		zsql_in(c, w, db_off, &off);
+		free(w);
+	}
+	n = reached(c, "sqlite3_step", 2, v, 4 * REACH_MAX);
+	for (k = 0; k < n && off != -2; k++)
+		if ((w = walk_at(c, v[k]))) {
+			zsql_in(c, w, db_off, &off);
+			free(w);
+		}
+	return off;
+}
+
 /* sqlite3_errmsg: the pointer field of db passed on or dereferenced,
  * other than db->mutex (from sqlite3_db_mutex, else from sqlite3_reset:
  * reset_db_mutex). */
@@ -725,17 +785,19 @@ int layout_decode__run(layout_fetch_fn fetch, void *fctx, struct layout_decoded 
 	o->cfg.db_pparse_off = o->cfg.db_adb_off = o->cfg.pager_zfile_off = -1;
 	o->cfg.vdbe_resrow_off = -1;  /* not decoded: step outcomes by the state byte */
 	o->version = decode_version(&c);
-	if ((v = simple_ret(&c, "sqlite3_sql", 8)) >= 0) {
+	reset_db_mutex(&c, &rdb, &rmutex);
+	if ((v = simple_ret(&c, "sqlite3_db_handle", 8)) != -1)
+		rdb = v;   /* sqlite3_reset's only where the copy has no sqlite3_db_handle */
+	if ((v = simple_ret(&c, "sqlite3_sql", 8)) == -1)
+		v = zsql_from_reprepare(&c, rdb);   /* only where the copy has no sqlite3_sql */
+	if (v >= 0) {
 		o->cfg.vdbe_zsql_off = v;
 		FOUND(o, "zSql=%d", v);
 		o->nfound++;
 	} else {
 		MISSING(o, "zSql (sqlite3_sql)");
 	}
-	reset_db_mutex(&c, &rdb, &rmutex);
-	if ((v = simple_ret(&c, "sqlite3_db_handle", 8)) == -1)
-		v = rdb;   /* only where the copy has no sqlite3_db_handle */
-	if (v >= 0) {
+	if ((v = rdb) >= 0) {
 		o->cfg.vdbe_db_off = v;
 		FOUND(o, "db=%d", v);
 		o->nfound++;

@@ -3,6 +3,7 @@
 // statically and dynamically, each stripped and not (tests/module.mk).
 // After "ready PID" and a line on stdin it runs, and reports on stdout what
 // it ran as the tracer must see it:
+//   - a statement prepared before "ready" (before -p attaches), run first;
 //   - Exec of DDL and of INSERTs with arguments, an Exec of two statements,
 //     a Query of several rows,
 //     a prepared Stmt reused, QueryRow;
@@ -55,9 +56,18 @@ func main() {
 	db, err := sql.Open("sqlite3", os.Args[1]+"?_journal_mode=WAL&_busy_timeout=5000")
 	must(err)
 	db.SetMaxOpenConns(workers)
+	// prepared before a tracer attaches (-p), run first after: its text
+	// must come from the statement, no prepare having been seen
+	early, err := db.Prepare("SELECT 40 + ?")
+	must(err)
 	fmt.Printf("ready %d\n", os.Getpid())
 	r := bufio.NewReader(os.Stdin)
 	r.ReadString('\n')
+
+	for i := 0; i < 2; i++ {
+		var v int
+		must(early.QueryRow(i).Scan(&v))
+	}
 
 	_, err = db.Exec("CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT UNIQUE)")
 	must(err)
