@@ -24,30 +24,4 @@ go1.25-2.29.5 @dbmate/linux-x64@2.29.5 bin/dbmate
 go1.26-2.32.0 @dbmate/linux-x64@2.32.0 bin/dbmate
 go1.27-2.36.0 @dbmate/linux-x64@2.36.0 bin/dbmate'
 
-missing=$(echo "$table" | while read -r name spec file; do
-	[ -f "$dir/$name/package/$file" ] || echo "$spec"
-done)
-if [ -n "$missing" ]; then
-	if ! command -v npm >/dev/null; then
-		echo "npm is not installed" >&2
-		exit 77
-	fi
-	if ! timeout 30 npm ping >/dev/null 2>&1; then
-		echo "the npm registry cannot be reached" >&2
-		exit 77
-	fi
-fi
-echo "$table" | while read -r name spec file; do
-	d="$dir/$name"
-	if [ ! -f "$d/package/$file" ]; then
-		rm -rf "$d" && mkdir -p "$d" || exit 1
-		if ! (cd "$d" && timeout 300 npm pack --silent "$spec" >npm.log 2>&1 &&
-			tar xzf ./*.tgz && rm -f ./*.tgz); then
-			tail -n 20 "$d/npm.log" >&2
-			echo "fetching $spec failed" >&2
-			exit 1
-		fi
-		[ -f "$d/package/$file" ] || { echo "$spec did not provide $file" >&2; exit 1; }
-	fi
-	echo "$name $d/package/$file"
-done
+echo "$table" | exec "$(dirname "$0")/npm_pack.sh" "$dir"

@@ -137,21 +137,26 @@ def test_pure_go_pie_by_pid():
     by_pid(PIE, "its DWARF")
 
 
-@test
-def test_pure_go_stripped_by_binary_started_later():
-    need_bpf()
-    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+def run_script(exe):
+    """Runs exe's script to its end; returns (pid, the calls it measured)."""
     with tempfile.TemporaryDirectory() as d:
-        t = Target([STRIPPED, os.path.join(d, "m.json")])
+        t = Target([exe, os.path.join(d, "m.json")])
         try:
             t.go()
             t.finish()
         finally:
             t.kill()
-        ran = measured(os.path.join(d, "m.json"))
+        return t.pid, measured(os.path.join(d, "m.json"))
+
+
+@test
+def test_pure_go_stripped_by_binary_started_later():
+    need_bpf()
+    tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
+    pid, ran = run_script(STRIPPED)
     time.sleep(0.3)
     eq(tr.stop(signal.SIGINT), 0, "tracer exit code")
-    compare([e for e in tr.entries() if e["pid"] == t.pid], ran)
+    compare([e for e in tr.entries() if e["pid"] == pid], ran)
 
 
 def live_entries(tr):
@@ -169,17 +174,11 @@ def test_pure_go_rows_never_closed_sent_when_the_process_ends():
     leak = "SELECT * FROM users WHERE id = ?"
     tr = Tracer(["-b", STRIPPED, "--log-format", "json", "--no-store"])
     try:
-        with tempfile.TemporaryDirectory() as d:
-            t = Target([STRIPPED, os.path.join(d, "m.json")])
-            try:
-                t.go()
-                t.finish()
-            finally:
-                t.kill()
-            want = sum(1 for m in measured(os.path.join(d, "m.json")) if m["query"] == leak)
+        pid, ran = run_script(STRIPPED)
+        want = sum(1 for m in ran if m["query"] == leak)
         deadline = time.time() + 6
         while True:
-            got = [e for e in live_entries(tr) if e["pid"] == t.pid and e["query"] == leak]
+            got = [e for e in live_entries(tr) if e["pid"] == pid and e["query"] == leak]
             if len(got) >= want or time.time() > deadline:
                 break
             time.sleep(0.2)
