@@ -19,6 +19,7 @@
 #include "inroot.h"
 #include "procmaps.h"
 
+/* Appends to the reason in why, as room allows. */
 static void __attribute__((format(printf, 3, 4))) append_why(char *why, size_t whylen, const char *fmt, ...)
 {
 	size_t used = strlen(why);
@@ -30,7 +31,6 @@ static void __attribute__((format(printf, 3, 4))) append_why(char *why, size_t w
 	vsnprintf(why + used, whylen - used, fmt, ap);
 	va_end(ap);
 }
-
 
 /* The Go database/sql finder, asked of an executable none of the C
  * finders answered for (open as ef): f->layer becomes FOUND_GO_SQL (its
