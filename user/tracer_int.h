@@ -1,6 +1,6 @@
 /* tracer_int.h — the tracer's state and the functions its parts share:
- * tracer.c (lifecycle and event loop), probes.c (attaching a copy's probe
- * set), targets.c (the processes traced and their files), records.c (the
+ * tracer.c (lifecycle and event loop), probes.c (attaching the probe set
+ * the finders chose for a file), targets.c (the processes traced and their files), records.c (the
  * ring buffer consumer). Not for use outside user/trace/.
  */
 #ifndef SQLTRACE_TRACER_INT_H
@@ -15,6 +15,7 @@
 
 #include "event.h"
 #include "sqltrace.h"
+#include "finder.h"
 #include "target.h"
 #include "tracer.h"
 
@@ -61,7 +62,6 @@ struct target {
 	bool blind_said;           /* "no SQLite in it" said once */
 	bool unlocatable;          /* it carries a SQLite whose functions
 	                            * cannot be located (said once) */
-	bool go_probed;            /* its Go database/sql layer is probed */
 	int64_t since_us;          /* when it became a target */
 	uint64_t start_time;       /* --cgroup: its start time (pid reuse) */
 };
@@ -161,6 +161,14 @@ int probes__attach_copy(struct tracer *t, int pid, const struct sqlite_copy *c, 
  * probed with its is-enabled counter, the trace id's register in the
  * cookie. */
 int probes__attach_shim(struct tracer *t, int pid, const char *path, char *err, size_t errlen);
+
+/* Attaches the probe set the finders chose for one file (user/find/finder.h),
+ * for process pid or, -1, for every process that maps it (-b: a C copy
+ * once per file): SQLite's C functions (probes__attach_copy) or Go's
+ * database/sql (user/attach/gosql_attach.c, taking f's plan over); a file
+ * refused gives its error. Returns 0 (nothing to do for FOUND_NONE) or
+ * -errno with err set. */
+int probes__attach_found(struct tracer *t, int pid, struct sqlite_found *f, char *err, size_t errlen);
 
 /* ---- targets.c ---- */
 

@@ -7,8 +7,8 @@
  */
 #include "harness.h"
 #include "elfsym.h"
+#include "finder.h"
 #include "probepos.h"
-#include "target.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -763,7 +763,8 @@ static bool test_pg_build_internal_prepare(void)
 		"int main(int c, char **v) { return sqlite3_prepare_v2(v, v[0], c, 0, 0) +\n"
 		"    sqlite3_step(v) + sqlite3_libversion_number(); }\n";
 	char dir[] = "/tmp/sqltrace-probepos-pg-XXXXXX", path[128], cmd[1024], why[256];
-	struct sqlite_copy c;
+	struct sqlite_found found;
+	const struct sqlite_copy *c = &found.c;
 	bool shim;
 	FILE *f;
 
@@ -793,17 +794,17 @@ static bool test_pg_build_internal_prepare(void)
 	ASSERT_EQ_INT(elf_file__vaddr_to_offset(ef, lap, &lap_off), 0);
 	elf_file__close(ef);
 
-	int err = target__inspect_file(path, path, &c, &shim, why, sizeof(why));
+	int err = find__file(path, path, &found, &shim, why, sizeof(why));
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ASSERT_EQ_INT(system(cmd), 0);
 	ASSERT_EQ_INT(err, 0);
 	ASSERT_TRUE(has_mcount_plt);
 	ASSERT_TRUE(lap != 0);
 	printf("    sqlite3LockAndPrepare at file offset 0x%" PRIx64 ", found 0x%" PRIx64 "\n",
-	       lap_off, c.fn_off[ST_FN_LOCK_AND_PREPARE]);
-	ASSERT_EQ_INT(c.fn_off[ST_FN_LOCK_AND_PREPARE], lap_off);
-	free(c.path);
-	free(c.open_path);
+	       lap_off, c->fn_off[ST_FN_LOCK_AND_PREPARE]);
+	ASSERT_EQ_INT(c->fn_off[ST_FN_LOCK_AND_PREPARE], lap_off);
+	ASSERT_EQ_INT(found.layer, FOUND_C);
+	find__release(&found);
 	return true;
 }
 

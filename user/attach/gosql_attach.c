@@ -5,14 +5,13 @@
 #include "gosql_attach.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,8 +54,6 @@ struct gosql {
 	struct bpf_link **links;
 	size_t nlinks;
 	struct st_event *scratch;  /* a record being rewritten */
-	struct { dev_t dev; ino_t ino; } *nots;  /* files known not to be ours */
-	size_t nnots;
 };
 
 static int64_t mono_us(void)
@@ -302,64 +299,47 @@ static int attach_at(struct gosql *g, struct bpf_program *prog, int pid, const c
 	return add_link(g, l);
 }
 
-/* The copy for the file open on fd: found by identity, or planned. */
-static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **out, char *why, size_t whylen)
+/* The copy of the file dev/ino: found by identity, or made from plan
+ * (taken over) and configured on the BPF side. */
+static int copy_for(struct gosql *g, const char *path, dev_t dev, ino_t ino, struct gosql_plan *plan,
+		    struct go_copy **out, char *why, size_t whylen)
 {
-	struct stat st;
 	struct go_copy *c;
 	uint32_t idx;
 	size_t i;
 	int e;
 
-	if (fstat(fd, &st) != 0)
-		return -errno;
 	for (i = 0; i < g->ncopies; i++)
-		if (g->copies[i].dev == st.st_dev && g->copies[i].ino == st.st_ino) {
+		if (g->copies[i].dev == dev && g->copies[i].ino == ino) {
 			*out = &g->copies[i];
 			return 0;
-		}
-	for (i = 0; i < g->nnots; i++)
-		if (g->nots[i].dev == st.st_dev && g->nots[i].ino == st.st_ino) {
-			snprintf(why, whylen, "not a Go program using database/sql");
-			return -ENOENT;
 		}
 	if (g->ncopies == GO_MAX_COPIES) {
 		snprintf(why, whylen, "too many Go executables probed (%d)", GO_MAX_COPIES);
 		return -ENOSPC;
 	}
-	c = &g->copies[g->ncopies];
-	memset(c, 0, sizeof(*c));
-	e = gosql__plan(fd, (uint64_t)st.st_size, &c->plan, why, whylen);
-	if (e == -ENOEXEC || e == -ENOENT) {
-		void *grown = realloc(g->nots, (g->nnots + 1) * sizeof(*g->nots));
-
-		if (grown) {  /* not read again at each rescan */
-			g->nots = grown;
-			g->nots[g->nnots].dev = st.st_dev;
-			g->nots[g->nnots++].ino = st.st_ino;
-		}
+	if (!plan->nprobes) {
+		snprintf(why, whylen, "%s: no database/sql plan to probe it by", path);
+		return -EINVAL;
 	}
+	e = load(g, why, whylen);
 	if (e)
 		return e;
+	c = &g->copies[g->ncopies];
+	memset(c, 0, sizeof(*c));
 	c->path = strdup(path);
-	if (!c->path) {
-		gosql__plan_free(&c->plan);
+	if (!c->path)
 		return -ENOMEM;
-	}
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
+	c->plan = *plan;
+	memset(plan, 0, sizeof(*plan));
+	c->dev = dev;
+	c->ino = ino;
 	idx = (uint32_t)g->ncopies;
-	e = load(g, why, whylen);
-	if (e) {
-		gosql__plan_free(&c->plan);
-		free(c->path);
-		return e;
-	}
 	if (bpf_map__update_elem(g->skel->maps.cfgs, &idx, sizeof(idx), &c->plan.cfg, sizeof(c->plan.cfg),
 				 BPF_ANY) != 0) {
 		e = -errno;
 		snprintf(why, whylen, "cannot configure the database/sql probes: %s", strerror(-e));
-		gosql__plan_free(&c->plan);
+		*plan = c->plan;  /* handed back: the caller still frees it */
 		free(c->path);
 		return e;
 	}
@@ -378,69 +358,62 @@ static int copy_for(struct gosql *g, int fd, const char *path, struct go_copy **
 	return 0;
 }
 
-int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t whylen)
+int gosql__attach(struct gosql *g, int pid, const char *path, const char *open_path, dev_t dev, ino_t ino,
+		  struct gosql_plan *plan, char *why, size_t whylen)
 {
 	struct go_copy *c = NULL;
 	size_t i, k;
-	int fd, e, *grown;
+	int e, *grown;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-		return 0;  /* gone, or not a file: whoever asked says why */
-	}
-	e = copy_for(g, fd, path, &c, why, whylen);
-	close(fd);
-	if (e == -ENOEXEC || e == -ENOENT)
-		return 0;
+	e = copy_for(g, path, dev, ino, plan, &c, why, whylen);
 	if (e)
 		return e;
 	if (c->global)
-		return 1;  /* already probed for every process */
+		return 0;  /* already probed for every process */
 	for (i = 0; i < c->npids; i++)
 		if (c->pids[i] == pid)
-			return 1;
+			return 0;
 	for (i = 0; i < c->plan.nprobes; i++) {
 		const struct gosql_probe *p = &c->plan.probes[i];
 		uint64_t cookie = GO_COOKIE(c - g->copies, i, p->args, p->res, p->query, p->wraps, 0);
 
-		e = attach_at(g, g->skel->progs.go_enter, pid, path, p->entry_off,
+		e = attach_at(g, g->skel->progs.go_enter, pid, open_path, p->entry_off,
 			      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->entry_vaddr), p->name, why, whylen);
 		for (k = 0; !e && k < p->nrets; k++)
-			e = attach_at(g, g->skel->progs.go_ret, pid, path, p->rets[k],
+			e = attach_at(g, g->skel->progs.go_ret, pid, open_path, p->rets[k],
 				      cookie | GO_COOKIE(0, 0, 0, 0, 0, 0, p->ret_vaddrs[k]), p->name, why, whylen);
 		if (e)
 			return e;
 		log_verbose("attached %s at %s+0x%" PRIx64 " (PID %d)%s and its %zu RET instructions%s", p->name,
-			    path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "", p->nrets,
-			    p->wraps ? " (it calls another probed function)" : "");
+			    open_path, p->entry_off, pid, p->moved ? ", past the stack check onto its jbe" : "",
+			    p->nrets, p->wraps ? " (it calls another probed function)" : "");
 	}
 	if (c->plan.cfg.follow_rows) {
 		const struct gosql_probe *nx = &c->plan.rows_next, *cl = &c->plan.rows_close;
 		uint64_t cookie = GO_COOKIE(c - g->copies, 0, 0, 0, 0, 0, 0);
 
-		e = attach_at(g, g->skel->progs.go_next_enter, pid, path, nx->entry_off, cookie, nx->name, why,
+		e = attach_at(g, g->skel->progs.go_next_enter, pid, open_path, nx->entry_off, cookie, nx->name, why,
 			      whylen);
 		for (k = 0; !e && k < nx->nrets; k++)
-			e = attach_at(g, g->skel->progs.go_next_ret, pid, path, nx->rets[k], cookie, nx->name, why,
-				      whylen);
-		if (!e)
-			e = attach_at(g, g->skel->progs.go_rows_close, pid, path, cl->entry_off, cookie, cl->name,
+			e = attach_at(g, g->skel->progs.go_next_ret, pid, open_path, nx->rets[k], cookie, nx->name,
 				      why, whylen);
+		if (!e)
+			e = attach_at(g, g->skel->progs.go_rows_close, pid, open_path, cl->entry_off, cookie,
+				      cl->name, why, whylen);
 		if (e)
 			return e;
 		log_verbose("attached %s and %s (PID %d): rows counted", nx->name, cl->name, pid);
 	}
 	if (pid < 0) {
 		c->global = true;
-		return 1;
+		return 0;
 	}
 	grown = realloc(c->pids, (c->npids + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
 	c->pids = grown;
 	c->pids[c->npids++] = pid;
-	return 1;
+	return 0;
 }
 
 /* The BPF side's key of a call in progress (bpf/gosql.bpf.c). */
@@ -543,7 +516,6 @@ void gosql__free(struct gosql *g)
 	for (i = 0; i < GOSQL_MAX_HELD && g->held; i++)
 		free(g->held[i].ev);
 	free(g->held);
-	free(g->nots);
 	free(g->scratch);
 	free(g);
 }

@@ -1,5 +1,6 @@
 /* gosql_attach.h — attaching the database/sql probes (bpf/gosql.bpf.c, its
- * own skeleton) to Go executables in which no C SQLite was found, and
+ * own skeleton) to Go executables by the plans the finder made for them
+ * (those in which no C SQLite was found), and
  * turning their records into ordinary ones for the tracer's consumer. */
 #ifndef SQLTRACE_GOSQL_ATTACH_H
 #define SQLTRACE_GOSQL_ATTACH_H
@@ -7,6 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "gosql_find.h"
 
 struct gosql;
 
@@ -28,13 +32,15 @@ int gosql__new(const struct gosql_opts *o, struct gosql **out, char *err, size_t
 int gosql__rb_fd(const struct gosql *g);
 int gosql__record(void *ctx, void *data, size_t size);
 
-/* Probes the Go executable at path (as the tracer can open it: /proc/PID/exe
- * or the -b path) for process pid (-1: every process that runs it), when
- * no C SQLite was found in it. Returns 1 when probed, 0 when it is not a Go
- * program using database/sql, is one with a cgo SQLite (whose C functions
- * are to be probed instead), or cannot be opened (why says which), or a negative errno with why set (an unknown Go release's
- * layout: never guessed). */
-int gosql__attach(struct gosql *g, int pid, const char *path, char *why, size_t whylen);
+/* Probes, for process pid (-1: every process that runs it), the Go
+ * executable dev/ino by the plan the database/sql finder made for it
+ * (user/find/finder.h): through open_path (its map_files link, or the path
+ * given), named path in messages. The first time the file is met its plan
+ * is taken over (*plan emptied; else the caller frees it, unused); later
+ * the file's first plan serves. Returns 0 (also when already probed for
+ * pid) or a negative errno with why set. */
+int gosql__attach(struct gosql *g, int pid, const char *path, const char *open_path, dev_t dev, ino_t ino,
+		  struct gosql_plan *plan, char *why, size_t whylen);
 
 /* What an entry's `lib` is for a record's lib_id (GOSQL_LIB_BASE + copy),
  * or NULL when it is not one of ours. */

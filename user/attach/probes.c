@@ -1,5 +1,7 @@
-/* probes.c — attaching the probe set that fits one SQLite copy (and the
- * shim's USDT sites) to a process, or to every process that maps the file:
+/* probes.c — attaching the probe set the finders chose for a file (one
+ * place that dispatches on it: a SQLite copy's, or Go database/sql's by
+ * gosql_attach.c) and the shim's USDT sites, to a process or to every
+ * process that maps the file. For a copy:
  * the per-copy configuration the BPF side reads (its layout, exit sites,
  * code range), then entry probes and probes at exit sites or ret
  * instructions, never a uretprobe unless --mode return. Part of the tracer
@@ -28,6 +30,7 @@
 #include "dbnames.h"
 #include "elfsym.h"
 #include "event.h"
+#include "finder.h"
 #include "gosql_attach.h"
 #include "layout.h"
 #include "log.h"
@@ -379,6 +382,79 @@ static int usdt_arg_reg(const char *args)
 		if (strlen(regs[i].name) == n && strncmp(at + 2, regs[i].name, n) == 0)
 			return regs[i].idx;
 	return -1;
+}
+
+/* A C copy for every process that maps it (-b): once per file. */
+static int attach_copy_global(struct tracer *t, const struct sqlite_copy *c, char *err, size_t errlen)
+{
+	int lib_id = probes__lib_id(t, c), e;
+
+	if (lib_id < 0) {
+		snprintf(err, errlen, "cannot probe %s: %s", c->path, strerror(-lib_id));
+		return lib_id;
+	}
+	if (t->libs[lib_id].global)
+		return 0;
+	e = probes__attach_copy(t, -1, c, err, errlen);
+	if (e)
+		return e;
+	t->libs[lib_id].global = true;
+	log_verbose("probing %s for every process that maps it", c->path);
+	return 0;
+}
+
+/* The database/sql probe set (user/attach/gosql_attach.c: its own BPF
+ * programs, loaded on first need, whose records this tracer's consumer
+ * takes as any other) by the plan in f, for pid. For every process (-1)
+ * with -p given, for those processes only: the Go probes have no pid
+ * filter of their own. */
+static int attach_go(struct tracer *t, int pid, struct sqlite_found *f, char *err, size_t errlen)
+{
+	bool each = pid < 0 && t->opts.npids;  /* -b with -p */
+	size_t i, n = each ? t->opts.npids : 1;
+	int e = 0;
+
+	if (!t->go) {
+		struct gosql_opts o = { .filter_comm = t->opts.name_filter, .forward = records__handle, .ctx = t };
+
+		e = gosql__new(&o, &t->go, err, errlen);
+		if (e)
+			return e;
+	}
+	for (i = 0; !e && i < n; i++)
+		e = gosql__attach(t->go, each ? t->opts.pids[i] : pid, f->c.path, f->c.open_path, f->c.dev,
+				  f->c.ino, &f->go, err, errlen);
+	if (e)
+		return e;
+	if (!t->go_rb) {
+		if (ring_buffer__add(t->rb, gosql__rb_fd(t->go), gosql__record, t->go) != 0) {
+			e = -errno;
+			snprintf(err, errlen, "cannot read the database/sql probes' ring buffer: %s", strerror(-e));
+			return e;
+		}
+		t->go_rb = true;
+	}
+	if (pid < 0)
+		log_verbose("probing %s's database/sql layer for %s", f->c.path,
+			    t->opts.npids ? "the processes given" : "every process that runs it");
+	return 0;
+}
+
+int probes__attach_found(struct tracer *t, int pid, struct sqlite_found *f, char *err, size_t errlen)
+{
+	switch (f->layer) {
+	case FOUND_C:
+		return pid < 0 ? attach_copy_global(t, &f->c, err, errlen)
+			       : probes__attach_copy(t, pid, &f->c, err, errlen);
+	case FOUND_GO_SQL:
+		return attach_go(t, pid, f, err, errlen);
+	case FOUND_REFUSED:
+		snprintf(err, errlen, "%s", f->why);
+		return f->refused;
+	case FOUND_NONE:
+		break;
+	}
+	return 0;
 }
 
 /* Attaches the shim's two USDT probes found in file path (a library or an

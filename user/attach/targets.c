@@ -28,7 +28,7 @@
 #include "dbnames.h"
 #include "elfsym.h"
 #include "event.h"
-#include "gosql_attach.h"
+#include "finder.h"
 #include "layout.h"
 #include "log.h"
 #include "probepos.h"
@@ -107,7 +107,7 @@ static bool looked_before(void *ctx, uint32_t maj, uint32_t min, uint64_t ino)
 
 /* A file of tg that carries SQLite the finders cannot locate (a stripped
  * program built without SQLite's extension API table): named once, with
- * the reason target.c gave (in why), so that the user never takes its
+ * the reason the finders gave (in why), so that the user never takes its
  * silence for a quiet program. */
 static void say_unlocatable(struct target *tg, const char *why)
 {
@@ -126,68 +126,47 @@ static void say_unlocatable(struct target *tg, const char *why)
 	log_warn("PID %d (%s): cannot be traced: %s", tg->pid, tg->comm, start);
 }
 
-/* A Go executable in which no C SQLite was found: its database/sql layer
- * (user/attach/gosql_attach.c; its own BPF programs, loaded on first need, whose
- * records this tracer's consumer takes as any other). Returns 1 when
- * probed, 0 when path is not a Go program using database/sql, or a
- * negative errno with err set. */
-static int attach_go(struct tracer *t, int pid, const char *path, char *err, size_t errlen)
-{
-	int e;
-
-	if (!t->go) {
-		struct gosql_opts o = { .filter_comm = t->opts.name_filter, .forward = records__handle, .ctx = t };
-
-		e = gosql__new(&o, &t->go, err, errlen);
-		if (e)
-			return e;
-	}
-	e = gosql__attach(t->go, pid, path, err, errlen);
-	if (e > 0 && !t->go_rb) {
-		if (ring_buffer__add(t->rb, gosql__rb_fd(t->go), gosql__record, t->go) != 0) {
-			e = -errno;
-			snprintf(err, errlen, "cannot read the database/sql probes' ring buffer: %s", strerror(-e));
-			return e;
-		}
-		t->go_rb = true;
-	}
-	return e;
-}
-
-/* Attaches, for process tg, every SQLite copy and shim it maps that is not
- * probed for it yet (files inspected by an earlier scan are not read
- * again: a rescan after each load costs only the new files). Returns the number of copies newly probed, or a
- * negative errno with err set. */
+/* Attaches, for process tg, every file it maps that a finder answers for
+ * (a SQLite copy, a Go program's database/sql) and every shim, not probed
+ * for it yet (files inspected by an earlier scan are not read again: a
+ * rescan after each load costs only the new files). Returns the number of
+ * files newly probed, or a negative errno with err set. */
 static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t errlen)
 {
-	struct sqlite_copy *copies = NULL;
-	size_t ncopies = 0, nshims = 0, i;
+	struct sqlite_found *found = NULL;
+	size_t nfound = 0, nshims = 0, i;
 	char **shims = NULL;
 	char why[1024];
 	int e, added = 0;
 
-	e = target__scan_new(tg->pid, looked_before, tg, &copies, &ncopies,
-			     (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims, why, sizeof(why));
+	e = find__process(tg->pid, looked_before, tg, &found, &nfound,
+			  (t->opts.trace_id_from & TRACE_ID_FROM_SHIM) ? &shims : NULL, &nshims, why, sizeof(why));
 	if (e) {
 		snprintf(err, errlen, "cannot inspect PID %d: %s", tg->pid, why);
 		return e;
 	}
 	/* (the caller gives the reason itself when nothing at all is found) */
-	if (ncopies || tg->nfiles)
+	if (nfound || tg->nfiles)
 		say_unlocatable(tg, why);
 	else if (strstr(why, TARGET_UNLOCATABLE))
 		tg->unlocatable = true;
-	for (i = 0; i < ncopies; i++) {
-		if (target_has_file(tg, copies[i].dev, copies[i].ino))
+	for (i = 0; i < nfound; i++) {
+		struct sqlite_found *f = &found[i];
+
+		if (target_has_file(tg, f->c.dev, f->c.ino))
 			continue;
-		e = probes__attach_copy(t, tg->pid, &copies[i], err, errlen);
+		e = probes__attach_found(t, tg->pid, f, err, errlen);
 		if (!e)
-			e = target_add_file(tg, copies[i].dev, copies[i].ino);
+			e = target_add_file(tg, f->c.dev, f->c.ino);
 		if (e) {
 			tg->nlooked = 0;  /* not probed: every file is looked at again next time */
 			goto out;
 		}
-		log_verbose("PID %d (%s): probing %s", tg->pid, tg->comm, copies[i].path);
+		if (f->layer == FOUND_GO_SQL)
+			log_verbose("PID %d (%s): probing its database/sql layer (no C SQLite in it)", tg->pid,
+				    tg->comm);
+		else
+			log_verbose("PID %d (%s): probing %s", tg->pid, tg->comm, f->c.path);
 		tg->sqlite_files++;
 		added++;
 	}
@@ -204,30 +183,16 @@ static int attach_mapped(struct tracer *t, struct target *tg, char *err, size_t 
 		if (e)
 			goto out;
 	}
-	if (ncopies == 0) {
-		char exe[64];
-
-		snprintf(exe, sizeof(exe), "/proc/%d/exe", tg->pid);
-		e = attach_go(t, tg->pid, exe, err, errlen);
-		if (e < 0)
-			goto out;
-		if (e > 0 && !tg->go_probed) {
-			tg->go_probed = true;
-			tg->sqlite_files++;
-			added++;
-			log_verbose("PID %d (%s): probing its database/sql layer (no C SQLite in it)", tg->pid, tg->comm);
-		}
-	}
 	tg->copies_mapped = tg->sqlite_files;
-	if (ncopies == 0 && tg->nfiles == 0 && !tg->go_probed) {
+	if (nfound == 0 && tg->nfiles == 0) {
 		snprintf(err, errlen, "cannot attach to PID %d: %s", tg->pid, why);
 		e = -ENOENT;
 		goto out;
 	}
 	e = added;
 out:
-	target__free(copies, ncopies);
-	target__free_paths(shims, nshims);
+	find__free(found, nfound);
+	find__free_paths(shims, nshims);
 	return e;
 }
 
@@ -237,32 +202,25 @@ out:
 static int attach_file_for(struct tracer *t, struct target *tg, const char *path, char *err,
 			   size_t errlen)
 {
-	struct sqlite_copy c;
+	struct sqlite_found f;
 	bool shim;
 	char why[512];
-	int e;
+	int e = 0;
 
-	if (target__inspect_file(path, path, &c, &shim, why, sizeof(why)) != 0) {
+	if (find__file(path, path, &f, &shim, why, sizeof(why)) != 0) {
 		say_unlocatable(tg, why);
-		e = attach_go(t, tg->pid, path, err, errlen);
-		if (e > 0 && !tg->go_probed) {
-			tg->go_probed = true;
-			tg->sqlite_files++;
-		}
-		return e < 0 ? e : 0;
+		return 0;
 	}
-	e = 0;
-	if (c.fn_off[ST_FN_PREPARE_V2] && !target_has_file(tg, c.dev, c.ino)) {
-		e = probes__attach_copy(t, tg->pid, &c, err, errlen);
+	if (f.layer != FOUND_NONE && !target_has_file(tg, f.c.dev, f.c.ino)) {
+		e = probes__attach_found(t, tg->pid, &f, err, errlen);
 		if (!e)
-			e = target_add_file(tg, c.dev, c.ino);
+			e = target_add_file(tg, f.c.dev, f.c.ino);
 		if (!e)
 			tg->sqlite_files++;
 	}
 	if (!e && shim && (t->opts.trace_id_from & TRACE_ID_FROM_SHIM))
 		e = probes__attach_shim(t, tg->pid, path, err, errlen);
-	free(c.path);
-	free(c.open_path);
+	find__release(&f);
 	return e;
 }
 
@@ -456,47 +414,20 @@ int targets__add(struct tracer *t, int pid, bool is_command, char *err, size_t e
 /* -b PATH: probes the file for every process that runs or maps it. */
 int targets__add_binary(struct tracer *t, const char *path, char *err, size_t errlen)
 {
-	struct sqlite_copy c;
+	struct sqlite_found f;
 	char why[512];
 	bool shim;
-	int e, lib_id;
+	int e;
 
-	e = target__inspect_file(path, path, &c, &shim, why, sizeof(why));
+	e = find__file(path, path, &f, &shim, why, sizeof(why));
 	if (e) {
-		/* No C SQLite: a Go program's database/sql layer, for every
-		 * process, or only for those of -p. */
-		size_t i;
-		int g = 0;
-
-		for (i = 0; g >= 0 && i < (t->opts.npids ? t->opts.npids : 1); i++)
-			g = attach_go(t, t->opts.npids ? t->opts.pids[i] : -1, path, err, errlen);
-		if (g > 0) {
-			log_verbose("probing %s's database/sql layer for %s", path,
-				    t->opts.npids ? "the processes given" : "every process that runs it");
-			return 0;
-		}
-		if (g < 0)
-			return g;
 		snprintf(err, errlen, "cannot trace -b %s", why);
 		return e;
 	}
-	if (c.fn_off[ST_FN_PREPARE_V2]) {
-		lib_id = probes__lib_id(t, &c);
-		if (lib_id < 0) {
-			e = lib_id;
-			snprintf(err, errlen, "cannot probe %s: %s", path, strerror(-e));
-		} else if (!t->libs[lib_id].global) {
-			e = probes__attach_copy(t, -1, &c, err, errlen);
-			if (!e) {
-				t->libs[lib_id].global = true;
-				log_verbose("probing %s for every process that maps it", path);
-			}
-		}
-	}
+	e = probes__attach_found(t, -1, &f, err, errlen);
 	if (!e && shim && (t->opts.trace_id_from & TRACE_ID_FROM_SHIM))
 		e = probes__attach_shim(t, -1, path, err, errlen);
-	free(c.path);
-	free(c.open_path);
+	find__release(&f);
 	return e;
 }
 

@@ -1,9 +1,9 @@
-/* target.c — locating SQLite in a process through /proc/PID/maps and the
- * symbol tables of the files it maps (see target.h). */
+/* target.c — the C finders: SQLite's C functions in one ELF file (symbols,
+ * debug file, extension API table, Go cgo wrappers; see target.h), and the
+ * process facts the tracer needs besides (its dynamic linker, its name). */
 #include "target.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "apitable.h"
@@ -114,17 +113,6 @@ int target__comm(int pid, char *buf, size_t len)
 		n--;
 	buf[n] = '\0';
 	return 0;
-}
-
-void target__free(struct sqlite_copy *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i].path);
-		free(v[i].open_path);
-	}
-	free(v);
 }
 
 /* Target of the first call in a prepare wrapper into [lo, hi) (SQLite's
@@ -482,8 +470,9 @@ static int resolve_from_cgo(struct elf_file *ef, struct sqlite_copy *c, char *wh
 /* resolve_functions_from the file itself, else, for a stripped file with a
  * build id, from its debug file under usr/lib/debug/.build-id inside the
  * process's root (rootfd, -1 for none; label names it), then inside the
- * host's, else from SQLite's extension API table. Returns 0, or -errno
- * with a reason (after the file's name) in why. */
+ * host's, else from SQLite's extension API table, else from a Go
+ * executable's cgo wrappers. Returns 0, or -errno with a reason (after the
+ * file's name) in why. */
 static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label,
 			     char *why, size_t whylen)
 {
@@ -532,309 +521,17 @@ static int resolve_functions(struct elf_file *ef, struct sqlite_copy *c, int roo
 	return err;
 }
 
-static void __attribute__((format(printf, 3, 4))) append_why(char *why, size_t whylen, const char *fmt, ...)
+int target__resolve(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label, char *why,
+		    size_t whylen)
 {
-	size_t used = strlen(why);
-	va_list ap;
+	int err = resolve_functions(ef, c, rootfd, label, why, whylen);
 
-	if (used + 1 >= whylen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why + used, whylen - used, fmt, ap);
-	va_end(ap);
-}
-
-int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
-			 bool *has_shim, char *why, size_t whylen)
-{
-	struct elf_file *ef;
-	struct stat st;
-	uint64_t va, sz;
-	int err, fd;
-
-	memset(out, 0, sizeof(*out));
-	*has_shim = false;
-	/* one open, then fstat: the file checked is the file read */
-	fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		err = -errno;
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (err)
 		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(why, whylen, "%s: not a regular file", path);
-		return -EINVAL;
-	}
-	ef = elf_file__open_fd(fd, open_path);
-	if (!ef) {
-		err = -errno;
-		snprintf(why, whylen, "%s: not an ELF executable or library", path);
-		return err ? err : -ENOEXEC;
-	}
-	*has_shim = elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0;
-	{
-		char reason[320];
-
-		err = resolve_functions(ef, out, -1, "", reason, sizeof(reason));
-		if (err)
-			snprintf(why, whylen, "%s: %s", path, reason);
-	}
-	if (err) {
-		elf_file__close(ef);
-		memset(out->fn_off, 0, sizeof(out->fn_off));
-		return *has_shim ? 0 : err;
-	}
-	out->build_id_len = elf_file__build_id(ef, out->build_id, sizeof(out->build_id));
-	if (out->build_id_len < 0)
-		out->build_id_len = 0;
-	elf_file__close(ef);
-	out->path = strdup(path);
-	out->open_path = strdup(open_path);
-	out->dev = st.st_dev;
-	out->ino = st.st_ino;
-	if (!out->path || !out->open_path) {
-		free(out->path);
-		free(out->open_path);
-		return -ENOMEM;
-	}
+	c->build_id_len = elf_file__build_id(ef, c->build_id, sizeof(c->build_id));
+	if (c->build_id_len < 0)
+		c->build_id_len = 0;
 	return 0;
-}
-
-/* Opens, for reading, the very file a mapping of process pid comes from,
- * and says through which paths the tracer reaches it.
- * First /proc/PID/map_files/<range>: the mapping itself (the kernel follows
- * that link to the mapped file, whatever happened to its path since), which
- * becomes the path probes are attached through (*probe_path). Without it
- * (map_files needs CAP_SYS_ADMIN), the maps path is resolved inside the
- * process's root (rootfd) and must be the mapped file: same inode and the
- * device maps prints (major:minor of the superblock, which is st_dev for
- * ext4/xfs/tmpfs; on btrfs or overlayfs they differ and the file is then
- * not used).
- * *root_path gets /proc/PID/root<path> when the kernel's ordinary walk of
- * that path (which follows symlinks as the tool sees them) reaches the same
- * file (device and inode as fstat gives them, like with like), else the
- * same as *probe_path: libbpf's USDT attach wants a path it can match
- * against the maps of the process.
- * Returns 0 with the fd (the caller closes it) and its fstat in *st, or
- * -ENOENT. */
-static int open_mapped_file(int pid, int rootfd, const struct map_entry *m, char *probe_path,
-			    char *root_path, size_t len, struct stat *st, int *fdp)
-{
-	char mf[96];
-	struct stat ref, rst;
-	int fd;
-
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
-	if (stat(mf, &ref) == 0) {
-		fd = open(mf, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd < 0)
-			return -ENOENT;
-		if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_dev != ref.st_dev ||
-		    st->st_ino != ref.st_ino) {
-			close(fd);
-			return -ENOENT;
-		}
-		snprintf(probe_path, len, "%s", mf);
-	} else {
-		if (rootfd < 0 || m->deleted)
-			return -ENOENT;
-		fd = inroot__open(rootfd, m->path);
-		if (fd < 0)
-			return -ENOENT;
-		if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_ino != (ino_t)m->inode ||
-		    major(st->st_dev) != m->dev_major || minor(st->st_dev) != m->dev_minor) {
-			close(fd);
-			return -ENOENT;
-		}
-		probe_path[0] = '\0';
-	}
-	snprintf(root_path, len, "/proc/%d/root%s", pid, m->path);
-	if (m->deleted || stat(root_path, &rst) != 0 || rst.st_dev != st->st_dev || rst.st_ino != st->st_ino) {
-		if (!probe_path[0]) {
-			close(fd);      /* no path that reaches this file safely */
-			return -ENOENT;
-		}
-		snprintf(root_path, len, "%s", probe_path);
-	}
-	if (!probe_path[0])
-		snprintf(probe_path, len, "%s", root_path);
-	*fdp = fd;
-	return 0;
-}
-
-int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen)
-{
-	return target__scan(pid, out, n, NULL, NULL, why, whylen);
-}
-
-void target__free_paths(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Appends a copy of s to *v. Returns 0 or -ENOMEM. */
-static int push_path(char ***v, size_t *n, const char *s)
-{
-	char **grown = realloc(*v, (*n + 1) * sizeof(**v));
-
-	if (!grown)
-		return -ENOMEM;
-	*v = grown;
-	grown[*n] = strdup(s);
-	if (!grown[*n])
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
-int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, size_t *nshims,
-		 char *why, size_t whylen)
-{
-	return target__scan_new(pid, NULL, NULL, out, n, shims, nshims, why, whylen);
-}
-
-int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite_copy **out, size_t *n,
-		     char ***shims, size_t *nshims, char *why, size_t whylen)
-{
-	struct map_entry *maps = NULL;
-	struct sqlite_copy *copies = NULL;
-	size_t nmaps = 0, ncopies = 0, i, j;
-	char exe[PATH_MAX], exe_link[64];
-	ssize_t exelen;
-	char exe_why[320] = "has no sqlite3_prepare_v2 symbol", reason[320];
-	char root[64];
-	int err, rootfd;
-
-	*out = NULL;
-	*n = 0;
-	if (shims) {
-		*shims = NULL;
-		*nshims = 0;
-	}
-	why[0] = '\0';
-	err = procmaps__read_pid(pid, &maps, &nmaps);
-	if (err) {
-		snprintf(why, whylen, "cannot read /proc/%d/maps: %s", pid, strerror(-err));
-		return err;
-	}
-	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	rootfd = inroot__open_root(pid);  /* -errno: map_files only */
-	snprintf(exe_link, sizeof(exe_link), "/proc/%d/exe", pid);
-	exelen = readlink(exe_link, exe, sizeof(exe) - 1);
-	exe[exelen > 0 ? exelen : 0] = '\0';
-
-	for (i = 0; i < nmaps; i++) {
-		struct map_entry *m = &maps[i];
-		struct sqlite_copy c = {0};
-		char open_path[PATH_MAX + 64], root_path[PATH_MAX + 64];
-		struct elf_file *ef;
-		struct stat st;
-		const char *base;
-		bool seen = false;
-		int fd;
-
-		if (!m->path || m->path[0] != '/' || m->inode == 0)
-			continue;
-		/* Each file once (it is mapped several times, maybe under /lib
-		 * and /usr/lib). */
-		for (j = 0; j < i; j++)
-			if (maps[j].inode == m->inode && maps[j].dev_major == m->dev_major &&
-			    maps[j].dev_minor == m->dev_minor)
-				seen = true;
-		if (seen || (skip && skip(skip_ctx, m->dev_major, m->dev_minor, m->inode)))
-			continue;
-		if (open_mapped_file(pid, rootfd, m, open_path, root_path, sizeof(open_path), &st, &fd) != 0) {
-			base = strrchr(m->path, '/');
-			if (strstr(base ? base : m->path, "sqlite"))
-				append_why(why, whylen, "; %s cannot be opened", m->path);
-			continue;
-		}
-		for (j = 0; j < ncopies; j++)
-			if (copies[j].dev == st.st_dev && copies[j].ino == st.st_ino)
-				seen = true;
-		if (seen) {
-			close(fd);
-			continue;
-		}
-		ef = elf_file__open_fd(fd, open_path);
-		if (!ef)
-			continue;  /* not ELF (a data file, a locale archive…) */
-		if (shims) {
-			uint64_t va, sz;
-
-			/* The shim is read and probed through the link to the
-			 * mapped file itself, never a path its owner can swap. */
-			if (elf_file__find_func(ef, "sqltrace_set_trace_id", &va, &sz) == 0 &&
-			    push_path(shims, nshims, open_path) != 0) {
-				elf_file__close(ef);
-				goto oom;
-			}
-		}
-		c.in_exe = exe[0] && strcmp(exe, m->path) == 0;
-		err = resolve_functions(ef, &c, rootfd, root, reason, sizeof(reason));
-		if (err) {
-			base = strrchr(m->path, '/');
-			if (c.in_exe)
-				snprintf(exe_why, sizeof(exe_why), "%s", reason);
-			else if (strstr(base ? base : m->path, "sqlite") || strstr(reason, TARGET_UNLOCATABLE))
-				append_why(why, whylen, "; %s %s", m->path, reason);
-			elf_file__close(ef);
-			continue;
-		}
-		c.build_id_len = elf_file__build_id(ef, c.build_id, sizeof(c.build_id));
-		if (c.build_id_len < 0)
-			c.build_id_len = 0;
-		elf_file__close(ef);
-		c.path = strdup(m->path);
-		c.open_path = strdup(open_path);
-		c.dev = st.st_dev;
-		c.ino = st.st_ino;
-		{
-			struct sqlite_copy *grown = realloc(copies, (ncopies + 1) * sizeof(*copies));
-
-			if (!c.path || !c.open_path || !grown) {
-				free(c.path);
-				free(c.open_path);
-				if (grown)
-					copies = grown;
-				goto oom;
-			}
-			copies = grown;
-			copies[ncopies++] = c;
-		}
-	}
-	if (ncopies == 0) {
-		char notes[512];
-
-		snprintf(notes, sizeof(notes), "%s", why);
-		snprintf(why, whylen, "no mapped libsqlite3 (%zu mappings in /proc/%d/maps) and the executable %s %s%s",
-			 nmaps, pid, exe[0] ? exe : "(unknown)", exe_why, notes);
-	}
-	procmaps__free(maps, nmaps);
-	if (rootfd >= 0)
-		close(rootfd);
-	*out = copies;
-	*n = ncopies;
-	return 0;
-oom:
-	target__free(copies, ncopies);
-	procmaps__free(maps, nmaps);
-	if (rootfd >= 0)
-		close(rootfd);
-	snprintf(why, whylen, "out of memory");
-	if (shims) {
-		target__free_paths(*shims, *nshims);
-		*shims = NULL;
-		*nshims = 0;
-	}
-	return -ENOMEM;
 }
 
 int target__pids_by_name(const char *name, int *out, size_t max, size_t *n)

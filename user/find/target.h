@@ -1,7 +1,7 @@
-/* target.h — finding the copies of SQLite a process runs: the shared
- * libraries it maps and its executable, with the file offsets of the
- * functions sqltrace-bpf probes. Files are opened through /proc/PID/root so
- * a process in another mount namespace is probed in its own file. */
+/* target.h — SQLite's C functions in one file (a shared library or an
+ * executable): the copy they make and the file offsets sqltrace-bpf probes
+ * there, found by the C finders. Which files of a process are asked, and
+ * the Go database/sql finder after them: user/find/finder.h. */
 #ifndef SQLTRACE_TARGET_H
 #define SQLTRACE_TARGET_H
 
@@ -72,48 +72,27 @@ struct sqlite_copy {
 	unsigned char build_id[64];
 	int build_id_len;    /* 0 when the file has none */
 	const char *finder;  /* what named its functions: "symbols", "debug
-	                      * file", "extension API table" (static string) */
+	                      * file", "extension API table", "Go cgo
+	                      * wrappers" (static string) */
 	char version[16];    /* SQLite's version when the finder read it */
 	char api_table[128]; /* where the finder read the names ("at 0x5b2e40",
 	                      * "of github.com/mattn/go-sqlite3 (12 followed)") */
 	struct layout_decoded layout;  /* offsets decoded from its code */
 };
 
-/* Finds every copy of SQLite in process pid: each mapped file (and the
- * executable) that defines sqlite3_prepare_v2 and sqlite3_step. Returns 0
- * with a malloc'd array (free with target__free) — possibly *n == 0, in
- * which case why[] tells what was looked at and why nothing qualified — or
- * -ESRCH (no such process), -EACCES, or another -errno with why[] set. */
-int target__find_sqlite(int pid, struct sqlite_copy **out, size_t *n, char *why, size_t whylen);
+struct elf_file;
 
-void target__free(struct sqlite_copy *v, size_t n);
-
-/* target__find_sqlite, and also lists in *shims (when not NULL) the files
- * of the process that carry the sqltrace shim (they define
- * sqltrace_set_trace_id; a library or the executable), as paths to open
- * (/proc/PID/root/...). Free with target__free_paths. */
-int target__scan(int pid, struct sqlite_copy **out, size_t *n, char ***shims, size_t *nshims,
-		 char *why, size_t whylen);
-
-void target__free_paths(char **v, size_t n);
-
-/* Asked before a mapped file is opened (identity as /proc/PID/maps gives
- * it): true skips it (already looked at by the caller). */
-typedef bool (*target_skip_fn)(void *ctx, uint32_t dev_major, uint32_t dev_minor, uint64_t inode);
-
-/* target__scan, looking only at the mapped files skip does not skip (a
- * rescan after the process loaded something: only the new files). The
- * counts and reasons then speak of those files only. */
-int target__scan_new(int pid, target_skip_fn skip, void *skip_ctx, struct sqlite_copy **out, size_t *n,
-		     char ***shims, size_t *nshims, char *why, size_t whylen);
-
-/* Inspects one file (for -b PATH and for a command about to run): fills
- * *out when it holds SQLite, sets *has_shim when it carries the sqltrace
- * shim. Returns 0 when it holds either (out->fn_off all 0 when only the
- * shim), else a negative errno with a one-line reason in why. On success
- * with SQLite, out->path/open_path are malloc'd (free with free()). */
-int target__inspect_file(const char *open_path, const char *path, struct sqlite_copy *out,
-			 bool *has_shim, char *why, size_t whylen);
+/* The C finders, in order, on one ELF file (ef): its symbols, else (a
+ * stripped file) its debug file under usr/lib/debug/.build-id inside the
+ * process's root (rootfd, -1 for none; label names it in messages), then
+ * inside the host's, else SQLite's extension API table, else a Go
+ * executable's cgo wrappers. Fills c's functions, finder, version and
+ * build id (not its path or identity: the caller's). Returns 0, or -errno
+ * with a one-line reason (to follow the file's name) in why: it holds
+ * TARGET_UNLOCATABLE when the file evidently carries SQLite no finder can
+ * locate. user/find/finder.h asks it for every file. */
+int target__resolve(struct elf_file *ef, struct sqlite_copy *c, int rootfd, const char *label, char *why,
+		    size_t whylen);
 
 /* Every process (but this one) whose name (/proc/PID/comm) or executable's
  * file name is name, as pidof finds them. Returns 0 with up to max pids in
