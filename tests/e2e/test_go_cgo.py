@@ -82,6 +82,18 @@ def twin_zsql():
     return int(m.group(1))
 
 
+def file_offset(exe_path, name):
+    """The file offset of function name in exe_path (its symbol)."""
+    addr = [int(f[0], 16) for f in (l.split() for l in subprocess.run(
+        ["nm", exe_path], capture_output=True, text=True).stdout.splitlines()) if len(f) == 3 and f[2] == name]
+    check(len(addr) == 1, "%s: symbol %s" % (exe_path, name))
+    for l in subprocess.run(["readelf", "-lW", exe_path], capture_output=True, text=True).stdout.splitlines():
+        f = l.split()
+        if f and f[0] == "LOAD" and int(f[2], 16) <= addr[0] < int(f[2], 16) + int(f[4], 16):
+            return addr[0] - int(f[2], 16) + int(f[1], 16)
+    raise Fail("%s: %s in no segment" % (exe_path, name))
+
+
 def by_command(variant, d):
     p = subprocess.run([TOOL, "-v", "--no-store", "--log-format", "json", "--", exe(variant),
                         os.path.join(d, "c.db")], capture_output=True, timeout=180, input=b"go\n\n")
@@ -129,6 +141,14 @@ def make_test(variant):
                 # sqlite3_sql), as the twin's symbols say
                 check(" zSql=%d " % twin_zsql() in err, "zSql not decoded as the twin's: %s" %
                       [l for l in err.splitlines() if "layout decoded" in l])
+                # sqlite3LockAndPrepare through sqlite3_prepare_v2 alone (no
+                # sqlite3_prepare_v3 wrapper): the twin's, and prepares are
+                # probed at entry only, failures at sqlite3ErrorWithMsg
+                want = "attached sqlite3LockAndPrepare at %s+0x%x " % (exe(variant),
+                                                                       file_offset(exe("static"), "sqlite3LockAndPrepare"))
+                check(want in err, "%r not in -v: %s" % (want, [l for l in err.splitlines() if "Prepare" in l]))
+                check("prepares probed at entry only (failures at sqlite3ErrorWithMsg)" in err,
+                      "prepares: %s" % [l for l in err.splitlines() if "prepares" in l])
             compare(entries, prog, "-- " + variant)
             eq(plain_lines(prog), plain_lines(untraced(variant, d)), "the program's output, traced and not")
             by_pid(exe(variant), d, variant)

@@ -16,6 +16,7 @@
 
 #include "apitable.h"
 #include "cgofind.h"
+#include "codewalk.h"
 #include "ehframe.h"
 #include "elfsym.h"
 #include "inroot.h"
@@ -161,6 +162,39 @@ static void wrapper_frames(struct elf_file *sym, struct elf_file *ef, struct sql
 	}
 }
 
+static bool named(struct elf_file *sym, const char *name)
+{
+	uint64_t vaddr, size;
+
+	return elf_file__find_func(sym, name, &vaddr, &size) == 0;
+}
+
+/* True when function name calls target with its own rdi, rsi and rdx. */
+static bool passes_args_on(struct elf_file *sym, struct elf_file *ef, const char *name, uint64_t target)
+{
+	struct codewalk *w = malloc(sizeof(*w));
+	uint64_t vaddr, size;
+	uint8_t code[256];
+	ssize_t n;
+	bool yes = false;
+	int i;
+
+	if (!w || elf_file__find_func(sym, name, &vaddr, &size) != 0 || !size) {
+		free(w);
+		return false;
+	}
+	n = elf_file__read_vaddr(ef, vaddr, code, size < sizeof(code) ? size : sizeof(code));
+	if (n > 0 && codewalk__run(code, (size_t)n, vaddr, w) == 0)
+		for (i = 0; i < w->nev && !yes; i++) {
+			const struct cw_event *e = &w->ev[i];
+
+			yes = e->kind == CW_CALL && (uint64_t)e->x == target && cw_is_arg(w, e->a, 0) &&
+			      cw_is_arg(w, e->b, 1) && cw_is_arg(w, e->c, 2);
+		}
+	free(w);
+	return yes;
+}
+
 /* Finds SQLite's internal sqlite3LockAndPrepare in a build that does not
  * name it (Debian's libsqlite3 keeps it static): it is the function that
  * sqlite3_prepare_v2 and sqlite3_prepare_v3 both call first. Probing it
@@ -179,7 +213,12 @@ static void find_lock_and_prepare(struct elf_file *sym, struct elf_file *ef, str
 		return;
 	t2 = wrapper_call(sym, ef, "sqlite3_prepare_v2", lo, hi);
 	t3 = wrapper_call(sym, ef, "sqlite3_prepare_v3", lo, hi);
-	if (!t2 || t2 != t3)
+	/* A copy that names only sqlite3_prepare_v2 (one found through a Go
+	 * program's cgo wrappers): its first call must pass its own first
+	 * three arguments on, as sqlite3LockAndPrepare gets them. */
+	if (t2 && !t3 && !named(sym, "sqlite3_prepare_v3") && !passes_args_on(sym, ef, "sqlite3_prepare_v2", t2))
+		return;
+	if (!t2 || (t3 && t2 != t3) || (!t3 && named(sym, "sqlite3_prepare_v3")))
 		return;
 	if (elf_file__read_vaddr(ef, t2, first, sizeof(first)) != (ssize_t)sizeof(first) ||
 	    !probepos__probeable(first, sizeof(first)))
